@@ -1,0 +1,70 @@
+"""The one switch between the compiled hot paths and their pure-Python twins.
+
+Set ``WEBSOCKETS_FAST_PURE=1`` in the environment to force the pure-Python
+twins. Otherwise the compiled modules are used when they were built, and the
+twins when they were not (no C compiler at install time, or PyPy).
+``BACKEND`` says which one is active: ``"compiled"`` or ``"pure"``.
+
+Every other module imports the hot paths from here and nowhere else.
+"""
+
+import os
+
+from ._speedups import FrameProtocolError, FrameTooLarge, HTTPLimitError, HTTPParseError, SpeedupsError
+
+__all__ = [
+    "BACKEND",
+    "SpeedupsError",
+    "FrameProtocolError",
+    "FrameTooLarge",
+    "HTTPParseError",
+    "HTTPLimitError",
+    "apply_mask",
+    "apply_mask_inplace",
+    "validate_utf8",
+    "Utf8Validator",
+    "parse_header",
+    "serialize_header",
+    "build_frame",
+    "FrameParser",
+    "parse_request",
+    "parse_response",
+    "FrameQueue",
+]
+
+
+def _load(package):
+    from importlib import import_module
+
+    return tuple(import_module(f"{package}.{name}") for name in ("mask", "utf8", "frames", "http", "ringbuffer"))
+
+
+_PURE_REQUESTED = os.environ.get("WEBSOCKETS_FAST_PURE", "") not in ("", "0")
+
+if _PURE_REQUESTED:
+    _modules = _load("websockets_fast._pyspeedups")
+    BACKEND = "pure"
+else:
+    try:
+        _modules = _load("websockets_fast._speedups")
+        BACKEND = "compiled"
+    except ImportError:
+        if os.environ.get("WEBSOCKETS_FAST_REQUIRE_COMPILED", "") not in ("", "0"):
+            raise
+        _modules = _load("websockets_fast._pyspeedups")
+        BACKEND = "pure"
+
+_mask, _utf8, _frames, _http, _ringbuffer = _modules
+del _modules
+
+apply_mask = _mask.apply_mask
+apply_mask_inplace = _mask.apply_mask_inplace
+validate_utf8 = _utf8.validate_utf8
+Utf8Validator = _utf8.Utf8Validator
+parse_header = _frames.parse_header
+serialize_header = _frames.serialize_header
+build_frame = _frames.build_frame
+FrameParser = _frames.FrameParser
+parse_request = _http.parse_request
+parse_response = _http.parse_response
+FrameQueue = _ringbuffer.FrameQueue
