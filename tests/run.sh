@@ -1,17 +1,48 @@
 #!/usr/bin/env bash
-# Sets up a fresh virtual environment, installs websockets_fast with its test
-# dependencies (compiling the speedups), and runs the test suite twice: once
-# on the compiled backend, once on the pure-Python twins.
+# The test command. On a fresh machine with Python 3.9+, pip and a C compiler:
+#  1. builds an sdist, then a wheel from that sdist (python -m build);
+#  2. installs the wheel with its test dependencies into a fresh venv;
+#  3. runs the suite on the compiled backend, then on the pure-Python twins;
+#  4. installs the sdist again with no working C compiler (CC=false) and checks
+#     that installation succeeds with one warning and runs on the twins.
+# Extra arguments go to pytest, e.g. `bash tests/run.sh -x -k frames`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=${VENV:-.venv}
+ROOT=$PWD
 PYTHON=${PYTHON:-python3}
-[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q ".[test]"
-# Run from tests/ against the installed package, not the source tree.
-cd tests
+VENV=${VENV:-$ROOT/.venv}
+DIST=$ROOT/build/dist
+
+"$PYTHON" -m venv --clear "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip build
+
+rm -rf "$DIST"
+"$VENV/bin/python" -m build -q --outdir "$DIST" . > "$ROOT/build/build.log" 2>&1 \
+    || { cat "$ROOT/build/build.log"; exit 1; }
+WHEEL=$(ls "$DIST"/*.whl)
+SDIST=$(ls "$DIST"/*.tar.gz)
+echo "built $(basename "$SDIST") and, from it, $(basename "$WHEEL")"
+"$VENV/bin/python" -m pip install -q "$WHEEL[test]"
+
+# From tests/, so that the installed package is imported, not the source tree.
+cd "$ROOT/tests"
 echo "=== compiled backend ==="
-WEBSOCKETS_FAST_REQUIRE_COMPILED=1 "../$VENV/bin/python" -m pytest -p no:cacheprovider -q "$@"
+WEBSOCKETS_FAST_REQUIRE_COMPILED=1 "$VENV/bin/python" -m pytest -p no:cacheprovider -q "$@"
 echo "=== pure-Python backend ==="
-WEBSOCKETS_FAST_PURE=1 "../$VENV/bin/python" -m pytest -p no:cacheprovider -q "$@"
+WEBSOCKETS_FAST_PURE=1 "$VENV/bin/python" -m pytest -p no:cacheprovider -q "$@"
+
+echo "=== installation without a C compiler ==="
+NOCC=$ROOT/build/venv-nocc
+"$PYTHON" -m venv --clear "$NOCC"
+"$NOCC/bin/python" -m pip install -q --upgrade pip
+CC=false CXX=false "$NOCC/bin/python" -m pip install -v --no-cache-dir "$SDIST" > "$ROOT/build/nocc.log" 2>&1 \
+    || { cat "$ROOT/build/nocc.log"; exit 1; }
+grep -q "installing the pure-Python implementation" "$ROOT/build/nocc.log" \
+    || { echo "no fallback warning in the build log"; exit 1; }
+"$NOCC/bin/python" -c "
+from websockets_fast import speedups
+assert speedups.BACKEND == 'pure', speedups.BACKEND
+print('installed without a compiler: backend', speedups.BACKEND)
+"
+"$NOCC/bin/python" -m pip install -q pytest hypothesis
+"$NOCC/bin/python" -m pytest -p no:cacheprovider -q test_speedups_*.py
