@@ -2,11 +2,82 @@
 
 Submodules mirror the ``websockets`` library: ``websockets_fast.asyncio.client``,
 ``websockets_fast.asyncio.server``, ``websockets_fast.sync.client``,
-``websockets_fast.sync.server``, ``websockets_fast.protocol`` and so on.
-The top-level names are imported lazily, so that ``import websockets_fast``
-stays cheap and imports no I/O layer that the program does not use.
+``websockets_fast.sync.server``, ``websockets_fast.protocol`` and so on. As in
+websockets, the top-level ``connect`` and ``serve`` are the asyncio ones.
+
+Top-level names are imported lazily, on first access, so that
+``import websockets_fast`` stays cheap and loads no I/O layer the program
+does not use.
 """
+
+from importlib import import_module
 
 from .version import __version__
 
-__all__ = ["__version__"]
+# name -> submodule that defines it
+_LAZY = {}
+for _module, _names in {
+    ".asyncio.client": ["connect", "unix_connect", "ClientConnection"],
+    ".asyncio.server": ["basic_auth", "broadcast", "serve", "unix_serve", "ServerConnection", "Server"],
+    ".client": ["ClientProtocol"],
+    ".datastructures": ["Headers", "HeadersLike", "MultipleValuesError"],
+    ".exceptions": [
+        "ConcurrencyError",
+        "ConnectionClosed",
+        "ConnectionClosedError",
+        "ConnectionClosedOK",
+        "DuplicateParameter",
+        "HeaderLineTooLong",
+        "InvalidHandshake",
+        "InvalidHeader",
+        "InvalidHeaderFormat",
+        "InvalidHeaderValue",
+        "InvalidMessage",
+        "InvalidMethod",
+        "InvalidOrigin",
+        "InvalidParameterName",
+        "InvalidParameterValue",
+        "InvalidProtocol",
+        "InvalidProxy",
+        "InvalidProxyMessage",
+        "InvalidProxyStatus",
+        "InvalidState",
+        "InvalidStatus",
+        "InvalidUpgrade",
+        "InvalidURI",
+        "NegotiationError",
+        "PayloadTooBig",
+        "ProtocolError",
+        "ProxyError",
+        "RequestLineTooLong",
+        "SecurityError",
+        "StatusLineTooLong",
+        "TooManyFragments",
+        "TooManyHeaders",
+        "WebSocketException",
+    ],
+    ".frames": ["Close", "CloseCode", "Frame", "Opcode"],
+    ".http11": ["Request", "Response"],
+    ".protocol": ["Protocol", "Side", "State"],
+    ".server": ["ServerProtocol"],
+    ".typing": ["Data", "ExtensionName", "ExtensionParameter", "LoggerLike", "StatusLike", "Origin", "Subprotocol"],
+}.items():
+    for _name in _names:
+        _LAZY[_name] = _module
+del _module, _names, _name
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name):
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted(__all__)
