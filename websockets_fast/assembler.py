@@ -1,0 +1,370 @@
+"""
+Message assembly shared by the asyncio and threading connections.
+
+Nothing here waits, locks or touches a socket: the I/O layers do that. This
+module only keeps incoming data frames and answers, at once, the questions
+both layers ask.
+
+``Assembler(max_queue=16, pause=None, resume=None, max_size=2**20, max_fragments=4096)``
+
+* ``put(frame)`` queues a data frame (TEXT, BINARY or CONT; any object with
+  ``opcode``, ``data`` and ``fin`` attributes). It raises :exc:`EOFError`
+  after :meth:`~Assembler.close`. When the queue grows above the high-water
+  mark, ``pause()`` is called once; when the reader has consumed it down to
+  the low-water mark, ``resume()`` is called once.
+* ``complete`` is the number of complete messages queued. A reader may call
+  :meth:`~Assembler.take` without waiting when ``complete or closed``.
+* ``take(decode=None)`` returns the next complete message (``str`` or
+  ``bytes``). When no message is complete yet it returns :obj:`None` after
+  moving the fragments received so far out of the queue and into one
+  growing buffer, so that the queue drains, reading resumes and the memory
+  held stays bounded by ``max_size`` whatever the number of fragments. Call
+  it again when more frames have arrived. It raises :exc:`EOFError` once the
+  stream has ended and no complete message remains.
+* ``take_fragment(decode=None)`` returns ``(fragment, fin)`` for the next
+  frame of the current message, or :obj:`None` when none has arrived yet;
+  :exc:`EOFError` once the stream has ended. This is ``recv_streaming()``.
+* ``close()`` ends the stream: messages already complete can still be taken.
+
+``decode`` is as in websockets' ``recv(decode=...)``: :obj:`None` decodes
+TEXT messages to ``str`` and returns BINARY ones as ``bytes``, :obj:`True`
+decodes both, :obj:`False` decodes neither. Invalid UTF-8 raises
+:exc:`UnicodeDecodeError` (close the connection with 1007). When
+``max_size`` is :obj:`None` (no size bound), a message of more than
+``max_fragments`` frames raises :exc:`~websockets_fast.exceptions.TooManyFragments`
+(close with 1009).
+
+Serialising readers (``ConcurrencyError`` on two concurrent ``recv()``) is
+the I/O layer's job; the assembler only refuses to mix ``take()`` into a
+message that ``take_fragment()`` has started streaming.
+
+:class:`PingTracker` keeps the pings waiting for a pong and computes the
+latency when one arrives; :func:`parse_max_queue` and
+:func:`parse_write_limit` turn the user's ``max_queue`` and ``write_limit``
+arguments into ``(high, low)`` water marks.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+
+from .exceptions import ConcurrencyError, TooManyFragments
+from .speedups import FrameQueue
+
+__all__ = ["Assembler", "PingTracker", "parse_max_queue", "parse_write_limit", "MAX_FRAGMENTS"]
+
+# Opcodes as plain ints; the frames module's Opcode is an IntEnum, which
+# compares equal to them.
+OP_CONT, OP_TEXT, OP_BINARY = 0, 1, 2
+
+MAX_FRAGMENTS = int(os.environ.get("WEBSOCKETS_MAX_FRAGMENTS", "4096"))
+
+_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+
+
+def parse_max_queue(max_queue):
+    """
+    Turn a ``max_queue`` argument into ``(high, low)`` frame counts.
+
+    ``max_queue`` is an int (the high-water mark, low defaults to high // 4),
+    a ``(high, low)`` tuple where either may be :obj:`None`, or :obj:`None`
+    for an unbounded queue that never pauses reading (returns ``(None, None)``).
+    """
+    if max_queue is None:
+        return None, None
+    if isinstance(max_queue, int):
+        high, low = max_queue, None
+    else:
+        high, low = max_queue
+    if high is None and low is not None:
+        high = low * 4
+    if high is not None and low is None:
+        low = high // 4
+    if high is not None:
+        if low < 0:
+            raise ValueError("max_queue low-water mark must be >= 0")
+        if high < low:
+            raise ValueError("max_queue high-water mark must be >= low-water mark")
+    return high, low
+
+
+def parse_write_limit(write_limit):
+    """
+    Turn a ``write_limit`` argument into ``(high, low)`` byte counts.
+
+    ``write_limit`` is an int (the high-water mark, low defaults to high // 4)
+    or a ``(high, low)`` tuple whose low may be :obj:`None`.
+    """
+    if isinstance(write_limit, int):
+        high, low = write_limit, None
+    else:
+        high, low = write_limit
+    if low is None:
+        low = high // 4
+    if low < 0 or high < low:
+        raise ValueError("write_limit needs 0 <= low <= high")
+    return high, low
+
+
+def _message_limit(max_size):
+    """The message size limit out of a ``max_size`` int, tuple or None."""
+    if isinstance(max_size, tuple):
+        return max_size[0]
+    return max_size
+
+
+def _as_bytes(data):
+    return data if type(data) is bytes else bytes(data)
+
+
+def _as_str(data):
+    return data.decode() if type(data) is bytes else str(data, "utf-8")
+
+
+class Assembler:
+    """
+    Queue of incoming data frames that hands out whole messages or fragments.
+
+    Args:
+        max_queue: high-water mark of the frame queue, as an int, a
+            ``(high, low)`` tuple or :obj:`None` (see :func:`parse_max_queue`).
+            Default 16 (low 4).
+        pause: called once when the queue rises above the high-water mark;
+            it should stop reading from the network. Default: nothing.
+        resume: called once when the queue is back down to the low-water
+            mark; it should resume reading. Default: nothing.
+        max_size: the connection's ``max_size`` (int, tuple or None); it only
+            decides whether the fragment cap applies. Default 1 MiB.
+        max_fragments: most frames in one message when ``max_size`` is
+            :obj:`None`. Default 4096 (``WEBSOCKETS_MAX_FRAGMENTS``).
+    """
+
+    __slots__ = (
+        "_queue",
+        "complete",
+        "closed",
+        "_max_fragments",
+        "_first",
+        "_buffer",
+        "_count",
+        "_text",
+        "_decoder",
+        "_streaming",
+    )
+
+    def __init__(self, max_queue=16, pause=None, resume=None, max_size=2**20, max_fragments=MAX_FRAGMENTS):
+        high, low = parse_max_queue(max_queue)
+        self._queue = FrameQueue(high, low, pause, resume)
+        # Number of messages whose last frame is queued.
+        self.complete = 0
+        self.closed = False
+        # The fragment cap exists to bound memory; max_size already does.
+        self._max_fragments = max_fragments if _message_limit(max_size) is None else None
+        # A message being joined by take(): its first frame's data, then a
+        # bytearray once a second fragment arrives.
+        self._first = None
+        self._buffer = None
+        self._count = 0
+        self._text = False
+        # A message being streamed by take_fragment().
+        self._decoder = None
+        self._streaming = False
+
+    def __len__(self):
+        """Number of frames in the queue."""
+        return len(self._queue)
+
+    @property
+    def paused(self):
+        """Whether the queue is above its high-water mark (reading paused)."""
+        return self._queue.paused
+
+    def put(self, frame):
+        """Queue a data frame. Raises :exc:`EOFError` after :meth:`close`."""
+        if self.closed:
+            raise EOFError("stream of frames ended")
+        if frame.fin:
+            self.complete += 1
+        self._queue.push(frame)
+
+    def close(self):
+        """End the stream of frames. Complete messages remain available."""
+        self.closed = True
+
+    def take(self, decode=None):
+        """
+        Return the next complete message, or :obj:`None` if none is complete.
+
+        Args:
+            decode: :obj:`None` (default) returns ``str`` for TEXT and
+                ``bytes`` for BINARY; :obj:`True` always ``str``;
+                :obj:`False` always ``bytes``.
+
+        Raises:
+            EOFError: the stream ended and no complete message remains.
+            UnicodeDecodeError: the message should be text but isn't UTF-8.
+            TooManyFragments: see the class docstring.
+            ConcurrencyError: a message is being streamed by take_fragment().
+        """
+        if self._streaming:
+            raise ConcurrencyError("a message is being streamed")
+        queue = self._queue
+        # Fast path: an unfragmented message at the head of the queue.
+        if self._first is None and self.complete and queue.peek().fin:
+            frame = queue.pop()
+            self.complete -= 1
+            if decode is None:
+                decode = frame.opcode == OP_TEXT
+            return _as_str(frame.data) if decode else _as_bytes(frame.data)
+        # Move what has arrived of the current message into one buffer.
+        while queue:
+            frame = queue.pop()
+            if self._first is None:
+                if frame.fin:
+                    self.complete -= 1
+                    if decode is None:
+                        decode = frame.opcode == OP_TEXT
+                    return _as_str(frame.data) if decode else _as_bytes(frame.data)
+                self._first = frame.data
+                self._text = frame.opcode == OP_TEXT
+                self._count = 1
+                continue
+            self._count += 1
+            if self._max_fragments is not None and self._count > self._max_fragments:
+                self._reset()
+                raise TooManyFragments(self._max_fragments)
+            if self._buffer is None:
+                self._buffer = bytearray(self._first)
+            self._buffer += frame.data
+            if frame.fin:
+                self.complete -= 1
+                data = self._buffer
+                if decode is None:
+                    decode = self._text
+                self._reset()
+                return data.decode() if decode else bytes(data)
+        if self.closed:
+            raise EOFError("stream of frames ended")
+        return None
+
+    def take_fragment(self, decode=None):
+        """
+        Return ``(fragment, fin)`` for the next frame of the current message.
+
+        Returns :obj:`None` when the next frame hasn't arrived yet. The first
+        call picks str or bytes for the whole message, as ``decode`` in
+        :meth:`take`; the message ends with the fragment where ``fin`` is
+        true.
+
+        Raises:
+            EOFError: the stream ended before the next frame.
+            UnicodeDecodeError: a text fragment isn't valid UTF-8.
+        """
+        if not self._streaming and self._first is not None:
+            # take() was interrupted half-way through this message (its
+            # caller was cancelled): stream what it had joined first.
+            data = self._first if self._buffer is None else bytes(self._buffer)
+            text = self._text
+            self._reset()
+            self._start_stream(text, decode)
+            return self._fragment(data, False), False
+        queue = self._queue
+        if not queue:
+            if self.closed:
+                raise EOFError("stream of frames ended")
+            return None
+        frame = queue.pop()
+        if not self._streaming:
+            self._start_stream(frame.opcode == OP_TEXT, decode)
+        fin = frame.fin
+        if fin:
+            self.complete -= 1
+            self._streaming = False
+        data = self._fragment(frame.data, fin)
+        if fin:
+            self._decoder = None
+        return data, fin
+
+    def _start_stream(self, text, decode):
+        self._streaming = True
+        if decode is None:
+            decode = text
+        self._decoder = _Utf8Decoder() if decode else None
+
+    def _fragment(self, data, fin):
+        if self._decoder is None:
+            return _as_bytes(data)
+        return self._decoder.decode(data, fin)
+
+    def _reset(self):
+        self._first = None
+        self._buffer = None
+        self._count = 0
+
+
+class PingTracker:
+    """
+    Pings waiting for their pong, in the order they were sent.
+
+    Each ping carries an opaque ``waiter`` (a future, an event, or
+    :obj:`None`) that the I/O layer completes with the latency.
+    """
+
+    __slots__ = ("_pending",)
+
+    def __init__(self):
+        # Created on the first ping: most connections never ping by hand
+        # and an idle connection shouldn't pay for an empty dict.
+        self._pending = None
+
+    def __len__(self):
+        return 0 if self._pending is None else len(self._pending)
+
+    def __contains__(self, data):
+        return self._pending is not None and data in self._pending
+
+    def new_payload(self):
+        """Four random bytes that no pending ping uses."""
+        while True:
+            data = os.urandom(4)
+            if data not in self:
+                return data
+
+    def add(self, data, waiter, now):
+        """
+        Record a ping with payload ``data`` sent at time ``now``.
+
+        Raises:
+            ConcurrencyError: a ping with the same payload awaits its pong.
+        """
+        if self._pending is None:
+            self._pending = {}
+        elif data in self._pending:
+            raise ConcurrencyError("already waiting for a pong with the same data")
+        self._pending[data] = (waiter, now)
+
+    def acknowledge(self, data, now):
+        """
+        Handle a pong with payload ``data`` received at time ``now``.
+
+        A pong answers its ping and every earlier one (RFC 6455 allows
+        answering only the latest). Returns ``(latency, acknowledged)`` where
+        ``acknowledged`` lists ``(waiter, latency)`` pairs, or :obj:`None`
+        for an unsolicited pong.
+        """
+        pending = self._pending
+        if pending is None or data not in pending:
+            return None
+        acknowledged = []
+        for key in list(pending):
+            waiter, sent = pending.pop(key)
+            acknowledged.append((waiter, now - sent))
+            if key == data:
+                return now - sent, acknowledged
+        raise AssertionError("unreachable: data was in pending")
+
+    def clear(self):
+        """Forget every pending ping; returns their waiters."""
+        pending, self._pending = self._pending, None
+        return [] if pending is None else [waiter for waiter, _ in pending.values()]
