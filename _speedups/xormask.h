@@ -30,12 +30,46 @@
 #if defined(__AVX2__)
 #include <immintrin.h>
 #define WSF_XORMASK_AVX2 1
+#elif (defined(__x86_64__) || defined(__i386__)) && defined(__SSE2__) && \
+    (defined(__GNUC__) || defined(__clang__)) && !defined(WSF_XORMASK_NO_DISPATCH)
+/* Wheels are built for baseline x86-64 (SSE2), yet nearly every machine
+   that runs them has AVX2: compile an AVX2 loop anyway and pick it at run
+   time when the CPU supports it. */
+#include <immintrin.h>
+#define WSF_XORMASK_SSE2 1
+#define WSF_XORMASK_DISPATCH 1
 #elif defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
 #include <emmintrin.h>
 #define WSF_XORMASK_SSE2 1
 #elif defined(__ARM_NEON) || defined(__ARM_NEON__) || defined(_M_ARM64)
 #include <arm_neon.h>
 #define WSF_XORMASK_NEON 1
+#endif
+
+#if defined(WSF_XORMASK_DISPATCH)
+/* XOR whole 32-byte blocks with AVX2; returns how many bytes it did. */
+__attribute__((target("avx2"))) static size_t
+wsf_xor_mask_avx2_blocks(const unsigned char *src, unsigned char *dst,
+                         size_t length, const unsigned char key_bytes[32])
+{
+    size_t i = 0;
+    __m256i key256 = _mm256_loadu_si256((const __m256i *)key_bytes);
+    for (; i + 128 <= length; i += 128) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(src + i));
+        __m256i b = _mm256_loadu_si256((const __m256i *)(src + i + 32));
+        __m256i c = _mm256_loadu_si256((const __m256i *)(src + i + 64));
+        __m256i d = _mm256_loadu_si256((const __m256i *)(src + i + 96));
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_xor_si256(a, key256));
+        _mm256_storeu_si256((__m256i *)(dst + i + 32), _mm256_xor_si256(b, key256));
+        _mm256_storeu_si256((__m256i *)(dst + i + 64), _mm256_xor_si256(c, key256));
+        _mm256_storeu_si256((__m256i *)(dst + i + 96), _mm256_xor_si256(d, key256));
+    }
+    for (; i + 32 <= length; i += 32) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(src + i));
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_xor_si256(a, key256));
+    }
+    return i;
+}
 #endif
 
 static inline void
@@ -71,7 +105,13 @@ wsf_xor_mask(const unsigned char *src, unsigned char *dst, size_t length,
         }
     }
 #elif defined(WSF_XORMASK_SSE2)
-    if (length >= 16) {
+#if defined(WSF_XORMASK_DISPATCH)
+    /* Below a few blocks the SSE2 loop is as fast and needs no check. */
+    if (length >= 256 && __builtin_cpu_supports("avx2")) {
+        i = wsf_xor_mask_avx2_blocks(src, dst, length, key_bytes);
+    }
+#endif
+    if (length - i >= 16) {
         __m128i key128 = _mm_loadu_si128((const __m128i *)key_bytes);
         /* Four independent 16-byte lanes per round keep the load and store
            ports busy; the loop overhead is paid once per 64 bytes. */
