@@ -1,0 +1,727 @@
+"""
+Sans-I/O WebSocket connection: bytes in, events out; calls in, bytes out.
+
+:class:`Protocol` implements the data transfer and closing parts of RFC 6455
+(and hosts the extensions of RFC 7692). The opening handshake lives in its
+subclasses :class:`~websockets_fast.client.ClientProtocol` and
+:class:`~websockets_fast.server.ServerProtocol`. No sockets, no asyncio, no
+threads here: the I/O layers feed received bytes to :meth:`Protocol.receive_data`
+and write what :meth:`Protocol.data_to_send` returns.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import uuid
+
+from .exceptions import (
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidState,
+    PayloadTooBig,
+    ProtocolError,
+    TooManyFragments,
+)
+from .frames import (
+    CLOSE,
+    OK_CLOSE_CODES,
+    OPCODE_BY_VALUE,
+    PING,
+    PONG,
+    Close,
+    CloseCode,
+    Frame,
+    new_mask_key,
+)
+
+try:
+    from .speedups import FrameParser, FrameProtocolError, FrameTooLarge, Utf8Validator, build_frame, validate_utf8
+except ImportError:  # TEMPORARY: until the speedups land.
+    from ._frames_standin import FrameParser, Utf8Validator, build_frame, validate_utf8
+    from ._speedups import FrameProtocolError, FrameTooLarge
+
+__all__ = ["Protocol", "Side", "State", "SEND_EOF", "MAX_FRAGMENTS"]
+
+
+class Side(enum.IntEnum):
+    """Which end of the connection this is."""
+
+    SERVER = 0
+    CLIENT = 1
+
+
+SERVER = Side.SERVER
+CLIENT = Side.CLIENT
+
+
+class State(enum.IntEnum):
+    """The four states of a WebSocket connection (RFC 6455 4.1, 4.2, 7.1)."""
+
+    CONNECTING = 0
+    OPEN = 1
+    CLOSING = 2
+    CLOSED = 3
+
+
+CONNECTING = State.CONNECTING
+OPEN = State.OPEN
+CLOSING = State.CLOSING
+CLOSED = State.CLOSED
+
+SEND_EOF = b""
+"""Item of :meth:`Protocol.data_to_send` meaning: half-close the connection."""
+
+MAX_FRAGMENTS = int(os.environ.get("WEBSOCKETS_MAX_FRAGMENTS", "4096"))
+"""Default cap on the frames of one message when ``max_size`` is None."""
+
+# Close reasons travel in a control frame: 125 bytes minus the 2-byte code.
+_MAX_REASON_BYTES = 123
+
+
+class Protocol:
+    """
+    Sans-I/O implementation of a WebSocket connection.
+
+    Args:
+        side: :attr:`Side.CLIENT` or :attr:`Side.SERVER`.
+        state: initial state; default :attr:`State.OPEN`, because the
+            opening handshake belongs to the subclasses.
+        max_size: limit on incoming messages, in bytes. An int limits
+            messages; a ``(max_message_size, max_fragment_size)`` tuple also
+            limits each frame; :obj:`None` disables the limit. Default 1 MiB.
+            A frame header that announces more than the limit fails the
+            connection with 1009 before its payload is read; with
+            permessage-deflate, decompression stops at the limit too.
+        max_fragments: limit on the number of frames in one message, enforced
+            only when the message size is unlimited (``max_size`` None or
+            ``(None, ...)``). When ``max_size`` is set, the bytes already bound
+            memory, because the layer above joins the fragments into one
+            buffer as it consumes them, so any number of tiny fragments is
+            accepted. Exceeding it fails the connection with 1009. Default
+            4096, or ``WEBSOCKETS_MAX_FRAGMENTS`` from the environment;
+            :obj:`None` disables it.
+        logger: logger for this connection; default
+            ``logging.getLogger("websockets_fast.client")`` or ``...server``.
+
+    Incoming frames are checked as they arrive: masking (mandatory from
+    client to server, forbidden from server to client), reserved bits (only
+    those negotiated by an extension), fragment sequencing, UTF-8 in text
+    messages (failing as soon as a fragment cannot be the start of valid
+    text), close codes, sizes. Breaking a rule fails the connection with the
+    close code RFC 6455 prescribes (1002, 1007, 1009) and records the cause
+    in :attr:`parser_exc`.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "id",
+        "logger",
+        "debug",
+        "side",
+        "_state",
+        "max_message_size",
+        "max_fragment_size",
+        "max_fragments",
+        "origin",
+        "_extensions",
+        "subprotocol",
+        "close_rcvd",
+        "close_sent",
+        "close_rcvd_then_sent",
+        "handshake_exc",
+        "parser_exc",
+        "eof_sent",
+        "events",
+        "writes",
+        "_parser",
+        "_mask",
+        "_eof_rcvd",
+        "_discarding",
+        "_in_message",
+        "_message_text",
+        "_message_size",
+        "_message_frames",
+        "_utf8",
+        "_sending_fragments",
+    )
+
+    def __init__(self, side, *, state=OPEN, max_size=2**20, max_fragments=MAX_FRAGMENTS, logger=None):
+        self.id = uuid.uuid4()
+        """Unique identifier of the connection, for logs."""
+        if logger is None:
+            logger = logging.getLogger(f"websockets_fast.{side.name.lower()}")
+        self.logger = logger
+        """Logger of this connection."""
+        # Checked before every logging call, so that logging costs nothing
+        # on the hot path unless DEBUG is on.
+        self.debug = logger.isEnabledFor(logging.DEBUG)
+        self.side = side
+        self._state = state
+
+        if max_size is None or isinstance(max_size, int):
+            self.max_message_size, self.max_fragment_size = max_size, None
+        else:
+            self.max_message_size, self.max_fragment_size = max_size
+        self.max_fragments = max_fragments
+
+        self.origin = None
+        self.subprotocol = None
+        self.close_rcvd = None
+        self.close_sent = None
+        self.close_rcvd_then_sent = None
+        self.handshake_exc = None
+        """Exception that made the opening handshake fail, else None."""
+        self.parser_exc = None
+        """Exception that made the connection fail while reading, else None."""
+        self.eof_sent = False
+
+        self.events = []
+        """Events not yet fetched by :meth:`events_received`."""
+        self.writes = []
+        """Bytes not yet fetched by :meth:`data_to_send`; b"" means EOF."""
+
+        self._mask = side is CLIENT
+        self._parser = FrameParser(side is SERVER, self.max_message_size, self.max_fragment_size, 0)
+        self._extensions = []
+        self._eof_rcvd = False
+        # After a close frame or a failure, incoming data is dropped until EOF.
+        self._discarding = False
+
+        # The incoming fragmented message in progress, if _in_message.
+        self._in_message = False
+        self._message_text = False
+        self._message_size = 0
+        self._message_frames = 0
+        self._utf8 = None  # created on the first fragmented text message
+
+        # True while sending a fragmented message.
+        self._sending_fragments = False
+
+    # Properties.
+
+    @property
+    def state(self):
+        """State of the connection: CONNECTING, OPEN, CLOSING or CLOSED."""
+        return self._state
+
+    @state.setter
+    def state(self, state):
+        if self.debug:
+            self.logger.debug("= connection is %s", state.name)
+        self._state = state
+
+    @property
+    def extensions(self):
+        """Negotiated extensions, in the order they apply when sending."""
+        return self._extensions
+
+    @extensions.setter
+    def extensions(self, extensions):
+        self._extensions = list(extensions)
+        # An extension may declare the RSV bits it uses (RSV1=4, RSV2=2,
+        # RSV3=1). One that does not is given all three; its decode() must
+        # clear them, or the frame is rejected after decoding.
+        allowed = 0
+        for extension in self._extensions:
+            allowed |= getattr(extension, "rsv_bits", 7)
+        if self._parser is not None:
+            self._parser.allowed_rsv = allowed
+
+    @property
+    def close_code(self):
+        """Close code received from the peer; 1006 without one; None until CLOSED."""
+        if self._state is not CLOSED:
+            return None
+        if self.close_rcvd is None:
+            return CloseCode.ABNORMAL_CLOSURE
+        return self.close_rcvd.code
+
+    @property
+    def close_reason(self):
+        """Close reason received from the peer; "" without one; None until CLOSED."""
+        if self._state is not CLOSED:
+            return None
+        if self.close_rcvd is None:
+            return ""
+        return self.close_rcvd.reason
+
+    @property
+    def close_exc(self):
+        """
+        The exception for using a closed connection.
+
+        :exc:`~websockets_fast.exceptions.ConnectionClosedOK` when close
+        frames with OK codes (1000, 1001, none) were both received and sent,
+        :exc:`~websockets_fast.exceptions.ConnectionClosedError` otherwise.
+        Chained to :attr:`parser_exc`. Only valid once the state is CLOSED.
+        """
+        assert self._state is CLOSED, "connection isn't closed yet"
+        rcvd, sent = self.close_rcvd, self.close_sent
+        if rcvd is not None and sent is not None and rcvd.code in OK_CLOSE_CODES and sent.code in OK_CLOSE_CODES:
+            exc = ConnectionClosedOK(rcvd, sent, self.close_rcvd_then_sent)
+        else:
+            exc = ConnectionClosedError(rcvd, sent, self.close_rcvd_then_sent)
+        exc.__cause__ = self.parser_exc
+        return exc
+
+    # Receiving.
+
+    def receive_data(self, data):
+        """
+        Feed bytes received from the network.
+
+        Afterwards, write out :meth:`data_to_send` (pongs, close frames) and
+        process :meth:`events_received`.
+
+        Raises:
+            EOFError: if :meth:`receive_eof` was called before.
+        """
+        if self._eof_rcvd:
+            raise EOFError("stream ended")
+        if self._discarding:
+            return
+        parser = self._parser
+        frames = parser.feed(data)
+        if frames:
+            self._receive_frames(frames)
+        if parser.exc is not None and not self._discarding:
+            exc = parser.exc
+            if isinstance(exc, FrameTooLarge):
+                self._fail_reading(CloseCode.MESSAGE_TOO_BIG, PayloadTooBig(str(exc)))
+            else:
+                self._fail_reading(CloseCode.PROTOCOL_ERROR, ProtocolError(str(exc)))
+
+    def receive_eof(self):
+        """
+        Note that the network connection was closed by the peer (EOF).
+
+        Afterwards, write out :meth:`data_to_send`: it holds ``b""`` when this
+        side must now close its half of the connection. Idempotent.
+        """
+        if self._eof_rcvd:
+            return
+        self._eof_rcvd = True
+        if self._discarding:
+            self._finish_closing()
+            return
+        if self.debug:
+            self.logger.debug("< EOF")
+        # EOF before the closing handshake completed.
+        self._fail_reading(CloseCode.ABNORMAL_CLOSURE, EOFError("unexpected end of stream"))
+
+    def _receive_frames(self, frames):
+        """Check and deliver the frames parsed from one batch of bytes."""
+        events = self.events
+        extensions = self._extensions
+        debug = self.debug
+        try:
+            for fin, rsv, opcode, data in frames:
+                if extensions:
+                    frame = self._decode(fin, rsv, opcode, data)
+                    data = frame.data
+                else:
+                    # The parser rejected RSV bits already (none negotiated).
+                    frame = None
+                if debug:
+                    self.logger.debug("< %s", frame or Frame(OPCODE_BY_VALUE[opcode], data, fin))
+
+                # 1 = TEXT, 2 = BINARY: the first frame of a message.
+                if opcode == 1 or opcode == 2:
+                    if self._in_message:
+                        raise ProtocolError("expected a continuation frame")
+                    if fin:
+                        # Whole message in one frame: validate it in one go.
+                        if opcode == 1 and not validate_utf8(data):
+                            _raise_decode_error(data)
+                    else:
+                        self._start_message(opcode, data)
+
+                # 0 = CONT: a later frame of a fragmented message.
+                elif opcode == 0:
+                    if not self._in_message:
+                        raise ProtocolError("unexpected continuation frame")
+                    self._continue_message(fin, data)
+
+                # 9 = PING: answer with a pong carrying the same payload.
+                elif opcode == 9:
+                    self._send_frame(10, data)
+
+                # 8 = CLOSE: the closing handshake; the rest is dropped.
+                elif opcode == 8:
+                    self._receive_close(data)
+                    events.append(frame or Frame(CLOSE, data))
+                    return
+
+                # 10 = PONG: nothing to do here; the I/O layer matches pings.
+
+                events.append(frame or Frame(OPCODE_BY_VALUE[opcode], data, fin))
+
+        except ProtocolError as exc:
+            self._fail_reading(CloseCode.PROTOCOL_ERROR, exc)
+        except UnicodeDecodeError as exc:
+            self._fail_reading(CloseCode.INVALID_DATA, exc, f"{exc.reason} at position {exc.start}")
+        except PayloadTooBig as exc:
+            if exc.message is None and self._in_message and exc.current_size is None:
+                exc.set_current_size(self._message_size)
+            self._fail_reading(CloseCode.MESSAGE_TOO_BIG, exc)
+        except TooManyFragments as exc:
+            self._fail_reading(CloseCode.MESSAGE_TOO_BIG, exc, "too many fragments")
+        except Exception as exc:
+            # A bug, likely in an extension: say so in the logs, not on the
+            # wire, where details could help an attacker.
+            self.logger.error("parser failed", exc_info=True)
+            self._fail_reading(CloseCode.INTERNAL_ERROR, exc, "")
+
+    def _decode(self, fin, rsv, opcode, data):
+        """Run the extensions' decode() on one frame; return the decoded Frame."""
+        frame = Frame(OPCODE_BY_VALUE[opcode], data, fin, rsv & 4 != 0, rsv & 2 != 0, rsv & 1 != 0)
+        # Decoding may grow the payload (decompression): bound it by what
+        # is left of the message budget.
+        max_size = self.max_message_size
+        if max_size is not None and opcode == 0 and self._in_message:
+            max_size -= self._message_size
+        if self.max_fragment_size is not None and (max_size is None or self.max_fragment_size < max_size):
+            max_size = self.max_fragment_size
+        for extension in reversed(self._extensions):
+            frame = extension.decode(frame, max_size=max_size)
+        if frame.rsv1 or frame.rsv2 or frame.rsv3:
+            raise ProtocolError("reserved bits must be 0")
+        return frame
+
+    def _start_message(self, opcode, data):
+        self._in_message = True
+        self._message_size = len(data)
+        self._message_frames = 1
+        self._message_text = opcode == 1
+        if self._message_text:
+            validator = self._utf8
+            if validator is None:
+                validator = self._utf8 = Utf8Validator()
+            else:
+                validator.reset()
+            if not validator.feed(data):
+                _raise_decode_error(data)
+
+    def _continue_message(self, fin, data):
+        self._message_frames += 1
+        # When the message size is limited, the bytes bound memory; when it
+        # is not, bound the number of frames instead.
+        if (
+            self.max_message_size is None
+            and self.max_fragments is not None
+            and self._message_frames > self.max_fragments
+        ):
+            raise TooManyFragments(self.max_fragments)
+        if self._message_text and not self._utf8.feed(data, fin):
+            raise UnicodeDecodeError("utf-8", bytes(data[:16]), 0, 1, "invalid UTF-8 in fragmented text message")
+        if fin:
+            self._in_message = False
+            self._message_size = 0
+        else:
+            self._message_size += len(data)
+
+    def _receive_close(self, data):
+        # RFC 6455 7.1.5 and 7.1.6: the close code and reason.
+        self.close_rcvd = Close.parse(data)
+        if self._state is CLOSING:
+            # We had sent a close frame first.
+            self.close_rcvd_then_sent = False
+        if self._in_message:
+            raise ProtocolError("incomplete fragmented message")
+        if self._state is OPEN:
+            # RFC 6455 5.5.1: answer a close frame with a close frame. Echo
+            # the payload as received: an empty one stays empty rather than
+            # being re-serialized as the 1005 that Close.parse() reported.
+            self._send_frame(8, data)
+            self.close_sent = self.close_rcvd
+            self.close_rcvd_then_sent = True
+            self.state = CLOSING
+        # The server closes the TCP connection first (RFC 6455 7.1.1); the
+        # client waits for it.
+        if self.side is SERVER:
+            self.send_eof()
+        # RFC 6455 1.4: after a close frame, discard everything else.
+        self._discard()
+
+    def _fail_reading(self, code, exc, reason=None):
+        """Fail the connection because of what was received; keep the cause."""
+        self.fail(code, str(exc) if reason is None else reason)
+        self.parser_exc = exc
+
+    def _discard(self):
+        """
+        Drop all incoming data from now on; move to CLOSED at EOF.
+
+        The handshake subclasses call this when the opening handshake fails,
+        after :meth:`send_eof`.
+        """
+        self._discarding = True
+        # Free the parser's buffer: nothing more will be parsed.
+        self._parser = None
+        self._utf8 = None
+        if self._eof_rcvd:
+            self._finish_closing()
+
+    def _finish_closing(self):
+        # EOF arrived while discarding. A client half-closes only now, after
+        # the server did (RFC 6455 7.1.1), unless the handshake never
+        # completed, in which case it already sent EOF.
+        if self.side is CLIENT and self._state is not CONNECTING and not self.eof_sent:
+            self.send_eof()
+        self.state = CLOSED
+        if self.side is SERVER:
+            self.logger.info("connection closed")
+
+    # Sending.
+
+    def send_continuation(self, data, fin):
+        """
+        Send a continuation frame, the next part of a fragmented message.
+
+        Args:
+            data: payload, of the same kind as the message's first frame.
+            fin: :obj:`True` for the last frame of the message.
+
+        Raises:
+            ProtocolError: if no fragmented message is in progress.
+            InvalidState: if the connection is not OPEN.
+        """
+        if not self._sending_fragments:
+            raise ProtocolError("unexpected continuation frame")
+        if self._state is not OPEN:
+            raise InvalidState(f"connection is {self._state.name.lower()}")
+        self._sending_fragments = not fin
+        self._send_frame(0, data, fin)
+
+    def send_text(self, data, fin=True):
+        """
+        Send a text frame.
+
+        Args:
+            data: payload, text encoded in UTF-8 (bytes-like).
+            fin: :obj:`False` for the first frame of a fragmented message;
+                default :obj:`True`.
+
+        Raises:
+            ProtocolError: if a fragmented message is in progress.
+            InvalidState: if the connection is not OPEN.
+        """
+        if self._sending_fragments:
+            raise ProtocolError("expected a continuation frame")
+        if self._state is not OPEN:
+            raise InvalidState(f"connection is {self._state.name.lower()}")
+        self._sending_fragments = not fin
+        self._send_frame(1, data, fin)
+
+    def send_binary(self, data, fin=True):
+        """
+        Send a binary frame.
+
+        Args:
+            data: payload (bytes-like).
+            fin: :obj:`False` for the first frame of a fragmented message;
+                default :obj:`True`.
+
+        Raises:
+            ProtocolError: if a fragmented message is in progress.
+            InvalidState: if the connection is not OPEN.
+        """
+        if self._sending_fragments:
+            raise ProtocolError("expected a continuation frame")
+        if self._state is not OPEN:
+            raise InvalidState(f"connection is {self._state.name.lower()}")
+        self._sending_fragments = not fin
+        self._send_frame(2, data, fin)
+
+    def send_close(self, code=None, reason=""):
+        """
+        Send a close frame, starting the closing handshake.
+
+        Args:
+            code: close code; default :obj:`None`, an empty close frame.
+            reason: close reason; default "". Needs a code.
+
+        Raises:
+            ProtocolError: if the code may not be sent, a reason comes
+                without a code, or the reason is longer than 123 bytes.
+            InvalidState: if the connection is not OPEN.
+        """
+        # RFC 6455 allows only one close frame per side; sending a second
+        # one is a mistake of the caller.
+        if self._state is not OPEN:
+            raise InvalidState(f"connection is {self._state.name.lower()}")
+        if code is None:
+            if reason != "":
+                raise ProtocolError("cannot send a reason without a code")
+            close = Close(CloseCode.NO_STATUS_RCVD, "")
+            data = b""
+        else:
+            close = Close(code, reason)
+            data = close.serialize()
+            if len(data) > 125:
+                raise ProtocolError("control frame too long")
+        self._send_frame(8, data)
+        # The state was OPEN, so no close frame was received: nothing to
+        # record in close_rcvd_then_sent.
+        self.close_sent = close
+        self.state = CLOSING
+
+    def send_ping(self, data):
+        """
+        Send a ping frame.
+
+        Args:
+            data: payload, at most 125 bytes.
+
+        Raises:
+            ProtocolError: if the payload is too long.
+            InvalidState: if the connection is neither OPEN nor CLOSING.
+        """
+        # RFC 6455 allows control frames during the closing handshake.
+        if self._state is not OPEN and self._state is not CLOSING:
+            raise InvalidState(f"connection is {self._state.name.lower()}")
+        if len(data) > 125:
+            raise ProtocolError("control frame too long")
+        self._send_frame(9, data)
+
+    def send_pong(self, data):
+        """
+        Send a pong frame.
+
+        Args:
+            data: payload, at most 125 bytes.
+
+        Raises:
+            ProtocolError: if the payload is too long.
+            InvalidState: if the connection is neither OPEN nor CLOSING.
+        """
+        if self._state is not OPEN and self._state is not CLOSING:
+            raise InvalidState(f"connection is {self._state.name.lower()}")
+        if len(data) > 125:
+            raise ProtocolError("control frame too long")
+        self._send_frame(10, data)
+
+    def fail(self, code, reason=""):
+        """
+        Fail the connection (RFC 6455 7.1.7).
+
+        Sends a close frame with ``code`` and ``reason`` if the state is OPEN
+        (unless ``code`` is 1006, which means the network connection is
+        already gone), then ignores all incoming data. A server also closes
+        its half of the connection at once; a client waits for the server to
+        do so. A reason longer than 123 bytes is cut.
+
+        Args:
+            code: close code.
+            reason: close reason; default "".
+
+        Raises:
+            ProtocolError: if the code may not be sent in a close frame.
+        """
+        if self._state is OPEN and code != CloseCode.ABNORMAL_CLOSURE:
+            close = Close(code, _truncate_reason(reason))
+            self._send_frame(8, close.serialize())
+            self.close_sent = close
+            # A close frame may have been received, then rejected (for
+            # example inside a fragmented message) before being answered.
+            if self.close_rcvd is not None:
+                self.close_rcvd_then_sent = True
+            self.state = CLOSING
+        if self.side is SERVER and not self.eof_sent:
+            self.send_eof()
+        # RFC 6455 7.1.7: do not process anything the peer sends after this.
+        self._discard()
+
+    # Fetching results.
+
+    def events_received(self):
+        """
+        Return the events received since the last call.
+
+        Events are :class:`~websockets_fast.frames.Frame` objects once the
+        connection is open (``Request``/``Response`` during the handshake).
+        """
+        events, self.events = self.events, []
+        return events
+
+    def data_to_send(self):
+        """
+        Return the bytes to write to the network since the last call.
+
+        An empty bytes object (:data:`SEND_EOF`) means: close the writing
+        half of the connection (``write_eof``/``shutdown(SHUT_WR)``).
+        """
+        writes, self.writes = self.writes, []
+        return writes
+
+    def close_expected(self):
+        """
+        Tell whether the network connection should close soon.
+
+        True once this side sent a close frame (state CLOSING), or when the
+        opening handshake failed and EOF was sent: the I/O layer should then
+        close the connection after a timeout if the peer does not.
+        """
+        state = self._state
+        if state is OPEN:
+            return False
+        if state is CLOSING:
+            return True
+        if state is CLOSED:
+            return False
+        return self.eof_sent
+
+    def send_eof(self):
+        """Queue :data:`SEND_EOF`: this side writes no more."""
+        assert not self.eof_sent, "EOF was sent already"
+        self.eof_sent = True
+        if self.debug:
+            self.logger.debug("> EOF")
+        self.writes.append(SEND_EOF)
+
+    def _opened(self, extensions=()):
+        """
+        Move from CONNECTING to OPEN once the opening handshake succeeded.
+
+        The handshake subclasses call this with the negotiated extensions,
+        then pass any bytes received after the HTTP head to
+        ``Protocol.receive_data(self, leftover)``.
+        """
+        self.extensions = extensions
+        self.state = OPEN
+
+    def _send_frame(self, opcode, data, fin=True):
+        """Serialize one frame into :attr:`writes`, through the extensions."""
+        rsv = 0
+        if self._extensions:
+            frame = Frame(OPCODE_BY_VALUE[opcode], data, fin)
+            for extension in self._extensions:
+                frame = extension.encode(frame)
+            data, fin = frame.data, frame.fin
+            rsv = (4 if frame.rsv1 else 0) | (2 if frame.rsv2 else 0) | (1 if frame.rsv3 else 0)
+        if self.debug:
+            self.logger.debug("> %s", Frame(OPCODE_BY_VALUE[opcode], data, fin, rsv & 4 != 0, rsv & 2 != 0, rsv & 1 != 0))
+        if self._mask:
+            self.writes.append(build_frame(fin, opcode, data, rsv, new_mask_key()))
+        else:
+            self.writes.append(build_frame(fin, opcode, data, rsv))
+
+
+def _raise_decode_error(data):
+    """Raise the UnicodeDecodeError that says where ``data`` stops being UTF-8."""
+    try:
+        bytes(data).decode()
+    except UnicodeDecodeError:
+        raise
+    # The fail-fast validator stops on a truncated sequence that decode()
+    # would only report at the end; either way it is invalid.
+    raise UnicodeDecodeError("utf-8", bytes(data[-4:]), 0, 1, "invalid UTF-8")
+
+
+def _truncate_reason(reason):
+    encoded = reason.encode()
+    if len(encoded) <= _MAX_REASON_BYTES:
+        return reason
+    return encoded[:_MAX_REASON_BYTES].decode(errors="ignore")
