@@ -1,0 +1,510 @@
+# cython: language_level=3
+"""WebSocket frame headers and an incremental frame parser (RFC 6455, 5.2), compiled.
+
+The pure-Python twin is :mod:`websockets_fast._pyspeedups.frames`; both give
+the same results and raise the same exceptions with the same messages.
+
+``FrameParser.feed`` is the receive hot path of every connection: it walks
+the bytes it is given in C, unmasks each payload while copying it into the
+bytes object handed to the caller, and keeps only the bytes of a frame that
+is not complete yet, in storage no larger than what has arrived of it (and
+never larger than the frame).
+"""
+
+from cpython.buffer cimport PyBUF_FULL_RO, PyBuffer_IsContiguous, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.ref cimport PyObject, Py_XDECREF
+from libc.stdint cimport uint64_t
+from libc.string cimport memcpy
+
+from operator import index as _operator_index
+
+from websockets_fast._speedups import FrameProtocolError, FrameTooLarge, SpeedupsError
+
+
+cdef extern from "xormask.h":
+    void wsf_xor_mask(const unsigned char *src, unsigned char *dst, size_t length, const unsigned char *key) nogil
+
+
+cdef extern from "Python.h":
+    # The raw forms: the incomplete payload is a bytes object owned through
+    # a PyObject* so that it can be grown in place with _PyBytes_Resize.
+    PyObject *_new_bytes "PyBytes_FromStringAndSize"(const char *, Py_ssize_t) except NULL
+    int _PyBytes_Resize(PyObject **, Py_ssize_t) except -1
+    char *_bytes_data "PyBytes_AS_STRING"(PyObject *)
+    const Py_ssize_t PY_SSIZE_T_MAX
+
+
+__all__ = ["parse_header", "serialize_header", "build_frame", "FrameParser"]
+
+cdef enum:
+    # The longest header: 2 bytes, a 64-bit length and a masking key.
+    MAX_HEADER_LENGTH = 14
+    # Storage for an incomplete payload starts at this size (or the frame's
+    # size if smaller) and doubles, so that a large frame arriving in many
+    # reads is copied O(1) times per byte.
+    MIN_PAYLOAD_CAPACITY = 4096
+
+cdef uint64_t NO_LIMIT = <uint64_t>-1
+
+
+cdef struct Header:
+    bint fin
+    int rsv
+    int opcode
+    bint masked
+    uint64_t length
+    unsigned char key[4]
+    Py_ssize_t size
+
+
+cdef inline bint _valid_opcode(int opcode) noexcept:
+    return opcode <= 2 or 8 <= opcode <= 10
+
+
+cdef Py_ssize_t _parse(const unsigned char *p, Py_ssize_t available, Header *h) except -1:
+    """Fill ``h`` from the header at ``p``: 0, or the number of bytes missing."""
+    cdef unsigned char first, second
+    cdef uint64_t length
+    cdef Py_ssize_t size, i
+    if available < 2:
+        return 2 - available
+    first = p[0]
+    second = p[1]
+    h.fin = (first & 0x80) != 0
+    h.rsv = (first >> 4) & 7
+    h.opcode = first & 0x0F
+    if not _valid_opcode(h.opcode):
+        raise FrameProtocolError(f"reserved opcode {h.opcode}")
+    length = second & 0x7F
+    # A control frame's rules are known from the first two bytes already.
+    if h.opcode >= 8:
+        if not h.fin:
+            raise FrameProtocolError("fragmented control frame")
+        if length > 125:
+            raise FrameProtocolError("control frame payload longer than 125 bytes")
+    h.masked = (second & 0x80) != 0
+    size = 2
+    if length == 126:
+        size = 4
+    elif length == 127:
+        size = 10
+    if h.masked:
+        size += 4
+    if available < size:
+        return size - available
+    if length == 126:
+        length = (<uint64_t>p[2] << 8) | p[3]
+    elif length == 127:
+        length = 0
+        for i in range(2, 10):
+            length = (length << 8) | p[i]
+        if length >> 63:
+            raise FrameProtocolError("64-bit payload length with the most significant bit set")
+    if h.masked:
+        memcpy(h.key, p + size - 4, 4)
+    h.length = length
+    h.size = size
+    return 0
+
+
+cdef int _get_buffer(object obj, Py_buffer *view) except -1:
+    # The same request and the same failure as the twin's memoryview().
+    PyObject_GetBuffer(obj, view, PyBUF_FULL_RO)
+    if not PyBuffer_IsContiguous(view, b'C'):
+        PyBuffer_Release(view)
+        raise BufferError("buffer is not C-contiguous")
+    return 0
+
+
+def parse_header(data, offset=0):
+    """Parse the frame header that starts at ``data[offset]``.
+
+    ``data`` is any C-contiguous bytes-like object; ``offset`` (default 0) is
+    where the header starts. Returns ``(fin, rsv, opcode, masked, length,
+    mask_key, header_length)``, where ``rsv`` is an int (RSV1=4, RSV2=2,
+    RSV3=1) and ``mask_key`` is 4 bytes or None, or an int N > 0 when N more
+    bytes are needed to know the header.
+
+    Raises ``FrameProtocolError`` for a reserved opcode, a control frame
+    without FIN or longer than 125 bytes, or a 64-bit length with its most
+    significant bit set; ``ValueError`` when ``offset`` is outside ``data``.
+    """
+    cdef Py_buffer view
+    cdef Header h
+    cdef Py_ssize_t missing
+    cdef Py_ssize_t start
+    _get_buffer(data, &view)
+    try:
+        offset = _index(offset)
+        if offset < 0 or offset > view.len:
+            raise ValueError("offset out of range")
+        start = offset
+        missing = _parse(<const unsigned char *>view.buf + start, view.len - start, &h)
+    finally:
+        PyBuffer_Release(&view)
+    if missing:
+        return missing
+    mask_key = PyBytes_FromStringAndSize(<char *>h.key, 4) if h.masked else None
+    return h.fin, h.rsv, h.opcode, h.masked, h.length, mask_key, h.size
+
+
+cdef Py_ssize_t _write_header(unsigned char *out, bint fin, int opcode, uint64_t length, int rsv,
+                              const unsigned char *key) noexcept:
+    """Write a header into ``out`` (14 bytes of room); return its length."""
+    cdef Py_ssize_t size, i
+    cdef unsigned char mask_bit = 0x80 if key != NULL else 0
+    out[0] = (0x80 if fin else 0) | (rsv << 4) | opcode
+    if length < 126:
+        out[1] = mask_bit | <unsigned char>length
+        size = 2
+    elif length < 65536:
+        out[1] = mask_bit | 126
+        out[2] = <unsigned char>(length >> 8)
+        out[3] = <unsigned char>length
+        size = 4
+    else:
+        out[1] = mask_bit | 127
+        for i in range(8):
+            out[2 + i] = <unsigned char>(length >> (56 - 8 * i))
+        size = 10
+    if key != NULL:
+        memcpy(out + size, key, 4)
+        size += 4
+    return size
+
+
+cdef int _check_header_args(int opcode, object length, int rsv) except -1:
+    if not 0 <= opcode <= 15:
+        raise ValueError("opcode must be between 0 and 15")
+    if not 0 <= rsv <= 7:
+        raise ValueError("rsv must be between 0 and 7")
+    if length < 0 or length > 0x7FFFFFFFFFFFFFFF:
+        raise ValueError("length must be between 0 and 2**63 - 1")
+    return 0
+
+
+cdef int _read_key(object mask_key, unsigned char *key) except -1:
+    cdef Py_buffer view
+    _get_buffer(mask_key, &view)
+    try:
+        if view.len != 4:
+            raise ValueError("mask must contain 4 bytes")
+        memcpy(key, view.buf, 4)
+    finally:
+        PyBuffer_Release(&view)
+    return 0
+
+
+def serialize_header(fin, opcode, length, rsv=0, mask_key=None):
+    """Return the header of a frame as bytes.
+
+    ``fin`` is true for the last frame of a message; ``opcode`` is 0-15;
+    ``length`` is the payload length, encoded in the shortest form;
+    ``rsv`` (default 0) holds the RSV bits (RSV1=4, RSV2=2, RSV3=1);
+    ``mask_key`` (default None: unmasked) is 4 bytes and sets the MASK bit.
+
+    Any representable header is produced, reserved opcodes and invalid
+    control frames included, so that tests can build bad frames. Raises
+    ``ValueError`` for an opcode, rsv or length out of range or a key that
+    is not 4 bytes.
+    """
+    cdef unsigned char out[MAX_HEADER_LENGTH]
+    cdef unsigned char key[4]
+    cdef Py_ssize_t size
+    cdef int c_opcode, c_rsv
+    # Convert as the twin does (operator.index) before any range check.
+    c_opcode = _small_index(opcode)
+    length = _index(length)
+    c_rsv = _small_index(rsv)
+    _check_header_args(c_opcode, length, c_rsv)
+    if mask_key is not None:
+        _read_key(mask_key, key)
+    size = _write_header(out, fin, c_opcode, <uint64_t>length, c_rsv, key if mask_key is not None else NULL)
+    return PyBytes_FromStringAndSize(<char *>out, size)
+
+
+cdef object _index(object value):
+    return _operator_index(value)
+
+
+cdef int _small_index(object value) except? -1:
+    # An int argument in a C int: out-of-range values become a sentinel that
+    # fails the range checks, instead of an OverflowError the twin lacks.
+    value = _index(value)
+    if value < -1 or value > 255:
+        return 255
+    return value
+
+
+def build_frame(fin, opcode, payload, rsv=0, mask_key=None):
+    """Return a whole frame, header and payload, as one bytes object.
+
+    Arguments are those of :func:`serialize_header`, with the payload (any
+    C-contiguous bytes-like object) instead of its length. With
+    ``mask_key``, the payload is masked with it.
+    """
+    cdef Py_buffer view
+    cdef unsigned char header[MAX_HEADER_LENGTH]
+    cdef unsigned char key[4]
+    cdef Py_ssize_t size
+    cdef bytes frame
+    cdef unsigned char *out
+    cdef int c_opcode = _small_index(opcode)
+    cdef int c_rsv = _small_index(rsv)
+    _get_buffer(payload, &view)
+    try:
+        _check_header_args(c_opcode, view.len, c_rsv)
+        if mask_key is not None:
+            _read_key(mask_key, key)
+        size = _write_header(header, fin, c_opcode, <uint64_t>view.len, c_rsv, key if mask_key is not None else NULL)
+        frame = PyBytes_FromStringAndSize(NULL, size + view.len)
+        out = <unsigned char *>PyBytes_AS_STRING(frame)
+        memcpy(out, header, size)
+        if mask_key is not None:
+            wsf_xor_mask(<const unsigned char *>view.buf, out + size, <size_t>view.len, key)
+        else:
+            memcpy(out + size, view.buf, view.len)
+    finally:
+        PyBuffer_Release(&view)
+    return frame
+
+
+cdef uint64_t _c_limit(object value, str name) except? 0:
+    # None is "no limit"; a limit above any possible length is as good as none.
+    if value is None:
+        return NO_LIMIT
+    value = _index(value)
+    if value < 0:
+        raise ValueError(f"{name} must be None or >= 0")
+    if value >= NO_LIMIT:
+        return NO_LIMIT
+    return <uint64_t>value
+
+
+cdef class FrameParser:
+    """Incremental parser turning received bytes into unmasked frames.
+
+    ``mask_expected``: True on the server side, where every frame from the
+    client must be masked; False on the client side, where none may be.
+    ``max_size`` (default None: no limit): the largest data message, in
+    bytes, summed over its frames; control frames do not count.
+    ``max_frame_size`` (default None: no limit): the largest frame payload.
+    ``allowed_rsv`` (default 0): the RSV bits that negotiated extensions
+    allow (RSV1=4 for permessage-deflate).
+
+    ``feed(data)`` returns the complete frames as ``(fin, rsv, opcode,
+    payload)`` tuples. Only the bytes of a frame that is not complete yet are
+    kept, and the size limits are checked from its header, before any of its
+    payload is kept. An error does not raise: ``feed`` returns the frames
+    before the bad one and stores the exception in ``exc``; later feeds
+    return nothing.
+    """
+
+    cdef public bint mask_expected
+    cdef public object exc
+    cdef object _max_size
+    cdef object _max_frame_size
+    cdef uint64_t _c_max_size
+    cdef uint64_t _c_max_frame_size
+    cdef int _allowed_rsv
+    # Bytes of the data message received so far, for max_size.
+    cdef uint64_t _message_size
+    # An incomplete header: fewer than 14 bytes.
+    cdef unsigned char _head[MAX_HEADER_LENGTH]
+    cdef Py_ssize_t _head_length
+    # An incomplete payload: a bytes object that nobody else has seen yet,
+    # with room for _capacity bytes of which _filled are received; and the
+    # header of its frame.
+    cdef PyObject *_payload
+    cdef Py_ssize_t _capacity
+    cdef Py_ssize_t _filled
+    cdef Header _frame
+
+    def __cinit__(self):
+        self._payload = NULL
+
+    def __init__(self, mask_expected, max_size=None, max_frame_size=None, allowed_rsv=0):
+        self.mask_expected = mask_expected
+        self.max_size = max_size
+        self.max_frame_size = max_frame_size
+        self.allowed_rsv = allowed_rsv
+        self.exc = None
+
+    def __dealloc__(self):
+        Py_XDECREF(self._payload)
+        self._payload = NULL
+
+    @property
+    def max_size(self):
+        """Largest data message in bytes, or None for no limit."""
+        return self._max_size
+
+    @max_size.setter
+    def max_size(self, value):
+        self._c_max_size = _c_limit(value, "max_size")
+        self._max_size = None if value is None else _index(value)
+
+    @property
+    def max_frame_size(self):
+        """Largest frame payload in bytes, or None for no limit."""
+        return self._max_frame_size
+
+    @max_frame_size.setter
+    def max_frame_size(self, value):
+        self._c_max_frame_size = _c_limit(value, "max_frame_size")
+        self._max_frame_size = None if value is None else _index(value)
+
+    @property
+    def allowed_rsv(self):
+        """RSV bits that frames may carry, as an int (RSV1=4, RSV2=2, RSV3=1)."""
+        return self._allowed_rsv
+
+    @allowed_rsv.setter
+    def allowed_rsv(self, value):
+        value = _index(value)
+        if not 0 <= value <= 7:
+            raise ValueError("allowed_rsv must be between 0 and 7")
+        self._allowed_rsv = value
+
+    @property
+    def buffered(self):
+        """Bytes held for an incomplete frame: its header or its payload so far."""
+        if self._payload != NULL:
+            return self._filled
+        return self._head_length
+
+    cdef int _check(self, Header *h) except -1:
+        """Apply the rules that need this parser's settings; raise on a violation."""
+        cdef uint64_t total
+        if h.masked != self.mask_expected:
+            raise FrameProtocolError("expected a masked frame" if self.mask_expected else "expected an unmasked frame")
+        if h.rsv & ~self._allowed_rsv:
+            raise FrameProtocolError(f"reserved bits {h.rsv:#x} not allowed")
+        if h.length > self._c_max_frame_size:
+            raise FrameTooLarge(f"frame of {h.length} bytes exceeds the limit of {self._max_frame_size} bytes")
+        if h.opcode < 8:
+            # Lengths are below 2**63, so the sum cannot overflow.
+            total = self._message_size + h.length if h.opcode == 0 else h.length
+            if total > self._c_max_size:
+                raise FrameTooLarge(f"message of at least {total} bytes exceeds the limit of {self._max_size} bytes")
+            self._message_size = 0 if h.fin else total
+        if h.length > <uint64_t>PY_SSIZE_T_MAX:
+            raise FrameTooLarge(f"frame of {h.length} bytes is too large for this platform")
+        return 0
+
+    cdef int _emit(self, Header *h, const unsigned char *src, list frames) except -1:
+        cdef Py_ssize_t length = <Py_ssize_t>h.length
+        cdef bytes payload = PyBytes_FromStringAndSize(NULL, length)
+        if h.masked:
+            wsf_xor_mask(src, <unsigned char *>PyBytes_AS_STRING(payload), <size_t>length, h.key)
+        else:
+            memcpy(PyBytes_AS_STRING(payload), src, length)
+        frames.append((h.fin, h.rsv, h.opcode, payload))
+        return 0
+
+    cdef Py_ssize_t _fill_payload(self, const unsigned char *src, Py_ssize_t available, list frames) except -1:
+        """Add up to ``available`` bytes to the incomplete payload; return how many."""
+        cdef Py_ssize_t length = <Py_ssize_t>self._frame.length
+        cdef Py_ssize_t take = length - self._filled
+        cdef Py_ssize_t capacity, i
+        cdef unsigned char key[4]
+        if take > available:
+            take = available
+        if self._filled + take > self._capacity:
+            # Grow geometrically, never beyond the frame's size.
+            capacity = self._capacity * 2
+            if capacity < MIN_PAYLOAD_CAPACITY:
+                capacity = MIN_PAYLOAD_CAPACITY
+            if capacity < self._filled + take:
+                capacity = self._filled + take
+            if capacity > length:
+                capacity = length
+            if self._payload == NULL:
+                self._payload = _new_bytes(NULL, capacity)
+            else:
+                _PyBytes_Resize(&self._payload, capacity)
+            self._capacity = capacity
+        if self._frame.masked:
+            # The key continues where the previous chunk stopped.
+            for i in range(4):
+                key[i] = self._frame.key[(self._filled + i) & 3]
+            wsf_xor_mask(src, <unsigned char *>_bytes_data(self._payload) + self._filled, <size_t>take, key)
+        else:
+            memcpy(_bytes_data(self._payload) + self._filled, src, take)
+        self._filled += take
+        if self._filled == length:
+            payload = <object>self._payload
+            Py_XDECREF(self._payload)
+            self._payload = NULL
+            self._capacity = 0
+            self._filled = 0
+            frames.append((self._frame.fin, self._frame.rsv, self._frame.opcode, payload))
+        return take
+
+    cdef Py_ssize_t _start_frame(self, Header *h, const unsigned char *src, Py_ssize_t available,
+                                 list frames) except -1:
+        """Handle a frame whose payload starts at ``src``; return the bytes used."""
+        self._check(h)
+        if h.length <= <uint64_t>available:
+            self._emit(h, src, frames)
+            return <Py_ssize_t>h.length
+        self._frame = h[0]
+        self._filled = 0
+        self._capacity = 0
+        return self._fill_payload(src, available, frames)
+
+    cdef int _feed(self, const unsigned char *data, Py_ssize_t end, list frames) except -1:
+        cdef Py_ssize_t start = 0
+        cdef Py_ssize_t take, missing
+        cdef Header h
+        if self._payload != NULL:
+            start = self._fill_payload(data, end, frames)
+            if self._payload != NULL:
+                return 0
+        if self._head_length:
+            take = MAX_HEADER_LENGTH - self._head_length
+            if take > end - start:
+                take = end - start
+            memcpy(self._head + self._head_length, data + start, take)
+            missing = _parse(self._head, self._head_length + take, &h)
+            if missing:
+                # 14 bytes hold any header: all of data went into _head.
+                self._head_length += take
+                return 0
+            start += h.size - self._head_length
+            self._head_length = 0
+            start += self._start_frame(&h, data + start, end - start, frames)
+        while start < end and self._payload == NULL:
+            missing = _parse(data + start, end - start, &h)
+            if missing:
+                memcpy(self._head, data + start, end - start)
+                self._head_length = end - start
+                break
+            start += h.size
+            start += self._start_frame(&h, data + start, end - start, frames)
+        return 0
+
+    def feed(self, data):
+        """Parse ``data`` (any C-contiguous bytes-like object): a list of frames.
+
+        Each frame is ``(fin: bool, rsv: int, opcode: int, payload: bytes)``.
+        """
+        cdef Py_buffer view
+        cdef list frames = []
+        if self.exc is not None:
+            return frames
+        _get_buffer(data, &view)
+        try:
+            self._feed(<const unsigned char *>view.buf, view.len, frames)
+        except SpeedupsError as exc:
+            # No traceback: it would keep this parser alive through a cycle.
+            self.exc = exc.with_traceback(None)
+            self._head_length = 0
+            Py_XDECREF(self._payload)
+            self._payload = NULL
+            self._capacity = 0
+            self._filled = 0
+        finally:
+            PyBuffer_Release(&view)
+        return frames

@@ -1,0 +1,353 @@
+"""WebSocket frame headers and an incremental frame parser (RFC 6455, 5.2), pure Python.
+
+Twin of the compiled :mod:`websockets_fast._speedups.frames`: same functions,
+same arguments, same results, same exceptions (and the same messages).
+
+A frame header is 2 to 14 bytes::
+
+    byte 0: FIN (0x80), RSV1-3 (0x70), opcode (0x0f)
+    byte 1: MASK (0x80), payload length (0x7f): 0-125, or 126 then a 16-bit
+            length, or 127 then a 64-bit length
+    then:   the 4-byte masking key when MASK is set
+"""
+
+import operator
+import struct
+import sys
+
+from .._speedups import FrameProtocolError, FrameTooLarge, SpeedupsError
+from .mask import apply_mask
+
+__all__ = ["parse_header", "serialize_header", "build_frame", "FrameParser"]
+
+# The longest header: 2 bytes, a 64-bit length and a masking key.
+MAX_HEADER_LENGTH = 14
+
+# Opcodes 3-7 and 11-15 are reserved (RFC 6455, 5.2).
+_VALID_OPCODES = frozenset((0, 1, 2, 8, 9, 10))
+
+_pack_16 = struct.Struct("!H").pack
+_pack_64 = struct.Struct("!Q").pack
+_unpack_16 = struct.Struct("!H").unpack_from
+_unpack_64 = struct.Struct("!Q").unpack_from
+
+
+def _byte_view(data):
+    # What the compiled module gets from the buffer protocol: the raw bytes
+    # of any C-contiguous buffer. bytes are used as they are (the hot case).
+    if type(data) is bytes:
+        return data
+    view = memoryview(data)
+    if not view.c_contiguous:
+        raise BufferError("buffer is not C-contiguous")
+    return view.cast("B")
+
+
+def _parse(data, offset, end):
+    """Parse the header at ``data[offset:end]``: a tuple, or the bytes missing."""
+    available = end - offset
+    if available < 2:
+        return 2 - available
+    first = data[offset]
+    second = data[offset + 1]
+    fin = first & 0x80 != 0
+    opcode = first & 0x0F
+    if opcode not in _VALID_OPCODES:
+        raise FrameProtocolError(f"reserved opcode {opcode}")
+    length = second & 0x7F
+    # A control frame's rules are known from the first two bytes already.
+    if opcode >= 8:
+        if not fin:
+            raise FrameProtocolError("fragmented control frame")
+        if length > 125:
+            raise FrameProtocolError("control frame payload longer than 125 bytes")
+    masked = second & 0x80 != 0
+    header_length = 2
+    if length == 126:
+        header_length = 4
+    elif length == 127:
+        header_length = 10
+    if masked:
+        header_length += 4
+    if available < header_length:
+        return header_length - available
+    if length == 126:
+        (length,) = _unpack_16(data, offset + 2)
+    elif length == 127:
+        (length,) = _unpack_64(data, offset + 2)
+        if length >> 63:
+            raise FrameProtocolError("64-bit payload length with the most significant bit set")
+    mask_key = bytes(data[offset + header_length - 4 : offset + header_length]) if masked else None
+    return fin, (first >> 4) & 7, opcode, masked, length, mask_key, header_length
+
+
+def parse_header(data, offset=0):
+    """Parse the frame header that starts at ``data[offset]``.
+
+    ``data`` is any C-contiguous bytes-like object; ``offset`` (default 0) is
+    where the header starts. Returns ``(fin, rsv, opcode, masked, length,
+    mask_key, header_length)``, where ``rsv`` is an int (RSV1=4, RSV2=2,
+    RSV3=1) and ``mask_key`` is 4 bytes or None, or an int N > 0 when N more
+    bytes are needed to know the header.
+
+    Raises ``FrameProtocolError`` for a reserved opcode, a control frame
+    without FIN or longer than 125 bytes, or a 64-bit length with its most
+    significant bit set; ``ValueError`` when ``offset`` is outside ``data``.
+    """
+    data = _byte_view(data)
+    offset = operator.index(offset)
+    end = len(data)
+    if offset < 0 or offset > end:
+        raise ValueError("offset out of range")
+    return _parse(data, offset, end)
+
+
+def _header(fin, opcode, length, rsv, mask_key):
+    # Shared by serialize_header and build_frame: checks the arguments and
+    # returns the header bytes and the key.
+    opcode = operator.index(opcode)
+    length = operator.index(length)
+    rsv = operator.index(rsv)
+    if not 0 <= opcode <= 15:
+        raise ValueError("opcode must be between 0 and 15")
+    if not 0 <= rsv <= 7:
+        raise ValueError("rsv must be between 0 and 7")
+    if not 0 <= length < 1 << 63:
+        raise ValueError("length must be between 0 and 2**63 - 1")
+    first = (0x80 if fin else 0) | rsv << 4 | opcode
+    mask_bit = 0
+    if mask_key is not None:
+        mask_key = bytes(_byte_view(mask_key))
+        if len(mask_key) != 4:
+            raise ValueError("mask must contain 4 bytes")
+        mask_bit = 0x80
+    if length < 126:
+        header = bytes((first, mask_bit | length))
+    elif length < 65536:
+        header = bytes((first, mask_bit | 126)) + _pack_16(length)
+    else:
+        header = bytes((first, mask_bit | 127)) + _pack_64(length)
+    if mask_key is not None:
+        header += mask_key
+    return header, mask_key
+
+
+def serialize_header(fin, opcode, length, rsv=0, mask_key=None):
+    """Return the header of a frame as bytes.
+
+    ``fin`` is true for the last frame of a message; ``opcode`` is 0-15;
+    ``length`` is the payload length, encoded in the shortest form;
+    ``rsv`` (default 0) holds the RSV bits (RSV1=4, RSV2=2, RSV3=1);
+    ``mask_key`` (default None: unmasked) is 4 bytes and sets the MASK bit.
+
+    Any representable header is produced, reserved opcodes and invalid
+    control frames included, so that tests can build bad frames. Raises
+    ``ValueError`` for an opcode, rsv or length out of range or a key that
+    is not 4 bytes.
+    """
+    return _header(fin, opcode, length, rsv, mask_key)[0]
+
+
+def build_frame(fin, opcode, payload, rsv=0, mask_key=None):
+    """Return a whole frame, header and payload, as one bytes object.
+
+    Arguments are those of :func:`serialize_header`, with the payload (any
+    C-contiguous bytes-like object) instead of its length. With
+    ``mask_key``, the payload is masked with it.
+    """
+    payload = _byte_view(payload)
+    header, mask_key = _header(fin, opcode, len(payload), rsv, mask_key)
+    if mask_key is not None:
+        return header + apply_mask(payload, mask_key)
+    return header + payload
+
+
+def _size_limit(value, name):
+    if value is None:
+        return None
+    value = operator.index(value)
+    if value < 0:
+        raise ValueError(f"{name} must be None or >= 0")
+    return value
+
+
+class FrameParser:
+    """Incremental parser turning received bytes into unmasked frames.
+
+    ``mask_expected``: True on the server side, where every frame from the
+    client must be masked; False on the client side, where none may be.
+    ``max_size`` (default None: no limit): the largest data message, in
+    bytes, summed over its frames; control frames do not count.
+    ``max_frame_size`` (default None: no limit): the largest frame payload.
+    ``allowed_rsv`` (default 0): the RSV bits that negotiated extensions
+    allow (RSV1=4 for permessage-deflate).
+
+    ``feed(data)`` returns the complete frames as ``(fin, rsv, opcode,
+    payload)`` tuples. Only the bytes of a frame that is not complete yet are
+    kept, and the size limits are checked from its header, before any of its
+    payload is kept. An error does not raise: ``feed`` returns the frames
+    before the bad one and stores the exception in ``exc``; later feeds
+    return nothing.
+    """
+
+    __slots__ = (
+        "_mask_expected",
+        "_max_size",
+        "_max_frame_size",
+        "_allowed_rsv",
+        "exc",
+        "_message_size",
+        "_head",
+        "_payload",
+        "_frame",
+    )
+
+    def __init__(self, mask_expected, max_size=None, max_frame_size=None, allowed_rsv=0):
+        self.mask_expected = mask_expected
+        self.max_size = max_size
+        self.max_frame_size = max_frame_size
+        self.allowed_rsv = allowed_rsv
+        self.exc = None
+        # Bytes of the data message received so far, for max_size.
+        self._message_size = 0
+        # An incomplete header: fewer than 14 bytes.
+        self._head = b""
+        # An incomplete payload, and (fin, rsv, opcode, masked, length,
+        # mask_key) of its frame.
+        self._payload = None
+        self._frame = None
+
+    @property
+    def mask_expected(self):
+        """Whether frames must be masked (server side) or must not (client)."""
+        return self._mask_expected
+
+    @mask_expected.setter
+    def mask_expected(self, value):
+        self._mask_expected = bool(value)
+
+    @property
+    def max_size(self):
+        """Largest data message in bytes, or None for no limit."""
+        return self._max_size
+
+    @max_size.setter
+    def max_size(self, value):
+        self._max_size = _size_limit(value, "max_size")
+
+    @property
+    def max_frame_size(self):
+        """Largest frame payload in bytes, or None for no limit."""
+        return self._max_frame_size
+
+    @max_frame_size.setter
+    def max_frame_size(self, value):
+        self._max_frame_size = _size_limit(value, "max_frame_size")
+
+    @property
+    def allowed_rsv(self):
+        """RSV bits that frames may carry, as an int (RSV1=4, RSV2=2, RSV3=1)."""
+        return self._allowed_rsv
+
+    @allowed_rsv.setter
+    def allowed_rsv(self, value):
+        value = operator.index(value)
+        if not 0 <= value <= 7:
+            raise ValueError("allowed_rsv must be between 0 and 7")
+        self._allowed_rsv = value
+
+    @property
+    def buffered(self):
+        """Bytes held for an incomplete frame: its header or its payload so far."""
+        if self._payload is not None:
+            return len(self._payload)
+        return len(self._head)
+
+    def _check(self, header):
+        """Apply the rules that need this parser's settings; raise on a violation."""
+        fin, rsv, opcode, masked, length, _, _ = header
+        if masked != self._mask_expected:
+            raise FrameProtocolError("expected a masked frame" if self._mask_expected else "expected an unmasked frame")
+        if rsv & ~self._allowed_rsv:
+            raise FrameProtocolError(f"reserved bits {rsv:#x} not allowed")
+        if self._max_frame_size is not None and length > self._max_frame_size:
+            raise FrameTooLarge(f"frame of {length} bytes exceeds the limit of {self._max_frame_size} bytes")
+        if opcode < 8:
+            total = self._message_size + length if opcode == 0 else length
+            if self._max_size is not None and total > self._max_size:
+                raise FrameTooLarge(f"message of at least {total} bytes exceeds the limit of {self._max_size} bytes")
+            self._message_size = 0 if fin else total
+        if length > sys.maxsize:
+            raise FrameTooLarge(f"frame of {length} bytes is too large for this platform")
+
+    def _emit(self, header, payload, frames):
+        fin, rsv, opcode, masked, _, mask_key, _ = header
+        if masked:
+            payload = apply_mask(payload, mask_key)
+        elif type(payload) is not bytes:
+            payload = bytes(payload)
+        frames.append((fin, rsv, opcode, payload))
+
+    def _fill_payload(self, data, start, end, frames):
+        """Add ``data[start:end]`` to the incomplete payload; return the new start."""
+        payload = self._payload
+        header = self._frame
+        take = min(header[4] - len(payload), end - start)
+        payload += data[start : start + take]
+        if len(payload) == header[4]:
+            self._payload = None
+            self._frame = None
+            self._emit(header, payload, frames)
+        return start + take
+
+    def _start_frame(self, header, data, start, end, frames):
+        """Handle a frame whose payload starts at ``data[start]``; return the new start."""
+        self._check(header)
+        length = header[4]
+        if length <= end - start:
+            self._emit(header, data[start : start + length], frames)
+            return start + length
+        self._payload = bytearray(data[start:end])
+        self._frame = header
+        return end
+
+    def feed(self, data):
+        """Parse ``data`` (any C-contiguous bytes-like object): a list of frames.
+
+        Each frame is ``(fin: bool, rsv: int, opcode: int, payload: bytes)``.
+        """
+        frames = []
+        if self.exc is not None:
+            return frames
+        # A view unless data is bytes: its slices copy nothing until kept.
+        data = _byte_view(data)
+        end = len(data)
+        start = 0
+        try:
+            if self._payload is not None:
+                start = self._fill_payload(data, start, end, frames)
+                if self._payload is not None:
+                    return frames
+            if self._head:
+                old = len(self._head)
+                head = self._head + bytes(data[: MAX_HEADER_LENGTH - old])
+                header = _parse(head, 0, len(head))
+                if type(header) is int:
+                    # 14 bytes hold any header: all of data went into head.
+                    self._head = head
+                    return frames
+                self._head = b""
+                start = self._start_frame(header, data, header[6] - old, end, frames)
+            while start < end and self._payload is None:
+                header = _parse(data, start, end)
+                if type(header) is int:
+                    self._head = bytes(data[start:end])
+                    break
+                start = self._start_frame(header, data, start + header[6], end, frames)
+        except SpeedupsError as exc:
+            # No traceback: it would keep this parser alive through a cycle.
+            self.exc = exc.with_traceback(None)
+            self._head = b""
+            self._payload = None
+            self._frame = None
+        return frames
