@@ -1,0 +1,181 @@
+# cython: language_level=3
+"""FIFO of incoming frames with high and low water marks, compiled.
+
+The pure-Python twin is :mod:`websockets_fast._pyspeedups.ringbuffer`; both
+behave the same and raise the same exceptions.
+
+The items live in a circular array whose size is a power of two, so that the
+next slot is ``(head + count) & mask``. The array is a Python list rather
+than a bare ``PyObject *`` array: the cyclic garbage collector then sees the
+items (a frame may well reference the connection that owns this queue), at
+the cost of one list header. It is allocated on the first push (4 slots),
+doubles when full, halves when a quarter full, and is released when the
+queue empties, so that an idle connection holds no array at all.
+"""
+
+from operator import index as _operator_index
+
+__all__ = ["FrameQueue"]
+
+cdef enum:
+    MIN_CAPACITY = 4
+
+
+cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX
+
+
+cdef Py_ssize_t _c_mark(object value) except -1:
+    # A mark above any possible length behaves as that length.
+    if value > PY_SSIZE_T_MAX:
+        return PY_SSIZE_T_MAX
+    return value
+
+
+cdef class FrameQueue:
+    """First-in, first-out queue with flow control callbacks.
+
+    ``high`` (default 16) is the high-water mark: when a push makes the
+    length rise above it, ``pause()`` is called, once. ``low`` (default
+    ``high // 4``) is the low-water mark: when, after that, the length falls
+    to ``low`` or below, ``resume()`` is called, once. ``high=None`` makes
+    the queue unbounded: it never pauses (given ``low`` alone, high is
+    ``4 * low``, as websockets does). ``pause`` and ``resume`` default to
+    None: nothing is called. ``ValueError`` when ``high < 0``, ``low < 0``
+    or ``low > high``.
+    """
+
+    cdef list _items
+    cdef Py_ssize_t _head
+    cdef Py_ssize_t _count
+    cdef Py_ssize_t _mask
+    # -1 for an unbounded queue.
+    cdef Py_ssize_t _high
+    cdef Py_ssize_t _low
+    cdef object _pause
+    cdef object _resume
+    cdef bint _paused
+
+    def __init__(self, high=16, low=None, pause=None, resume=None):
+        # Checked and completed exactly as the twin does.
+        if high is not None:
+            high = _operator_index(high)
+        if low is not None:
+            low = _operator_index(low)
+        if high is None and low is not None:
+            high = low * 4
+        if high is not None and low is None:
+            low = high // 4
+        self._high = -1
+        self._low = -1
+        if high is not None:
+            if high < 0:
+                raise ValueError("high must be >= 0")
+            if low < 0:
+                raise ValueError("low must be >= 0")
+            if low > high:
+                raise ValueError("low must be <= high")
+            self._high = _c_mark(high)
+            self._low = _c_mark(low)
+        self._pause = pause
+        self._resume = resume
+        self._paused = False
+        self._items = None
+        self._head = 0
+        self._count = 0
+        self._mask = 0
+
+    @property
+    def high(self):
+        """High-water mark, or None when unbounded."""
+        return None if self._high < 0 else self._high
+
+    @property
+    def low(self):
+        """Low-water mark, or None when unbounded."""
+        return None if self._low < 0 else self._low
+
+    @property
+    def paused(self):
+        """Whether pause() was called and resume() not yet since."""
+        return self._paused
+
+    def __len__(self):
+        return self._count
+
+    def __bool__(self):
+        return self._count != 0
+
+    def push(self, item):
+        """Add ``item`` at the end; call pause() if the length rises above high."""
+        if self._items is None:
+            self._items = [None] * MIN_CAPACITY
+            self._mask = MIN_CAPACITY - 1
+            self._head = 0
+        elif self._count > self._mask:
+            _resize(self, 2 * (self._mask + 1))
+        self._items[(self._head + self._count) & self._mask] = item
+        self._count += 1
+        if not self._paused and 0 <= self._high < self._count:
+            self._paused = True
+            if self._pause is not None:
+                self._pause()
+
+    def pop(self):
+        """Remove and return the first item; call resume() on reaching low.
+
+        ``IndexError`` when the queue is empty.
+        """
+        cdef list items = self._items
+        cdef Py_ssize_t capacity
+        if self._count == 0:
+            raise IndexError("pop from an empty FrameQueue")
+        item = items[self._head]
+        items[self._head] = None
+        self._head = (self._head + 1) & self._mask
+        self._count -= 1
+        capacity = self._mask + 1
+        if self._count == 0:
+            self._items = None
+        elif capacity > MIN_CAPACITY and self._count <= capacity // 4:
+            _resize(self, capacity // 2)
+        if self._paused and self._count <= self._low:
+            self._paused = False
+            if self._resume is not None:
+                self._resume()
+        return item
+
+    def peek(self):
+        """Return the first item without removing it; ``IndexError`` when empty."""
+        if self._count == 0:
+            raise IndexError("peek at an empty FrameQueue")
+        return self._items[self._head]
+
+    def clear(self):
+        """Remove every item; call resume() if the queue was paused."""
+        self._items = None
+        self._head = 0
+        self._count = 0
+        self._mask = 0
+        if self._paused:
+            self._paused = False
+            if self._resume is not None:
+                self._resume()
+
+    def __repr__(self):
+        return f"<FrameQueue len={self._count} high={self.high} low={self.low} paused={self._paused}>"
+
+
+cdef int _resize(FrameQueue queue, Py_ssize_t capacity) except -1:
+    """Move the items, in order, to the start of a new array of ``capacity`` slots."""
+    # A function rather than a method: a cdef method would add a vtable
+    # pointer to every queue.
+    cdef list items = queue._items
+    cdef list resized = [None] * capacity
+    cdef Py_ssize_t i
+    for i in range(queue._count):
+        resized[i] = items[(queue._head + i) & queue._mask]
+    queue._items = resized
+    queue._head = 0
+    queue._mask = capacity - 1
+    return 0

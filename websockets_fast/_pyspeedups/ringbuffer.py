@@ -1,0 +1,128 @@
+"""FIFO of incoming frames with high and low water marks, pure Python.
+
+Twin of the compiled :mod:`websockets_fast._speedups.ringbuffer`: same
+arguments, same behaviour, same exceptions. A deque gives O(1) push and pop;
+it is created on the first push and dropped whenever the queue empties, so
+that an idle connection holds no storage for it.
+"""
+
+import operator
+import sys
+from collections import deque
+
+__all__ = ["FrameQueue"]
+
+
+def _water_marks(high, low):
+    """Check and complete the water marks as websockets does for max_queue."""
+    if high is not None:
+        high = operator.index(high)
+    if low is not None:
+        low = operator.index(low)
+    if high is None and low is not None:
+        high = low * 4
+    if high is not None and low is None:
+        low = high // 4
+    if high is not None:
+        if high < 0:
+            raise ValueError("high must be >= 0")
+        if low < 0:
+            raise ValueError("low must be >= 0")
+        if low > high:
+            raise ValueError("low must be <= high")
+        # A mark above any possible length behaves as that length (and the
+        # compiled twin stores it in a C Py_ssize_t).
+        high = min(high, sys.maxsize)
+        low = min(low, sys.maxsize)
+    return high, low
+
+
+class FrameQueue:
+    """First-in, first-out queue with flow control callbacks.
+
+    ``high`` (default 16) is the high-water mark: when a push makes the
+    length rise above it, ``pause()`` is called, once. ``low`` (default
+    ``high // 4``) is the low-water mark: when, after that, the length falls
+    to ``low`` or below, ``resume()`` is called, once. ``high=None`` makes
+    the queue unbounded: it never pauses (given ``low`` alone, high is
+    ``4 * low``, as websockets does). ``pause`` and ``resume`` default to
+    None: nothing is called. ``ValueError`` when ``high < 0``, ``low < 0``
+    or ``low > high``.
+    """
+
+    __slots__ = ("_items", "_high", "_low", "_pause", "_resume", "_paused")
+
+    def __init__(self, high=16, low=None, pause=None, resume=None):
+        self._high, self._low = _water_marks(high, low)
+        self._pause = pause
+        self._resume = resume
+        self._paused = False
+        self._items = None
+
+    @property
+    def high(self):
+        """High-water mark, or None when unbounded."""
+        return self._high
+
+    @property
+    def low(self):
+        """Low-water mark, or None when unbounded."""
+        return self._low
+
+    @property
+    def paused(self):
+        """Whether pause() was called and resume() not yet since."""
+        return self._paused
+
+    def __len__(self):
+        items = self._items
+        return 0 if items is None else len(items)
+
+    def __bool__(self):
+        return self._items is not None
+
+    def push(self, item):
+        """Add ``item`` at the end; call pause() if the length rises above high."""
+        items = self._items
+        if items is None:
+            items = self._items = deque()
+        items.append(item)
+        if not self._paused and self._high is not None and len(items) > self._high:
+            self._paused = True
+            if self._pause is not None:
+                self._pause()
+
+    def pop(self):
+        """Remove and return the first item; call resume() on reaching low.
+
+        ``IndexError`` when the queue is empty.
+        """
+        items = self._items
+        if items is None:
+            raise IndexError("pop from an empty FrameQueue")
+        item = items.popleft()
+        if not items:
+            self._items = None
+        if self._paused and len(items) <= self._low:
+            self._paused = False
+            if self._resume is not None:
+                self._resume()
+        return item
+
+    def peek(self):
+        """Return the first item without removing it; ``IndexError`` when empty."""
+        items = self._items
+        if items is None:
+            raise IndexError("peek at an empty FrameQueue")
+        return items[0]
+
+    def clear(self):
+        """Remove every item; call resume() if the queue was paused."""
+        self._items = None
+        if self._paused:
+            self._paused = False
+            if self._resume is not None:
+                self._resume()
+
+    def __repr__(self):
+        return f"<FrameQueue len={len(self)} high={self._high} low={self._low} paused={self._paused}>"
