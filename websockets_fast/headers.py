@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import ipaddress
 import re
+import secrets
 from typing import Callable, List, Optional, Sequence, Tuple, TypeVar
 
 from .exceptions import InvalidHeaderFormat, InvalidHeaderValue
@@ -37,6 +39,8 @@ __all__ = [
     "build_www_authenticate_basic",
     "parse_authorization_basic",
     "build_authorization_basic",
+    "generate_key",
+    "accept_key",
 ]
 
 T = TypeVar("T")
@@ -313,3 +317,22 @@ def build_authorization_basic(username: str, password: str) -> str:
         raise ValueError("username cannot contain a colon")
     credentials = f"{username}:{password}".encode(errors="surrogateescape")
     return "Basic " + base64.b64encode(credentials).decode()
+
+
+# RFC 6455 section 1.3: the GUID appended to the client's key.
+_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def generate_key() -> str:
+    """Return a fresh ``Sec-WebSocket-Key``: 16 random bytes from a CSPRNG, base64."""
+    return base64.b64encode(secrets.token_bytes(16)).decode()
+
+
+def accept_key(key: str) -> str:
+    """
+    Return the ``Sec-WebSocket-Accept`` value that answers ``key``.
+
+    Args:
+        key: the ``Sec-WebSocket-Key`` of the request, as sent.
+    """
+    return base64.b64encode(hashlib.sha1((key + _GUID).encode()).digest()).decode()
