@@ -1,0 +1,1025 @@
+"""
+The threading implementation of a WebSocket connection.
+
+Each connection has exactly one helper thread, the reader. It reads the
+socket, feeds the Sans-I/O protocol, queues incoming data frames in the
+shared :class:`~websockets_fast.assembler.Assembler` and answers pings. It
+also keeps time: keepalive pings and the closing deadline are computed from
+the socket's read timeout, so there is no keepalive thread.
+
+There are no library-level buffers. Outgoing frames go straight to the
+socket with ``sendall()``. Incoming frames wait in the assembler's frame
+queue; when it grows above the ``max_queue`` high-water mark the reader
+stops calling ``recv()`` until the application has consumed the queue down
+to the low-water mark, so the peer feels TCP backpressure.
+
+Locking. ``_lock`` guards the protocol, the assembler and every attribute
+that changes after the opening handshake; two conditions share it, one for
+``recv()`` waiting for a message and one for the reader waiting to resume.
+``_write_lock`` serialises writes to the socket. A thread takes
+``_write_lock`` while it still holds ``_lock``, then releases ``_lock``
+before writing: frames reach the socket in the order the protocol produced
+them (which compression requires), yet a ``send()`` blocked by a slow peer
+never stops the reader from handing messages to ``recv()``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import select
+import socket
+import sys
+import threading
+import time
+import traceback
+import uuid
+import weakref
+from collections.abc import Iterable, Mapping
+from typing import Any, Iterator
+
+from ..assembler import Assembler, PingTracker
+from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK, TooManyFragments
+from ..frames import CloseCode
+from ..protocol import State
+
+__all__ = ["Connection", "broadcast"]
+
+CONNECTING = State.CONNECTING
+OPEN = State.OPEN
+CLOSING = State.CLOSING
+CLOSED = State.CLOSED
+
+# Opcodes as plain ints: the frames module's Opcode is an IntEnum.
+OP_BINARY = 2
+OP_PONG = 10
+
+BYTES_LIKE = (bytes, bytearray, memoryview)
+
+# When a keepalive ping finds another thread writing, it tries again after
+# this many seconds rather than blocking the reader behind a slow write.
+KEEPALIVE_RETRY = 1.0
+
+_monotonic = time.monotonic
+
+
+def _readiness_waiter(sock):
+    """
+    Return a function ``wait(timeout)`` that waits until ``sock`` has data
+    to read (or EOF, or an error) for at most ``timeout`` seconds and tells
+    whether it does.
+    """
+    if hasattr(select, "poll"):
+        # poll() has no limit on file descriptor numbers, unlike select().
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        poll = poller.poll
+
+        def wait(timeout):
+            # poll() counts milliseconds; round up so a due timer is due.
+            return bool(poll(timeout * 1000.0 + 1.0))
+
+    else:  # Windows
+
+        def wait(timeout):
+            readable, _, _ = select.select([sock], [], [], timeout)
+            return bool(readable)
+
+    return wait
+
+
+class Connection:
+    """
+    A WebSocket connection over a blocking socket, shared by clients and
+    servers. Use :class:`~websockets_fast.sync.client.ClientConnection` or
+    :class:`~websockets_fast.sync.server.ServerConnection`.
+
+    Args:
+        socket: the connected socket (TCP, Unix or TLS); the connection owns
+            it and closes it.
+        protocol: the Sans-I/O protocol, in state CONNECTING before the
+            opening handshake or OPEN after it.
+        ping_interval: seconds between keepalive pings; :obj:`None` disables
+            keepalive. Default 20.
+        ping_timeout: seconds to wait for the pong of a keepalive ping before
+            failing the connection with 1011; :obj:`None` waits forever.
+            Default 20.
+        close_timeout: seconds to wait for the closing handshake and the TCP
+            close before dropping the connection; :obj:`None` waits forever.
+            Default 10.
+        max_queue: high-water mark of the incoming frame queue (an int, a
+            ``(high, low)`` tuple, or :obj:`None` for no flow control); the
+            low-water mark defaults to ``high // 4``. Default 16.
+    """
+
+    __slots__ = (
+        "socket",
+        "protocol",
+        "ping_interval",
+        "ping_timeout",
+        "close_timeout",
+        "id",
+        "logger",
+        "debug",
+        "request",
+        "response",
+        "latency",
+        "recv_messages",
+        "_lock",
+        "_write_lock",
+        "_message_ready",
+        "_resumed",
+        "_paused",
+        "_recv_in_progress",
+        "_send_in_progress",
+        "_pings",
+        "_keepalive_payload",
+        "_ping_due",
+        "_pong_due",
+        "_close_due",
+        "_aborted",
+        "_connection_exc",
+        "_reader",
+        "__weakref__",
+    )
+
+    recv_bufsize = 65536
+
+    def __init__(
+        self,
+        socket: socket.socket,
+        protocol: Any,
+        *,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        max_queue: int | None | tuple[int | None, int | None] = 16,
+    ) -> None:
+        self.socket = socket
+        self.protocol = protocol
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+
+        # Log records carry the connection, as in websockets.
+        protocol.logger = logging.LoggerAdapter(protocol.logger, {"websocket": weakref.proxy(self)})
+        self.id: uuid.UUID = protocol.id
+        """Unique identifier of the connection. Useful in logs."""
+        self.logger = protocol.logger
+        """Logger for this connection."""
+        self.debug = protocol.debug
+
+        self.request = None
+        """Opening handshake request."""
+        self.response = None
+        """Opening handshake response."""
+        self.latency: float = 0.0
+        """
+        Round-trip time of the last ping answered by a pong, in seconds;
+        ``0.0`` before the first measurement. Keepalive pings update it.
+        """
+
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._message_ready = threading.Condition(self._lock)
+        self._resumed = threading.Condition(self._lock)
+        self._paused = False
+        self.recv_messages = Assembler(
+            max_queue,
+            pause=self._pause_reading,
+            resume=self._resume_reading,
+            max_size=(protocol.max_message_size, protocol.max_fragment_size),
+        )
+        self._recv_in_progress = False
+        self._send_in_progress = False
+        self._pings = PingTracker()
+        self._keepalive_payload = None
+        # Monotonic times at which the reader must act, or None.
+        self._ping_due = None
+        self._pong_due = None
+        self._close_due = None
+        self._aborted = False
+        # The error that broke the connection, chained to ConnectionClosed.
+        self._connection_exc = None
+        self._reader = None
+        if protocol.state is not CONNECTING:
+            self.start_reader()
+
+    # Public attributes
+
+    @property
+    def local_address(self) -> Any:
+        """Local address of the connection, as :meth:`socket.socket.getsockname`."""
+        return self.socket.getsockname()
+
+    @property
+    def remote_address(self) -> Any:
+        """Remote address of the connection, as :meth:`socket.socket.getpeername`."""
+        return self.socket.getpeername()
+
+    @property
+    def state(self) -> State:
+        """State of the WebSocket connection (RFC 6455): CONNECTING, OPEN, CLOSING or CLOSED."""
+        return self.protocol.state
+
+    @property
+    def subprotocol(self) -> str | None:
+        """Subprotocol negotiated in the opening handshake, or :obj:`None`."""
+        return self.protocol.subprotocol
+
+    @property
+    def close_code(self) -> int | None:
+        """Close code received from the peer once the connection is closed, else :obj:`None`."""
+        return self.protocol.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        """Close reason received from the peer once the connection is closed, else :obj:`None`."""
+        return self.protocol.close_reason
+
+    # Context manager and iteration
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        if exc_type is None:
+            self.close()
+        else:
+            self.close(CloseCode.INTERNAL_ERROR)
+
+    def __iter__(self) -> Iterator[str | bytes]:
+        """
+        Yield incoming messages until the connection closes.
+
+        The iteration ends quietly after a normal closure (1000, 1001 or no
+        code) and raises :exc:`~websockets_fast.exceptions.ConnectionClosedError`
+        otherwise.
+        """
+        try:
+            while True:
+                yield self.recv()
+        except ConnectionClosedOK:
+            return
+
+    # Receiving
+
+    def recv(self, timeout: float | None = None, decode: bool | None = None) -> str | bytes:
+        """
+        Receive the next message.
+
+        Args:
+            timeout: seconds to wait for a complete message before raising
+                :exc:`TimeoutError`; :obj:`None` (default) waits forever, and
+                zero or less only returns a message already received.
+            decode: :obj:`None` (default) returns :class:`str` for a text
+                message and :class:`bytes` for a binary one; :obj:`True`
+                decodes both as UTF-8; :obj:`False` decodes neither.
+
+        Raises:
+            ConnectionClosed: the connection is closed (``ConnectionClosedOK``
+                after a normal closure, ``ConnectionClosedError`` otherwise).
+            ConcurrencyError: another thread is already in :meth:`recv` or
+                :meth:`recv_streaming`.
+            TimeoutError: ``timeout`` elapsed first. A message half-received
+                is kept for the next call.
+        """
+        with self._lock:
+            if self._recv_in_progress:
+                raise ConcurrencyError(
+                    "cannot call recv while another thread is already running recv or recv_streaming"
+                )
+            try:
+                message = self.recv_messages.take(decode)
+                if message is not None:
+                    return message
+                deadline = None if timeout is None else _monotonic() + timeout
+                self._recv_in_progress = True
+                try:
+                    while True:
+                        if deadline is None:
+                            self._message_ready.wait()
+                        else:
+                            remaining = deadline - _monotonic()
+                            if remaining <= 0:
+                                raise TimeoutError(f"timed out in {timeout:.1f}s")
+                            self._message_ready.wait(remaining)
+                        message = self.recv_messages.take(decode)
+                        if message is not None:
+                            return message
+                finally:
+                    self._recv_in_progress = False
+            except EOFError:
+                pass
+            except UnicodeDecodeError as exc:
+                self._fail_locked(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}", exc)
+            except TooManyFragments as exc:
+                self._fail_locked(CloseCode.MESSAGE_TOO_BIG, "too many fragments", exc)
+        self._raise_closed()
+
+    def recv_streaming(self, decode: bool | None = None) -> Iterator[str | bytes]:
+        """
+        Receive the next message fragment by fragment.
+
+        Returns an iterator that yields each frame's payload as it arrives.
+        Consume it fully: until it ends, :meth:`recv` and
+        :meth:`recv_streaming` raise :exc:`ConcurrencyError`.
+
+        Args:
+            decode: as in :meth:`recv`. Text fragments are decoded
+                incrementally, so a character split across frames is fine.
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+            ConcurrencyError: another thread is already receiving.
+        """
+        with self._lock:
+            if self._recv_in_progress:
+                raise ConcurrencyError(
+                    "cannot call recv_streaming while another thread is already running recv or recv_streaming"
+                )
+            self._recv_in_progress = True
+        closed = False
+        item = None
+        try:
+            while True:
+                with self._lock:
+                    try:
+                        item = self.recv_messages.take_fragment(decode)
+                        while item is None:
+                            self._message_ready.wait()
+                            item = self.recv_messages.take_fragment(decode)
+                    except EOFError:
+                        closed = True
+                        break
+                    except UnicodeDecodeError as exc:
+                        self._fail_locked(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}", exc)
+                        closed = True
+                        break
+                fragment, fin = item
+                yield fragment
+                if fin:
+                    break
+        finally:
+            # Only a fully consumed iterator releases recv(); one abandoned
+            # half-way leaves the connection unusable, as in websockets.
+            if closed or (item is not None and item[1]):
+                with self._lock:
+                    self._recv_in_progress = False
+        if closed:
+            self._raise_closed()
+
+    # Sending
+
+    def send(self, message: Any, text: bool | None = None) -> None:
+        """
+        Send a message.
+
+        A :class:`str` goes in a text frame, a bytes-like object in a binary
+        frame. An iterable of str or of bytes-like objects is sent as one
+        fragmented message, one frame per item.
+
+        Args:
+            message: the message or its fragments.
+            text: :obj:`True` sends bytes (already UTF-8) as text; :obj:`False`
+                sends a str as binary; :obj:`None` (default) goes by the type.
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+            ConcurrencyError: another thread is sending a fragmented message.
+            TypeError: ``message`` has an unsupported type (a dict is refused).
+        """
+        if isinstance(message, str):
+            data = message.encode()
+            as_text = text is not False
+        elif isinstance(message, BYTES_LIKE):
+            data = message
+            as_text = text is True
+        elif isinstance(message, Mapping):
+            raise TypeError("data is a dict-like object")
+        elif isinstance(message, Iterable):
+            self._send_fragments(message, text)
+            return
+        else:
+            raise TypeError("data must be str, bytes, or iterable")
+
+        with self._lock:
+            if self.protocol.state is not OPEN:
+                chunks = None
+            else:
+                if self._send_in_progress:
+                    raise ConcurrencyError("cannot call send while another thread is already running send")
+                if as_text:
+                    self.protocol.send_text(data)
+                else:
+                    self.protocol.send_binary(data)
+                chunks = self.protocol.data_to_send()
+                self._write_lock.acquire()
+        if chunks is None:
+            self._raise_closed()
+        self._write(chunks)
+
+    def _send_fragments(self, message, text):
+        chunks = iter(message)
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        if isinstance(chunk, str):
+            encode = True
+        elif isinstance(chunk, BYTES_LIKE):
+            encode = False
+        else:
+            raise TypeError("iterable must contain bytes or str")
+        as_text = text is not False if encode else text is True
+
+        with self._lock:
+            if self.protocol.state is not OPEN:
+                out = None
+            else:
+                if self._send_in_progress:
+                    raise ConcurrencyError("cannot call send while another thread is already running send")
+                self._send_in_progress = True
+                data = chunk.encode() if encode else chunk
+                if as_text:
+                    self.protocol.send_text(data, fin=False)
+                else:
+                    self.protocol.send_binary(data, fin=False)
+                out = self.protocol.data_to_send()
+                self._write_lock.acquire()
+        if out is None:
+            self._raise_closed()
+        self._write(out)
+
+        try:
+            for chunk in chunks:
+                if encode and isinstance(chunk, str):
+                    data = chunk.encode()
+                elif not encode and isinstance(chunk, BYTES_LIKE):
+                    data = chunk
+                else:
+                    raise TypeError("iterable must contain uniform types")
+                self._send_continuation(data, False)
+            self._send_continuation(b"", True)
+        except ConnectionClosed:
+            raise
+        except BaseException:
+            # Half a message is out and the rest will never come: the
+            # connection can't carry another message.
+            with self._lock:
+                if self.protocol.state is OPEN:
+                    self.protocol.fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
+                    self._note_closing_locked()
+                    out = self.protocol.data_to_send()
+                    self._write_lock.acquire()
+                else:
+                    out = None
+            if out is not None:
+                try:
+                    self._write(out)
+                except ConnectionClosed:
+                    pass
+            raise
+
+    def _send_continuation(self, data, fin):
+        with self._lock:
+            if self.protocol.state is not OPEN:
+                out = None
+            else:
+                self.protocol.send_continuation(data, fin)
+                if fin:
+                    self._send_in_progress = False
+                out = self.protocol.data_to_send()
+                self._write_lock.acquire()
+        if out is None:
+            self._raise_closed()
+        self._write(out)
+
+    def ping(self, data: Any = None, *, ack_on_close: bool = False) -> threading.Event:
+        """
+        Send a ping.
+
+        Args:
+            data: payload; a str is encoded to UTF-8; :obj:`None` (default)
+                picks four random bytes.
+            ack_on_close: also set the returned event when the connection
+                closes, so that waiting on it never hangs; then check
+                :attr:`state` to tell a pong from a closure. Default False.
+
+        Returns:
+            A :class:`threading.Event` set when the matching pong arrives;
+            :attr:`latency` then holds the round-trip time.
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+            ConcurrencyError: a ping with the same payload awaits its pong.
+        """
+        if isinstance(data, BYTES_LIKE):
+            data = bytes(data)
+        elif isinstance(data, str):
+            data = data.encode()
+        elif data is not None:
+            raise TypeError("data must be str or bytes-like")
+        pong_received = threading.Event()
+        with self._lock:
+            if self.protocol.state is not OPEN:
+                chunks = None
+            else:
+                if data is None:
+                    data = self._pings.new_payload()
+                self._pings.add(data, (pong_received, ack_on_close), _monotonic())
+                self.protocol.send_ping(data)
+                chunks = self.protocol.data_to_send()
+                self._write_lock.acquire()
+        if chunks is None:
+            self._raise_closed()
+        self._write(chunks)
+        return pong_received
+
+    def pong(self, data: Any = b"") -> None:
+        """
+        Send an unsolicited pong, e.g. as a one-way heartbeat.
+
+        Args:
+            data: payload; a str is encoded to UTF-8. Default empty.
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+        """
+        if isinstance(data, BYTES_LIKE):
+            data = bytes(data)
+        elif isinstance(data, str):
+            data = data.encode()
+        else:
+            raise TypeError("data must be str or bytes-like")
+        with self._lock:
+            if self.protocol.state is not OPEN:
+                chunks = None
+            else:
+                self.protocol.send_pong(data)
+                chunks = self.protocol.data_to_send()
+                self._write_lock.acquire()
+        if chunks is None:
+            self._raise_closed()
+        self._write(chunks)
+
+    # Closing
+
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """
+        Perform the closing handshake and wait for the TCP connection to end.
+
+        It waits at most ``close_timeout`` seconds, then drops the
+        connection. Calling it again, or on a closed connection, does nothing.
+
+        Args:
+            code: close code. Default 1000.
+            reason: close reason. Default empty.
+        """
+        chunks = None
+        with self._lock:
+            state = self.protocol.state
+            if state is OPEN:
+                if self._send_in_progress:
+                    self.protocol.fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
+                else:
+                    self.protocol.send_close(code, reason)
+                self._note_closing_locked()
+                chunks = self.protocol.data_to_send()
+                self._write_lock.acquire()
+        if state is CONNECTING:
+            # The opening handshake didn't complete: nothing to say.
+            self.close_socket()
+            return
+        if chunks is not None:
+            try:
+                self._write(chunks)
+            except ConnectionClosed:
+                return
+        self._wait_reader()
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """
+        Wait until the connection is closed.
+
+        Args:
+            timeout: seconds to wait at most; :obj:`None` (default) waits
+                forever.
+
+        Returns:
+            Whether the connection is closed.
+        """
+        reader = self._reader
+        if reader is None:
+            return self.protocol.state is CLOSED
+        reader.join(timeout)
+        return not reader.is_alive()
+
+    def close_socket(self) -> None:
+        """Drop the TCP connection now, without a closing handshake."""
+        if self._reader is None:
+            with self._lock:
+                self.protocol.receive_eof()
+                self.recv_messages.close()
+            try:
+                self.socket.close()
+            except OSError:
+                pass
+        else:
+            self._abort()
+            self._wait_reader()
+
+    # Internals: writing
+
+    def _write(self, chunks):
+        """
+        Write ``chunks`` from the protocol to the socket.
+
+        The caller holds ``_write_lock``; this releases it. A write error
+        drops the connection and raises ConnectionClosed.
+        """
+        try:
+            sock = self.socket
+            for chunk in chunks:
+                if chunk:
+                    sock.sendall(chunk)
+                else:
+                    # The protocol asks to half-close the connection.
+                    sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            self._write_lock.release()
+            if self.debug:
+                self.logger.debug("! error while sending data", exc_info=True)
+            self._abort(exc)
+            self._raise_closed()
+        else:
+            self._write_lock.release()
+
+    def _fail_locked(self, code, reason, exc):
+        """Fail the connection with ``code``; the caller holds ``_lock`` and raises afterwards."""
+        if self._connection_exc is None:
+            self._connection_exc = exc
+        if self.protocol.state is OPEN:
+            self.protocol.fail(code, reason)
+            self._note_closing_locked()
+        chunks = self.protocol.data_to_send()
+        if chunks:
+            # Writing under _lock is acceptable here: this is a close frame
+            # on a connection that is going away.
+            self._write_lock.acquire()
+            try:
+                for chunk in chunks:
+                    if chunk:
+                        self.socket.sendall(chunk)
+                    else:
+                        self.socket.shutdown(socket.SHUT_WR)
+            except OSError:
+                self._aborted = True
+            finally:
+                self._write_lock.release()
+
+    def _note_closing_locked(self):
+        """Start the close timer once we expect the TCP connection to end."""
+        if self._close_due is None and self.close_timeout is not None:
+            self._close_due = _monotonic() + self.close_timeout
+
+    # Internals: closing
+
+    def _raise_closed(self):
+        """Wait until the connection is closed, then raise ConnectionClosed."""
+        self._wait_reader()
+        with self._lock:
+            # The reader feeds EOF when it exits; this covers a connection
+            # whose reader never started.
+            self.protocol.receive_eof()
+            exc = self.protocol.close_exc
+        if self._connection_exc is not None:
+            exc.__cause__ = self._connection_exc
+        raise exc
+
+    def _wait_reader(self):
+        reader = self._reader
+        if reader is None or reader is threading.current_thread():
+            return
+        # The reader enforces close_timeout itself, unless it is stuck in a
+        # write to a peer that doesn't read: then drop the connection.
+        close_due = self._close_due
+        timeout = None if close_due is None else max(close_due - _monotonic(), 0.0) + 1.0
+        reader.join(timeout)
+        if reader.is_alive():
+            self._abort(TimeoutError("timed out while closing connection"))
+            reader.join()
+
+    def _abort(self, exc=None):
+        """Drop the TCP connection; the reader notices and cleans up."""
+        with self._lock:
+            if exc is not None and self._connection_exc is None:
+                self._connection_exc = exc
+            self._aborted = True
+            self._resumed.notify_all()
+        try:
+            # shutdown() rather than close(): it wakes the reader blocked in
+            # recv() or poll() and a writer blocked in sendall(), and the fd
+            # stays valid until the reader closes it.
+            self.socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    # Internals: flow control (called by the assembler, under _lock)
+
+    def _pause_reading(self):
+        self._paused = True
+
+    def _resume_reading(self):
+        self._paused = False
+        self._resumed.notify()
+
+    # Internals: the reader thread
+
+    def start_reader(self) -> None:
+        """Start the reader thread; the opening handshake must be complete."""
+        if self.ping_interval is not None:
+            self._ping_due = _monotonic() + self.ping_interval
+        # A daemon thread: an idle connection mustn't keep the interpreter
+        # alive at exit.
+        self._reader = threading.Thread(target=self._read_loop, name=f"websockets_fast-reader-{self.id}", daemon=True)
+        self._reader.start()
+
+    def _read_loop(self):
+        sock = self.socket
+        protocol = self.protocol
+        lock = self._lock
+        messages = self.recv_messages
+        bufsize = self.recv_bufsize
+        # TLS sockets may hold decrypted bytes that poll() can't see.
+        pending = getattr(sock, "pending", None)
+        wait_readable = _readiness_waiter(sock)
+        try:
+            while not self._aborted:
+                if self._paused:
+                    if not self._wait_resumed():
+                        break
+                    continue
+                timeout = self._run_timers()
+                if timeout is not None:
+                    if timeout < 0:
+                        break
+                    if not (pending is not None and pending()) and not wait_readable(timeout):
+                        continue
+                data = sock.recv(bufsize)
+                if not data:
+                    break
+                with lock:
+                    protocol.receive_data(data)
+                    events = protocol.events_received()
+                    for event in events:
+                        self.process_event(event)
+                    chunks = protocol.data_to_send()
+                    if chunks:
+                        self._write_lock.acquire()
+                    if self._close_due is None and protocol.close_expected():
+                        self._note_closing_locked()
+                    if self._recv_in_progress:
+                        self._message_ready.notify()
+                if chunks:
+                    try:
+                        self._write(chunks)
+                    except ConnectionClosed:
+                        break
+        except OSError as exc:
+            if self.debug:
+                self.logger.debug("! error while receiving data", exc_info=True)
+            with lock:
+                if self._connection_exc is None:
+                    self._connection_exc = exc
+        except Exception as exc:  # a bug: log it and drop the connection
+            self.logger.error("unexpected internal error", exc_info=True)
+            with lock:
+                if self._connection_exc is None:
+                    self._connection_exc = exc
+        finally:
+            self._finish_reading()
+
+    def process_event(self, event: Any) -> None:
+        """Handle one frame from the protocol (called by the reader, under ``_lock``)."""
+        opcode = event.opcode
+        if opcode <= OP_BINARY:
+            self.recv_messages.put(event)
+        elif opcode == OP_PONG:
+            self._acknowledge_pings(bytes(event.data))
+
+    def _acknowledge_pings(self, data):
+        result = self._pings.acknowledge(data, _monotonic())
+        if result is None:
+            return
+        self.latency, acknowledged = result
+        for waiter, _ in acknowledged:
+            if waiter is not None:
+                waiter[0].set()
+        if self._keepalive_payload is not None and self._keepalive_payload not in self._pings:
+            self._keepalive_payload = None
+            self._pong_due = None
+
+    def _wait_resumed(self):
+        """Block while reading is paused. Return False to stop reading."""
+        with self._lock:
+            while self._paused and not self._aborted:
+                if self._close_due is None:
+                    self._resumed.wait()
+                else:
+                    remaining = self._close_due - _monotonic()
+                    if remaining <= 0:
+                        self._timed_out_closing()
+                        return False
+                    self._resumed.wait(remaining)
+            return not self._aborted
+
+    def _timed_out_closing(self):
+        if self._connection_exc is None:
+            self._connection_exc = TimeoutError("timed out while closing connection")
+
+    def _run_timers(self):
+        """
+        Act on the keepalive and closing deadlines that are due.
+
+        Return the seconds until the next deadline, :obj:`None` when there is
+        none, or -1 when the connection must be dropped.
+        """
+        ping_due = self._ping_due
+        pong_due = self._pong_due
+        close_due = self._close_due
+        if ping_due is None and pong_due is None and close_due is None:
+            return None
+        now = _monotonic()
+        if (
+            (ping_due is None or now < ping_due)
+            and (pong_due is None or now < pong_due)
+            and (close_due is None or now < close_due)
+        ):
+            return self._time_to_next_deadline()
+        if close_due is not None and now >= close_due:
+            with self._lock:
+                self._timed_out_closing()
+            return -1
+        if pong_due is not None and now >= pong_due:
+            if self.debug:
+                self.logger.debug("- timed out waiting for keepalive pong")
+            with self._lock:
+                self._pong_due = self._ping_due = None
+                if self.protocol.state is OPEN:
+                    self.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+                    self._note_closing_locked()
+                chunks = self.protocol.data_to_send()
+                if chunks:
+                    self._write_lock.acquire()
+            if chunks:
+                try:
+                    self._write(chunks)
+                except ConnectionClosed:
+                    return -1
+        elif ping_due is not None and now >= ping_due:
+            self._send_keepalive_ping(now)
+        return self._time_to_next_deadline()
+
+    def _time_to_next_deadline(self):
+        next_due = None
+        for due in (self._ping_due, self._pong_due, self._close_due):
+            if due is not None and (next_due is None or due < next_due):
+                next_due = due
+        if next_due is None:
+            return None
+        return max(next_due - _monotonic(), 0.0)
+
+    def _send_keepalive_ping(self, now):
+        with self._lock:
+            if self.protocol.state is not OPEN:
+                self._ping_due = None
+                return
+            # Don't queue behind a write blocked by a slow peer: the reader
+            # would stop reading. Try again a little later.
+            if not self._write_lock.acquire(blocking=False):
+                self._ping_due = now + min(KEEPALIVE_RETRY, self.ping_interval)
+                return
+            payload = self._pings.new_payload()
+            self._pings.add(payload, None, now)
+            self.protocol.send_ping(payload)
+            chunks = self.protocol.data_to_send()
+            self._ping_due = now + self.ping_interval
+            if self.ping_timeout is not None and self._keepalive_payload is None:
+                self._keepalive_payload = payload
+                self._pong_due = now + self.ping_timeout
+        if self.debug:
+            self.logger.debug("% sent keepalive ping")
+        try:
+            self._write(chunks)
+        except ConnectionClosed:
+            pass
+
+    def _finish_reading(self):
+        """The reader's last act: close the protocol, the queue and the socket."""
+        sock = self.socket
+        with self._lock:
+            self._aborted = True
+            self.protocol.receive_eof()
+            self.protocol.data_to_send()  # at most the EOF, written below
+            self.recv_messages.close()
+            self._message_ready.notify_all()
+            self._paused = False
+            self._ping_due = self._pong_due = None
+            for waiter in self._pings.clear():
+                if waiter is not None and waiter[1]:
+                    waiter[0].set()
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        # A writer in sendall() has just failed on the shut-down socket; let
+        # it finish before the fd is closed, so it never writes to a reused fd.
+        with self._write_lock:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+
+def broadcast(
+    connections: Iterable[Connection],
+    message: Any,
+    *,
+    raise_exceptions: bool = False,
+    text: bool | None = None,
+    **kwargs: Any,
+) -> None:
+    """
+    Send a message to several connections, skipping those that aren't open.
+
+    A str goes in a text frame, a bytes-like object in a binary frame. Writes
+    run in a :class:`concurrent.futures.ThreadPoolExecutor` so that one slow
+    peer doesn't hold up the others; extra keyword arguments (such as
+    ``max_workers``) configure it.
+
+    Args:
+        connections: the connections to send to.
+        message: the message; fragmented messages aren't supported.
+        raise_exceptions: collect failures and raise them in an
+            ``ExceptionGroup`` (otherwise they are logged). Default False.
+        text: as in :meth:`Connection.send`. Default :obj:`None`.
+
+    Raises:
+        TypeError: ``message`` is neither str nor bytes-like.
+    """
+    if isinstance(message, str):
+        as_text = text is not False
+        message = message.encode()
+    elif isinstance(message, BYTES_LIKE):
+        as_text = text is True
+    else:
+        raise TypeError("data must be str or bytes")
+
+    exceptions = []
+
+    def send_one(connection):
+        with connection._lock:
+            if connection.protocol.state is not OPEN:
+                return
+            if connection._send_in_progress:
+                if raise_exceptions:
+                    exceptions.append(ConcurrencyError("sending a fragmented message"))
+                else:
+                    connection.logger.warning("skipped broadcast: sending a fragmented message")
+                return
+            if as_text:
+                connection.protocol.send_text(message)
+            else:
+                connection.protocol.send_binary(message)
+            chunks = connection.protocol.data_to_send()
+            connection._write_lock.acquire()
+        try:
+            connection._write(chunks)
+        except Exception as write_exception:
+            if raise_exceptions:
+                exception = RuntimeError("failed to write message")
+                exception.__cause__ = write_exception
+                exceptions.append(exception)
+            else:
+                connection.logger.warning(
+                    "skipped broadcast: failed to write message: %s",
+                    traceback.format_exception_only(type(write_exception), write_exception)[0].strip(),
+                )
+
+    with concurrent.futures.ThreadPoolExecutor(**kwargs) as executor:
+        # list() re-raises a bug in send_one rather than losing it.
+        list(executor.map(send_one, connections))
+
+    if raise_exceptions and exceptions:
+        if sys.version_info >= (3, 11):
+            raise ExceptionGroup("skipped broadcast", exceptions)  # noqa: F821
+        try:
+            from exceptiongroup import ExceptionGroup as _ExceptionGroup
+        except ImportError:
+            raise exceptions[0]
+        raise _ExceptionGroup("skipped broadcast", exceptions)
+
+
+# broadcast() is documented in the server module, as in websockets.
+broadcast.__module__ = "websockets_fast.sync.server"

@@ -1,0 +1,598 @@
+"""
+The threading WebSocket server: :func:`serve`, :func:`unix_serve`,
+:class:`Server`, :class:`ServerConnection`, :func:`basic_auth` and
+:func:`broadcast`, mirroring ``websockets.sync.server``.
+
+Each accepted connection gets one thread that performs the opening
+handshake straight on the socket and then runs the handler, plus the
+connection's reader thread once the handshake has succeeded.
+"""
+
+from __future__ import annotations
+
+import hmac
+import http
+import logging
+import os
+import selectors
+import socket
+import ssl as ssl_module
+import threading
+import time
+import warnings
+from collections.abc import Iterable
+from typing import Any, Callable, Sequence
+
+from ..extensions.permessage_deflate import enable_server_permessage_deflate
+from ..frames import CloseCode
+from ..headers import validate_subprotocols
+from ..http11 import SERVER
+from ..protocol import State
+from ..server import ServerProtocol
+from .client import _handshake_io, _write_all
+from .connection import Connection, broadcast
+
+__all__ = ["broadcast", "serve", "unix_serve", "ServerConnection", "Server", "basic_auth"]
+
+OPEN = State.OPEN
+CONNECTING = State.CONNECTING
+
+# Server.__init__ takes an argument named socket, as in websockets.
+_socketpair = socket.socketpair
+
+
+class ServerConnection(Connection):
+    """
+    A server connection, as passed to the handler given to :func:`serve`.
+
+    It provides :meth:`recv`, :meth:`send`, iteration over incoming messages
+    and the rest of :class:`~websockets_fast.sync.connection.Connection`.
+
+    Args:
+        socket: socket connected to a WebSocket client.
+        protocol: a :class:`~websockets_fast.server.ServerProtocol`.
+        server: the :class:`Server` that accepted the connection.
+        ping_interval, ping_timeout, close_timeout, max_queue: as in
+            :func:`serve`.
+    """
+
+    __slots__ = ("server", "username", "handler", "handler_kwargs")
+
+    def __init__(
+        self,
+        socket: socket.socket,
+        protocol: ServerProtocol,
+        server: Server,
+        *,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        max_queue: int | None | tuple[int | None, int | None] = 16,
+    ) -> None:
+        super().__init__(
+            socket,
+            protocol,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_queue=max_queue,
+        )
+        self.server = server
+
+    def respond(self, status: Any, text: str) -> Any:
+        """
+        Build a plain text HTTP response, for ``process_request`` or
+        ``process_response`` to return instead of the WebSocket handshake.
+
+        Args:
+            status: HTTP status code.
+            text: body, encoded to UTF-8.
+        """
+        return self.protocol.reject(status, text)
+
+    def handshake(
+        self,
+        process_request: Callable[..., Any] | None = None,
+        process_response: Callable[..., Any] | None = None,
+        server_header: str | None = SERVER,
+        timeout: float | None = None,
+    ) -> None:
+        """
+        Perform the opening handshake. If it succeeds, the state is OPEN and
+        the reader thread runs; otherwise the caller closes the socket.
+
+        Args:
+            process_request: as in :func:`serve`. Default none.
+            process_response: as in :func:`serve`. Default none.
+            server_header: ``Server`` header value; :obj:`None` omits it.
+            timeout: seconds allowed; :obj:`None` (default) waits forever.
+
+        Raises:
+            TimeoutError: no complete request arrived in time.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        protocol = self.protocol
+        _handshake_io(
+            self,
+            deadline,
+            lambda: self.request is not None or protocol.handshake_exc is not None,
+            "timed out while waiting for handshake request",
+        )
+        if self.request is None:
+            # A malformed request or an early EOF; the protocol has already
+            # written its error response, if any.
+            return
+
+        response = None
+        if process_request is not None:
+            try:
+                response = process_request(self, self.request)
+            except Exception as exc:
+                protocol.handshake_exc = exc
+                self.logger.error("process_request failed", exc_info=True)
+                response = self._internal_error()
+        self.response = protocol.accept(self.request) if response is None else response
+        if server_header is not None:
+            self.response.headers["Server"] = server_header
+        if process_response is not None:
+            try:
+                response = process_response(self, self.request, self.response)
+            except Exception as exc:
+                protocol.handshake_exc = exc
+                self.logger.error("process_response failed", exc_info=True)
+                response = self._internal_error()
+            if response is not None:
+                self.response = response
+
+        server = self.server
+        # Deciding and sending the response under the server's lock means
+        # that once shutdown() has started, no new connection opens, so it
+        # sees every open connection.
+        with server.lock:
+            if self.response.status_code == 101 and server.closing:
+                self.response = protocol.reject(http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n")
+            if protocol.state is CONNECTING:
+                protocol.send_response(self.response)
+                _write_all(self.socket, protocol.data_to_send())
+            if protocol.state is OPEN:
+                server.all_connections.add(self)
+        if protocol.state is OPEN:
+            self.start_reader()
+
+    def _internal_error(self):
+        return self.protocol.reject(
+            http.HTTPStatus.INTERNAL_SERVER_ERROR,
+            "Failed to open a WebSocket connection.\nSee server log for more information.\n",
+        )
+
+    def process_handshake_event(self, event: Any) -> None:
+        """Take the handshake request, then frames that came with it."""
+        if self.request is None:
+            self.request = event
+        else:
+            self.process_event(event)
+
+    def _begin_close(self, code, reason):
+        """Send a close frame without waiting for the closing handshake."""
+        with self._lock:
+            if self.protocol.state is not OPEN or self._send_in_progress:
+                return
+            self.protocol.send_close(code, reason)
+            self._note_closing_locked()
+            chunks = self.protocol.data_to_send()
+            self._write_lock.acquire()
+        try:
+            self._write(chunks)
+        except Exception:
+            pass
+
+
+class Server:
+    """
+    A WebSocket server, as returned by :func:`serve`; its API follows
+    :class:`socketserver.BaseServer`.
+
+    Args:
+        socket: the listening socket.
+        handler: called in a new thread with ``(socket, address)`` for each
+            accepted connection.
+        logger: logger for the server; default
+            ``logging.getLogger("websockets.server")``.
+    """
+
+    def __init__(self, socket: socket.socket, handler: Callable[[socket.socket, Any], None], logger: Any = None) -> None:
+        self.socket = socket
+        """The listening socket."""
+        self.handler = handler
+        if logger is None:
+            logger = logging.getLogger("websockets.server")
+        self.logger = logger
+        self.lock = threading.Lock()
+        self.all_connections: set = set()
+        self.handler_threads: set = set()
+        self.closing = False
+        # Wakes serve_forever() from shutdown(); one pair per server.
+        self._shutdown_watcher, self._shutdown_notifier = _socketpair()
+        self._serving = threading.Lock()
+
+    @property
+    def connections(self) -> set:
+        """The connections that are open: handshake done, closing not started."""
+        with self.lock:
+            return {connection for connection in self.all_connections if connection.protocol.state is OPEN}
+
+    def serve_forever(self) -> None:
+        """
+        Accept connections until :meth:`shutdown` is called from another
+        thread. Typical use::
+
+            with serve(handler, "127.0.0.1", 8765) as server:
+                server.serve_forever()
+        """
+        with self._serving:
+            selector = selectors.DefaultSelector()
+            try:
+                try:
+                    selector.register(self._shutdown_watcher, selectors.EVENT_READ)
+                    selector.register(self.socket, selectors.EVENT_READ)
+                    self.logger.info("server listening on %s", _socket_name(self.socket))
+                except (OSError, ValueError):  # shutdown() already ran
+                    return
+                while not self.closing:
+                    ready = selector.select()
+                    if self.closing or not any(key.fileobj is self.socket for key, _ in ready):
+                        break
+                    try:
+                        sock, address = self.socket.accept()
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    except OSError:
+                        break
+                    thread = threading.Thread(target=self._run_handler, args=(sock, address))
+                    with self.lock:
+                        if self.closing:
+                            sock.close()
+                            break
+                        self.handler_threads.add(thread)
+                    thread.start()
+            finally:
+                selector.close()
+
+    def _run_handler(self, sock, address):
+        try:
+            self.handler(sock, address)
+        finally:
+            with self.lock:
+                self.handler_threads.discard(threading.current_thread())
+
+    def shutdown(self, close_connections: bool = True, code: int = CloseCode.GOING_AWAY, reason: str = "") -> None:
+        """
+        Stop the server and wait for the connection handlers to finish.
+
+        It stops accepting connections; with ``close_connections`` it also
+        answers handshakes in progress with HTTP 503 and closes open
+        connections with ``code`` and ``reason``. It is idempotent.
+
+        Args:
+            close_connections: close open connections (default) or let them
+                run until their handlers return.
+            code: close code. Default 1001 (going away).
+            reason: close reason. Default empty.
+        """
+        with self.lock:
+            first_call = not self.closing
+            self.closing = True
+        if first_call:
+            self.logger.info("server closing")
+            try:
+                self._shutdown_notifier.send(b"x")
+            except OSError:
+                pass
+        # Wait for serve_forever() to stop using the listening socket.
+        with self._serving:
+            if first_call:
+                self.socket.close()
+                self._shutdown_watcher.close()
+                self._shutdown_notifier.close()
+        if close_connections:
+            with self.lock:
+                connections = list(self.all_connections)
+            for connection in connections:
+                connection._begin_close(code, reason)
+        while True:
+            with self.lock:
+                threads = [thread for thread in self.handler_threads if thread is not threading.current_thread()]
+            if not threads:
+                break
+            for thread in threads:
+                thread.join()
+        if first_call:
+            self.logger.info("server closed")
+
+    def fileno(self) -> int:
+        """The file descriptor of the listening socket."""
+        return self.socket.fileno()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, exc_type, exc_value, traceback) -> None:
+        self.shutdown()
+
+
+
+def _socket_name(sock):
+    try:
+        return sock.getsockname()
+    except OSError:
+        return "?"
+
+
+def serve(
+    handler: Callable[[ServerConnection], None],
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    sock: socket.socket | None = None,
+    ssl: ssl_module.SSLContext | None = None,
+    origins: Sequence[Any] | None = None,
+    extensions: Sequence[Any] | None = None,
+    subprotocols: Sequence[str] | None = None,
+    select_subprotocol: Callable[..., Any] | None = None,
+    compression: str | None = "deflate",
+    process_request: Callable[..., Any] | None = None,
+    process_response: Callable[..., Any] | None = None,
+    server_header: str | None = SERVER,
+    open_timeout: float | None = 10,
+    ping_interval: float | None = 20,
+    ping_timeout: float | None = 20,
+    close_timeout: float | None = 10,
+    max_size: int | None | tuple[int | None, int | None] = 2**20,
+    max_queue: int | None | tuple[int | None, int | None] = 16,
+    logger: Any = None,
+    create_connection: Callable[..., ServerConnection] | None = None,
+    **kwargs: Any,
+) -> Server:
+    """
+    Create a WebSocket server listening on ``host`` and ``port``.
+
+    Each client gets a :class:`ServerConnection`, passed to ``handler`` in a
+    thread of its own once the opening handshake has succeeded; when the
+    handler returns (or raises), the connection is closed::
+
+        def echo(websocket):
+            for message in websocket:
+                websocket.send(message)
+
+        with serve(echo, "127.0.0.1", 8765) as server:
+            server.serve_forever()
+
+    Args:
+        handler: the connection handler.
+        host: interfaces to bind, as in :func:`socket.create_server`.
+        port: TCP port, as in :func:`socket.create_server`.
+        sock: an already listening socket, instead of ``host`` and ``port``.
+        ssl: TLS configuration; default none (plain TCP).
+        origins: acceptable ``Origin`` values (str for an exact match,
+            compiled regex for a pattern, :obj:`None` for no header);
+            default: any.
+        extensions: extension factories, in negotiation order.
+        subprotocols: supported subprotocols, by preference.
+        select_subprotocol: ``(connection, subprotocols) -> subprotocol or
+            None``, replacing the default choice.
+        compression: ``"deflate"`` (default) supports permessage-deflate;
+            :obj:`None` disables compression.
+        process_request: ``(connection, request) -> response or None``;
+            a response is sent instead of the handshake. Default none.
+        process_response: ``(connection, request, response) -> response or
+            None``; may change or replace the response. Default none.
+        server_header: ``Server`` header value; :obj:`None` omits it.
+        open_timeout: seconds allowed for TLS and the opening handshake;
+            :obj:`None` disables it. Default 10.
+        ping_interval: seconds between keepalive pings; :obj:`None` disables
+            them. Default 20.
+        ping_timeout: seconds to wait for a keepalive pong; :obj:`None`
+            waits forever. Default 20.
+        close_timeout: seconds allowed for closing; :obj:`None` waits
+            forever. Default 10.
+        max_size: largest incoming message in bytes (1 MiB by default), or a
+            ``(max_message_size, max_fragment_size)`` tuple; :obj:`None`
+            means no limit.
+        max_queue: high-water mark of the incoming frame queue, default 16;
+            low-water mark a quarter of it unless a ``(high, low)`` tuple is
+            given; :obj:`None` disables flow control.
+        logger: logger for the server and its connections; default
+            ``logging.getLogger("websockets.server")``.
+        create_connection: factory for connections, e.g. a subclass of
+            :class:`ServerConnection`. Default :class:`ServerConnection`.
+
+    Other keyword arguments go to :func:`socket.create_server`.
+    """
+    if ssl is None and "ssl_context" in kwargs:
+        ssl = kwargs.pop("ssl_context")
+        warnings.warn("ssl_context was renamed to ssl", DeprecationWarning, stacklevel=2)
+    if subprotocols is not None:
+        validate_subprotocols(subprotocols)
+    if compression == "deflate":
+        extensions = enable_server_permessage_deflate(extensions)
+    elif compression is not None:
+        raise ValueError(f"unsupported compression: {compression}")
+    if create_connection is None:
+        create_connection = ServerConnection
+
+    unix = kwargs.pop("unix", False)
+    path = kwargs.pop("path", None)
+    if sock is None:
+        if unix:
+            if path is None:
+                raise ValueError("missing path argument")
+            kwargs.setdefault("family", socket.AF_UNIX)
+            sock = socket.create_server(os.fspath(path), **kwargs)
+        else:
+            sock = socket.create_server((host, port), **kwargs)
+    else:
+        if host is not None:
+            raise ValueError("host is incompatible with sock")
+        if port is not None:
+            raise ValueError("port is incompatible with sock")
+        if path is not None:
+            raise ValueError("path is incompatible with sock")
+    if ssl is not None:
+        sock = ssl.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+
+    def handle(sock, address):
+        """Run one connection from accept() to close; never raises."""
+        deadline = None if open_timeout is None else time.monotonic() + open_timeout
+        try:
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+            if ssl is not None:
+                sock.settimeout(open_timeout)
+                sock.do_handshake()
+                sock.settimeout(None)
+            connection = None
+            if select_subprotocol is not None:
+
+                def protocol_select_subprotocol(protocol, subprotocols):
+                    # The user's callback takes the connection, not the protocol.
+                    return select_subprotocol(connection, subprotocols)
+
+            else:
+                protocol_select_subprotocol = None
+            protocol = ServerProtocol(
+                origins=origins,
+                extensions=extensions,
+                subprotocols=subprotocols,
+                select_subprotocol=protocol_select_subprotocol,
+                max_size=max_size,
+                logger=logger,
+            )
+            connection = create_connection(
+                sock,
+                protocol,
+                server,
+                ping_interval=ping_interval,
+                ping_timeout=ping_timeout,
+                close_timeout=close_timeout,
+                max_queue=max_queue,
+            )
+        except Exception:
+            sock.close()
+            return
+
+        try:
+            timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            connection.handshake(process_request, process_response, server_header, timeout)
+        except Exception:
+            connection.close_socket()
+            return
+        if connection.protocol.state is not OPEN:
+            connection.close_socket()
+            return
+        try:
+            with connection:
+                handler(connection)
+        except Exception:
+            connection.logger.error("connection handler failed", exc_info=True)
+        finally:
+            # The handler may return while the closing handshake is still
+            # going (close() timed out, or it never called it).
+            connection.close()
+            with server.lock:
+                server.all_connections.discard(connection)
+
+    server = Server(sock, handle, logger)
+    return server
+
+
+def unix_serve(handler: Callable[[ServerConnection], None], path: Any = None, **kwargs: Any) -> Server:
+    """
+    Create a WebSocket server listening on a Unix socket.
+
+    Args:
+        handler: the connection handler.
+        path: file system path of the socket.
+
+    Other keyword arguments are as in :func:`serve`.
+    """
+    return serve(handler, unix=True, path=path, **kwargs)
+
+
+def _is_credentials(value):
+    try:
+        username, password = value
+    except (TypeError, ValueError):
+        return False
+    return isinstance(username, str) and isinstance(password, str)
+
+
+def basic_auth(
+    realm: str = "",
+    credentials: tuple[str, str] | Iterable[tuple[str, str]] | None = None,
+    check_credentials: Callable[[str, str], bool] | None = None,
+) -> Callable[[ServerConnection, Any], Any]:
+    """
+    Build a ``process_request`` that enforces HTTP Basic Authentication.
+
+    On success the connection's ``username`` attribute is set; on failure
+    the client gets HTTP 401 with a ``WWW-Authenticate`` challenge.
+
+    Args:
+        realm: scope of protection, ASCII. Default empty.
+        credentials: a ``(username, password)`` pair or a list of pairs.
+        check_credentials: ``(username, password) -> bool``. Give exactly
+            one of ``credentials`` and ``check_credentials``.
+
+    Raises:
+        TypeError: ``credentials`` is malformed.
+        ValueError: both or neither of ``credentials`` and
+            ``check_credentials`` are given.
+    """
+    from ..exceptions import InvalidHeader
+    from ..headers import build_www_authenticate_basic, parse_authorization_basic
+
+    if (credentials is None) == (check_credentials is None):
+        raise ValueError("provide either credentials or check_credentials")
+
+    if credentials is not None:
+        if _is_credentials(credentials):
+            credentials_list = [credentials]
+        elif isinstance(credentials, Iterable):
+            credentials_list = list(credentials)
+            if not all(_is_credentials(item) for item in credentials_list):
+                raise TypeError(f"invalid credentials argument: {credentials}")
+        else:
+            raise TypeError(f"invalid credentials argument: {credentials}")
+        passwords = dict(credentials_list)
+
+        def check_credentials(username, password):
+            expected = passwords.get(username)
+            if expected is None:
+                return False
+            # Constant time: don't tell an attacker how much was right.
+            return hmac.compare_digest(
+                expected.encode(errors="surrogateescape"),
+                password.encode(errors="surrogateescape"),
+            )
+
+    def unauthorized(connection, text):
+        response = connection.respond(http.HTTPStatus.UNAUTHORIZED, text)
+        response.headers["WWW-Authenticate"] = build_www_authenticate_basic(realm)
+        return response
+
+    def process_request(connection, request):
+        try:
+            authorization = request.headers["Authorization"]
+        except KeyError:
+            return unauthorized(connection, "Missing credentials\n")
+        try:
+            username, password = parse_authorization_basic(authorization)
+        except InvalidHeader:
+            return unauthorized(connection, "Unsupported credentials\n")
+        if not check_credentials(username, password):
+            return unauthorized(connection, "Invalid credentials\n")
+        connection.username = username
+        return None
+
+    return process_request
+
