@@ -1,0 +1,341 @@
+"""End-to-end tests of the asyncio client and server, and interop with websockets."""
+
+import asyncio
+
+import pytest
+import uvloop
+import websockets
+import websockets.asyncio.client
+import websockets.asyncio.server
+from conftest import run
+
+from websockets_fast.asyncio.client import ClientConnection, connect
+from websockets_fast.asyncio.server import ServerConnection, serve
+from websockets_fast.exceptions import ConcurrencyError, ConnectionClosedError, ConnectionClosedOK
+from websockets_fast.protocol import State
+
+LOOPS = [pytest.param(None, id="asyncio"), pytest.param(uvloop.new_event_loop, id="uvloop")]
+
+
+def port_of(server):
+    return server.sockets[0].getsockname()[1]
+
+
+async def echo(websocket):
+    async for message in websocket:
+        await websocket.send(message)
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+@pytest.mark.parametrize("compression", ["deflate", None])
+def test_echo_both_sides_ours(loop_factory, compression):
+    async def main():
+        async with serve(echo, "127.0.0.1", 0, compression=compression) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}/path?q=1"
+            async with connect(uri, compression=compression) as ws:
+                assert isinstance(ws, ClientConnection)
+                assert ws.state is State.OPEN
+                assert ws.response.status_code == 101
+                negotiated = ws.response.headers.get("Sec-WebSocket-Extensions")
+                assert (negotiated is not None) == (compression == "deflate")
+                for message in ["hello", b"\x00\xff", "é" * 1000, b"x" * 100_000, "", b""]:
+                    await ws.send(message)
+                    assert await ws.recv() == message
+                await ws.send(bytearray(b"ba"))
+                assert await ws.recv() == b"ba"
+                await ws.send(memoryview(b"mv"))
+                assert await ws.recv() == b"mv"
+                await ws.send("as bytes")
+                assert await ws.recv(decode=False) == b"as bytes"
+                await ws.send(b"as str")
+                assert await ws.recv(decode=True) == "as str"
+                await ws.send(b"text frame", text=True)
+                assert await ws.recv() == "text frame"
+                await ws.send("binary frame", text=False)
+                assert await ws.recv() == b"binary frame"
+            assert ws.state is State.CLOSED
+            assert ws.close_code == 1000
+
+    run(main(), loop_factory=loop_factory)
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+@pytest.mark.parametrize("compression", ["deflate", None])
+def test_our_client_their_server(loop_factory, compression):
+    async def main():
+        async def their_echo(websocket):
+            async for message in websocket:
+                await websocket.send(message)
+
+        async with websockets.asyncio.server.serve(their_echo, "127.0.0.1", 0, compression=compression) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/", compression=compression) as ws:
+                assert (ws.response.headers.get("Sec-WebSocket-Extensions") is not None) == (compression is not None)
+                for message in ["hi", b"\x01\x02" * 5000, "ü" * 70000]:
+                    await ws.send(message)
+                    assert await ws.recv() == message
+                await ws.send(["frag", "mented"])
+                assert await ws.recv() == "fragmented"
+            assert ws.close_code == 1000
+
+    run(main(), loop_factory=loop_factory)
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+@pytest.mark.parametrize("compression", ["deflate", None])
+def test_their_client_our_server(loop_factory, compression):
+    async def main():
+        async with serve(echo, "127.0.0.1", 0, compression=compression) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}/"
+            async with websockets.asyncio.client.connect(uri, compression=compression) as ws:
+                assert (ws.response.headers.get("Sec-WebSocket-Extensions") is not None) == (compression is not None)
+                for message in ["hi", b"\x01\x02" * 5000, "ü" * 70000]:
+                    await ws.send(message)
+                    assert await ws.recv() == message
+                await ws.send([b"frag", b"mented"])
+                assert await ws.recv() == b"fragmented"
+            assert ws.close_code == 1000
+
+    run(main(), loop_factory=loop_factory)
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_server_closes_normally(loop_factory):
+    async def handler(websocket):
+        await websocket.close(1001, "bye")
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/") as ws:
+                with pytest.raises(ConnectionClosedOK) as info:
+                    await ws.recv()
+                assert info.value.rcvd.code == 1001 and info.value.rcvd.reason == "bye"
+                # Every later call raises the same way.
+                with pytest.raises(ConnectionClosedOK):
+                    await ws.send("late")
+                with pytest.raises(ConnectionClosedOK):
+                    await ws.recv()
+                assert ws.close_code == 1001 and ws.close_reason == "bye"
+
+    run(main(), loop_factory=loop_factory)
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_handler_error_closes_1011(loop_factory):
+    async def handler(websocket):
+        await websocket.recv()
+        raise RuntimeError("boom")
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/") as ws:
+                await ws.send("go")
+                with pytest.raises(ConnectionClosedError) as info:
+                    await ws.recv()
+                assert info.value.rcvd.code == 1011
+
+    run(main(), loop_factory=loop_factory)
+
+
+def test_async_iteration_ends_on_normal_close():
+    async def handler(websocket):
+        for i in range(3):
+            await websocket.send(str(i))
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/") as ws:
+                assert [message async for message in ws] == ["0", "1", "2"]
+
+    run(main())
+
+
+def test_await_connect_and_close_by_client():
+    closed = []
+
+    async def handler(websocket):
+        try:
+            await websocket.recv()
+        except ConnectionClosedError as exc:  # 4000 isn't a "normal" code
+            closed.append(exc.rcvd.code)
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0) as server:
+            ws = await connect(f"ws://127.0.0.1:{port_of(server)}/")
+            assert ws.local_address[0] == "127.0.0.1"
+            assert ws.remote_address[1] == port_of(server)
+            await ws.close(4000, "client done")
+            await ws.wait_closed()
+            await ws.close()  # idempotent
+            assert ws.close_code == 4000
+        assert closed == [4000]
+
+    run(main())
+
+
+def test_fragmented_messages_and_streaming():
+    async def handler(websocket):
+        await websocket.send(["caf", "é"])
+        await websocket.send([b"a", b"b", b"c"])
+
+        async def chunks():
+            for chunk in ["x", "y"]:
+                yield chunk
+
+        await websocket.send(chunks())
+        await websocket.send(["str", "eam"])
+        await websocket.recv()
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/") as ws:
+                assert await ws.recv() == "café"
+                assert await ws.recv() == b"abc"
+                assert await ws.recv() == "xy"
+                fragments = [fragment async for fragment in ws.recv_streaming()]
+                assert fragments == ["str", "eam", ""]
+
+    run(main())
+
+
+def test_send_type_errors():
+    async def main():
+        async with serve(echo, "127.0.0.1", 0) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/") as ws:
+                with pytest.raises(TypeError):
+                    await ws.send({"a": 1})
+                with pytest.raises(TypeError):
+                    await ws.send(42)
+                await ws.send([])  # nothing to send
+                # A mixed iterable fails the connection: half a message was sent.
+                with pytest.raises(TypeError):
+                    await ws.send(["a", b"b"])
+                with pytest.raises(ConnectionClosedError):
+                    await ws.recv()
+
+    run(main())
+
+
+def test_concurrent_recv_raises():
+    async def handler(websocket):
+        await websocket.recv()
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/") as ws:
+                first = asyncio.ensure_future(ws.recv())
+                await asyncio.sleep(0)  # let it start waiting
+                with pytest.raises(ConcurrencyError):
+                    await ws.recv()
+                first.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await first
+                await ws.send("done")
+
+    run(main())
+
+
+def test_cancelled_recv_loses_nothing():
+    release = None
+
+    async def handler(websocket):
+        await release.wait()
+        await websocket.send(["fir", "st"])
+        await websocket.send("second")
+        await websocket.recv()
+
+    async def main():
+        nonlocal release
+        release = asyncio.Event()
+        async with serve(handler, "127.0.0.1", 0) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/") as ws:
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(ws.recv(), 0.01)
+                release.set()
+                assert await ws.recv() == "first"
+                assert await ws.recv() == "second"
+                await ws.send("bye")
+
+    run(main())
+
+
+def test_ping_pong_latency():
+    async def handler(websocket):
+        await websocket.recv()
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/") as ws:
+                pong = await ws.ping()
+                latency = await pong
+                assert latency >= 0 and ws.latency == latency
+                pong = await ws.ping("custom")
+                with pytest.raises(ConcurrencyError):
+                    await ws.ping("custom")
+                await pong
+                await ws.pong(b"unsolicited")
+                await ws.send("bye")
+
+    run(main())
+
+
+def test_pending_ping_fails_on_close():
+    async def handler(websocket):
+        pass
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0, ping_interval=None) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/", ping_interval=None) as ws:
+                try:
+                    pong = await ws.ping()
+                except ConnectionClosedOK:
+                    return  # closed before the ping went out
+                await ws.wait_closed()
+                with pytest.raises(ConnectionClosedOK):
+                    await pong
+
+    run(main())
+
+
+def test_server_connection_attributes():
+    seen = {}
+
+    async def handler(websocket):
+        assert isinstance(websocket, ServerConnection)
+        seen["path"] = websocket.request.path
+        seen["subprotocol"] = websocket.subprotocol
+        seen["id"] = websocket.id
+        seen["connections"] = len(websocket.server.connections)
+        await websocket.send("ok")
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0, subprotocols=["chat"]) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}/a/b?c"
+            async with connect(uri, subprotocols=["chat"]) as ws:
+                assert ws.subprotocol == "chat"
+                assert await ws.recv() == "ok"
+        assert seen["path"] == "/a/b?c" and seen["subprotocol"] == "chat"
+        assert seen["connections"] == 1 and seen["id"] is not None
+
+    run(main())
+
+
+def test_server_close_closes_connections_1001():
+    started = None
+
+    async def handler(websocket):
+        started.set()
+        await websocket.wait_closed()
+
+    async def main():
+        nonlocal started
+        started = asyncio.Event()
+        server = await serve(handler, "127.0.0.1", 0)
+        ws = await connect(f"ws://127.0.0.1:{port_of(server)}/")
+        await started.wait()
+        server.close()
+        await server.wait_closed()
+        with pytest.raises(ConnectionClosedOK) as info:
+            await ws.recv()
+        assert info.value.rcvd.code == 1001
+
+    run(main())

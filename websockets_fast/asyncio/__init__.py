@@ -1,0 +1,1 @@
+"""The asyncio implementation: ``websockets_fast.asyncio.client`` and ``.server``."""

@@ -1,0 +1,814 @@
+"""
+The asyncio connection shared by clients and servers.
+
+A :class:`Connection` is the asyncio protocol of its transport and drives a
+Sans-I/O :class:`~websockets_fast.protocol.Protocol`: bytes from the
+transport go to the protocol at once (no read buffer of our own), data frames
+go to an :class:`~websockets_fast.assembler.Assembler`, and what the protocol
+wants to send goes straight to ``transport.write``.
+
+No task runs per connection beyond the server's handler task: keepalive, the
+closing handshake deadline and the opening handshake deadline are
+``loop.call_later`` timers, and futures are created only when a coroutine
+actually has to wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, Iterable, Mapping
+
+from ..assembler import Assembler, PingTracker, parse_write_limit
+from ..exceptions import (
+    ConcurrencyError,
+    ConnectionClosed,
+    ConnectionClosedOK,
+    TooManyFragments,
+)
+from ..protocol import OPEN
+
+__all__ = ["Connection", "broadcast"]
+
+OP_CONT, OP_TEXT, OP_BINARY, OP_PONG = 0, 1, 2, 10
+
+BYTES_LIKE = (bytes, bytearray, memoryview)
+
+# Close codes, as ints so that this module needn't import frames.
+NORMAL_CLOSURE = 1000
+INTERNAL_ERROR = 1011
+INVALID_DATA = 1007
+MESSAGE_TOO_BIG = 1009
+
+
+class Connection(asyncio.Protocol):
+    """
+    An asyncio WebSocket connection: what clients and servers share.
+
+    Use :class:`~websockets_fast.asyncio.client.ClientConnection` or
+    :class:`~websockets_fast.asyncio.server.ServerConnection`.
+
+    Args:
+        protocol: the Sans-I/O protocol of this connection.
+        ping_interval: seconds between keepalive pings; :obj:`None` disables
+            keepalive. Default 20.
+        ping_timeout: seconds to wait for a keepalive pong before failing the
+            connection with 1011; :obj:`None` waits forever. Default 20.
+        close_timeout: seconds the closing handshake and the TCP close may
+            take before the connection is aborted; :obj:`None` waits forever.
+            Default 10.
+        max_queue: high-water mark of the queue of incoming frames (int,
+            ``(high, low)`` or :obj:`None`); above it the connection stops
+            reading until the application consumes down to low. Default 16.
+        write_limit: high-water mark of the transport's write buffer in bytes
+            (int or ``(high, low)``); above it :meth:`send` waits until the
+            buffer drains under low. Default 32 KiB (low 8 KiB).
+    """
+
+    __slots__ = (
+        "protocol",
+        "loop",
+        "transport",
+        "request",
+        "response",
+        "latency",
+        "ping_interval",
+        "ping_timeout",
+        "close_timeout",
+        "_max_queue",
+        "_write_limit",
+        "_messages",
+        "_pings",
+        "_recv_busy",
+        "_recv_waiter",
+        "_send_busy",
+        "_write_paused",
+        "_drain_waiters",
+        "_lost",
+        "_lost_waiter",
+        "_connection_exc",
+        "_close_timer",
+        "_keepalive_timer",
+        "_open",
+        "__weakref__",
+    )
+
+    def __init__(
+        self,
+        protocol,
+        *,
+        ping_interval=20,
+        ping_timeout=20,
+        close_timeout=10,
+        max_queue=16,
+        write_limit=2**15,
+    ):
+        self.protocol = protocol
+        self.loop = asyncio.get_running_loop()
+        self.transport = None
+        self.request = None
+        self.response = None
+        self.latency = 0.0
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self._max_queue = max_queue
+        self._write_limit = parse_write_limit(write_limit)
+        self._messages = None  # created in connection_made()
+        self._pings = PingTracker()
+        # recv() and recv_streaming() exclude each other.
+        self._recv_busy = False
+        self._recv_waiter = None
+        # A future while a fragmented message is being sent.
+        self._send_busy = None
+        self._write_paused = False
+        self._drain_waiters = None
+        self._lost = False
+        self._lost_waiter = None
+        self._connection_exc = None
+        self._close_timer = None
+        self._keepalive_timer = None
+        # False until the opening handshake completes; data_received() takes
+        # a slower path meanwhile.
+        self._open = False
+
+    # Attributes
+
+    @property
+    def id(self):
+        """Unique identifier of the connection (a UUID), for logs."""
+        return self.protocol.id
+
+    @property
+    def logger(self):
+        """Logger of this connection."""
+        return self.protocol.logger
+
+    @property
+    def debug(self):
+        return self.protocol.debug
+
+    @property
+    def local_address(self):
+        """Local address of the socket, e.g. ``(host, port)`` for IPv4."""
+        return self.transport.get_extra_info("sockname")
+
+    @property
+    def remote_address(self):
+        """Remote address of the socket, e.g. ``(host, port)`` for IPv4."""
+        return self.transport.get_extra_info("peername")
+
+    @property
+    def state(self):
+        """State of the WebSocket connection (:class:`~websockets_fast.protocol.State`)."""
+        return self.protocol.state
+
+    @property
+    def subprotocol(self):
+        """Subprotocol negotiated in the opening handshake, or :obj:`None`."""
+        return self.protocol.subprotocol
+
+    @property
+    def close_code(self):
+        """Close code once the connection is closed, else :obj:`None`."""
+        return self.protocol.close_code
+
+    @property
+    def close_reason(self):
+        """Close reason once the connection is closed, else :obj:`None`."""
+        return self.protocol.close_reason
+
+    # Context manager and iteration
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, exc_type, exc_value, traceback):
+        if exc_type is None:
+            await self.close()
+        else:
+            await self.close(INTERNAL_ERROR)
+
+    async def __aiter__(self):
+        """Yield incoming messages until the connection closes normally."""
+        try:
+            while True:
+                yield await self.recv()
+        except ConnectionClosedOK:
+            return
+
+    # Receiving
+
+    async def recv(self, decode=None):
+        """
+        Receive the next message: ``str`` for text, ``bytes`` for binary.
+
+        Fragmented messages are returned whole. Cancelling recv() loses no
+        data: the next call returns the next message.
+
+        Args:
+            decode: :obj:`False` returns text messages as ``bytes`` (no UTF-8
+                decoding); :obj:`True` decodes binary messages to ``str``.
+                Default :obj:`None`: by frame type.
+
+        Raises:
+            ConnectionClosed: once the connection is closed
+                (:exc:`ConnectionClosedOK` after a normal closure).
+            ConcurrencyError: another coroutine is running recv() or
+                recv_streaming().
+        """
+        if self._recv_busy:
+            raise ConcurrencyError(
+                "cannot call recv while another coroutine is already running recv or recv_streaming"
+            )
+        messages = self._messages
+        # Fast path: a message is already here, no need to wait.
+        if messages.complete:
+            try:
+                return messages.take(decode)
+            except (UnicodeDecodeError, TooManyFragments) as exc:
+                await self._fail_bad_message(exc)
+        return await self._recv_wait(decode)
+
+    async def _recv_wait(self, decode):
+        messages = self._messages
+        self._recv_busy = True
+        try:
+            while True:
+                message = messages.take(decode)
+                if message is not None:
+                    return message
+                self._recv_waiter = waiter = self.loop.create_future()
+                try:
+                    await waiter
+                finally:
+                    self._recv_waiter = None
+        except EOFError:
+            pass
+        except (UnicodeDecodeError, TooManyFragments) as exc:
+            await self._fail_bad_message(exc)
+        finally:
+            self._recv_busy = False
+        raise await self._closed_error()
+
+    async def recv_streaming(self, decode=None):
+        """
+        Receive the next message fragment by fragment (an async iterator).
+
+        The iterator must be consumed to the end, else the connection can't
+        receive further messages. Arguments and exceptions are as
+        :meth:`recv`'s.
+        """
+        if self._recv_busy:
+            raise ConcurrencyError(
+                "cannot call recv_streaming while another coroutine is already running recv or recv_streaming"
+            )
+        messages = self._messages
+        self._recv_busy = True
+        try:
+            while True:
+                fragment = messages.take_fragment(decode)
+                if fragment is None:
+                    self._recv_waiter = waiter = self.loop.create_future()
+                    try:
+                        await waiter
+                    finally:
+                        self._recv_waiter = None
+                    continue
+                data, fin = fragment
+                yield data
+                if fin:
+                    return
+        except EOFError:
+            pass
+        except UnicodeDecodeError as exc:
+            await self._fail_bad_message(exc)
+        finally:
+            self._recv_busy = False
+        raise await self._closed_error()
+
+    async def _fail_bad_message(self, exc):
+        """Fail the connection for a message the assembler couldn't deliver."""
+        self._set_connection_exc(exc)
+        if self.protocol.state is OPEN:
+            if isinstance(exc, UnicodeDecodeError):
+                self.protocol.fail(INVALID_DATA, f"{exc.reason} at position {exc.start}")
+            else:
+                self.protocol.fail(MESSAGE_TOO_BIG, "too many fragments")
+            self._flush()
+        raise await self._closed_error()
+
+    # Sending
+
+    async def send(self, message, text=None):
+        """
+        Send a message.
+
+        ``str`` is sent as a text frame, bytes-like as a binary frame. An
+        iterable or async iterable of ``str`` or bytes-like sends one
+        fragmented message, one frame per item. send() returns at once while
+        the write buffer is under the ``write_limit`` high-water mark; above
+        it, it waits until the buffer drains under the low-water mark.
+
+        Args:
+            message: the message or its fragments.
+            text: :obj:`True` sends bytes-like as a text frame (it must be
+                UTF-8), :obj:`False` sends ``str`` as a binary frame. Default
+                :obj:`None`: by type.
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+            TypeError: unsupported message type.
+        """
+        # Other messages wait while a fragmented one is being sent.
+        while self._send_busy is not None:
+            await asyncio.shield(self._send_busy)
+        protocol = self.protocol
+        if type(message) is str:
+            if protocol.state is not OPEN:
+                raise await self._closed_error()
+            if text is False:
+                protocol.send_binary(message.encode())
+            else:
+                protocol.send_text(message.encode())
+        elif isinstance(message, BYTES_LIKE):
+            if protocol.state is not OPEN:
+                raise await self._closed_error()
+            if text:
+                protocol.send_text(message)
+            else:
+                protocol.send_binary(message)
+        elif isinstance(message, str):  # a str subclass
+            return await self.send(str(message), text=text)
+        elif isinstance(message, Mapping):
+            # Iterating a dict sends its keys, which is never what was meant.
+            raise TypeError("data is a dict-like object")
+        elif isinstance(message, Iterable):
+            return await self._send_fragments(iter(message), text)
+        elif isinstance(message, AsyncIterable):
+            return await self._send_async_fragments(message.__aiter__(), text)
+        else:
+            raise TypeError("data must be str, bytes, iterable, or async iterable")
+        if not self._flush():
+            raise await self._closed_error()
+        if self._write_paused:
+            await self._drain()
+
+    async def _send_fragments(self, chunks, text):
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        self._send_busy = self.loop.create_future()
+        try:
+            is_str = await self._send_first_fragment(chunk, text)
+            for chunk in chunks:
+                await self._send_next_fragment(chunk, is_str)
+            await self._send_frame_and_drain(self.protocol.send_continuation, b"", True)
+        except ConnectionClosed:
+            raise
+        except Exception:
+            await self._abandon_fragments()
+            raise
+        finally:
+            self._send_busy.set_result(None)
+            self._send_busy = None
+
+    async def _send_async_fragments(self, chunks, text):
+        try:
+            chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            return
+        self._send_busy = self.loop.create_future()
+        try:
+            is_str = await self._send_first_fragment(chunk, text)
+            async for chunk in chunks:
+                await self._send_next_fragment(chunk, is_str)
+            await self._send_frame_and_drain(self.protocol.send_continuation, b"", True)
+        except ConnectionClosed:
+            raise
+        except Exception:
+            await self._abandon_fragments()
+            raise
+        finally:
+            self._send_busy.set_result(None)
+            self._send_busy = None
+
+    async def _send_first_fragment(self, chunk, text):
+        protocol = self.protocol
+        if isinstance(chunk, str):
+            method = protocol.send_binary if text is False else protocol.send_text
+            await self._send_frame_and_drain(method, chunk.encode(), False)
+            return True
+        if isinstance(chunk, BYTES_LIKE):
+            method = protocol.send_text if text else protocol.send_binary
+            await self._send_frame_and_drain(method, chunk, False)
+            return False
+        raise TypeError("iterable must contain bytes or str")
+
+    async def _send_next_fragment(self, chunk, is_str):
+        if is_str and isinstance(chunk, str):
+            chunk = chunk.encode()
+        elif is_str or not isinstance(chunk, BYTES_LIKE):
+            raise TypeError("iterable must contain uniform types")
+        await self._send_frame_and_drain(self.protocol.send_continuation, chunk, False)
+
+    async def _send_frame_and_drain(self, method, data, fin):
+        if self.protocol.state is not OPEN:
+            raise await self._closed_error()
+        method(data, fin=fin)
+        if not self._flush():
+            raise await self._closed_error()
+        if self._write_paused:
+            await self._drain()
+
+    async def _abandon_fragments(self):
+        # Half a message can't be finished: the connection is unusable.
+        if self.protocol.state is OPEN:
+            self.protocol.fail(INTERNAL_ERROR, "error in fragmented message")
+            self._flush()
+
+    async def ping(self, data=None):
+        """
+        Send a ping.
+
+        Args:
+            data: payload; ``str`` is encoded to UTF-8. Default: four random
+                bytes.
+
+        Returns:
+            A future that resolves to the latency in seconds when the
+            matching pong arrives: ``latency = await (await ws.ping())``.
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+            ConcurrencyError: a ping with the same payload awaits its pong.
+        """
+        if isinstance(data, BYTES_LIKE):
+            data = bytes(data)
+        elif isinstance(data, str):
+            data = data.encode()
+        elif data is not None:
+            raise TypeError("data must be str or bytes-like")
+        if self.protocol.state is not OPEN:
+            raise await self._closed_error()
+        if data is None:
+            data = self._pings.new_payload()
+        pong_waiter = self.loop.create_future()
+        self._pings.add(data, pong_waiter, self.loop.time())
+        self.protocol.send_ping(data)
+        if not self._flush():
+            raise await self._closed_error()
+        if self._write_paused:
+            await self._drain()
+        return pong_waiter
+
+    async def pong(self, data=b""):
+        """
+        Send an unsolicited pong.
+
+        Args:
+            data: payload; ``str`` is encoded to UTF-8. Default empty.
+        """
+        if isinstance(data, BYTES_LIKE):
+            data = bytes(data)
+        elif isinstance(data, str):
+            data = data.encode()
+        else:
+            raise TypeError("data must be str or bytes-like")
+        if self.protocol.state is not OPEN:
+            raise await self._closed_error()
+        self.protocol.send_pong(data)
+        if not self._flush():
+            raise await self._closed_error()
+        if self._write_paused:
+            await self._drain()
+
+    # Closing
+
+    async def close(self, code=NORMAL_CLOSURE, reason=""):
+        """
+        Perform the closing handshake and wait for the TCP connection to close.
+
+        Idempotent. Bounded by ``close_timeout``, after which the connection
+        is aborted.
+
+        Args:
+            code: close code. Default 1000.
+            reason: close reason. Default empty.
+        """
+        protocol = self.protocol
+        if protocol.state is OPEN:
+            if self._send_busy is not None:
+                protocol.fail(INTERNAL_ERROR, "close during fragmented message")
+            else:
+                protocol.send_close(code, reason)
+            self._flush()
+        if not self._lost:
+            self._arm_close_timer()
+            await self._wait_lost()
+
+    async def wait_closed(self):
+        """Wait until the closing handshake completes and the TCP connection is closed."""
+        await self._wait_lost()
+
+    # Internals: writing
+
+    def _flush(self):
+        """
+        Write what the protocol has to send. Returns False if the transport failed.
+        """
+        transport = self.transport
+        try:
+            for data in self.protocol.data_to_send():
+                if data:
+                    transport.write(data)
+                elif transport.can_write_eof():
+                    # Half-close: the peer sees EOF, we may still read.
+                    try:
+                        transport.write_eof()
+                    except Exception:
+                        # uvloop may raise when the peer already closed.
+                        pass
+                else:
+                    # TLS can't half-close.
+                    transport.close()
+        except Exception as exc:
+            if self.protocol.debug:
+                self.protocol.logger.debug("! error while sending data", exc_info=True)
+            self._set_connection_exc(exc)
+            transport.abort()
+            return False
+        if not self._open or self.protocol.state is not OPEN:
+            if self.protocol.close_expected():
+                self._arm_close_timer()
+        return True
+
+    async def _drain(self):
+        # Wait until resume_writing() (buffer under low) or connection_lost().
+        if not self._write_paused or self._lost:
+            return
+        waiter = self.loop.create_future()
+        if self._drain_waiters is None:
+            self._drain_waiters = []
+        self._drain_waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            self._drain_waiters.remove(waiter)
+        if self._lost and self._connection_exc is not None:
+            raise await self._closed_error()
+
+    def _wake_drain_waiters(self):
+        for waiter in self._drain_waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # Internals: closing
+
+    def _arm_close_timer(self):
+        if self._close_timer is None and self.close_timeout is not None and not self._lost:
+            self._close_timer = self.loop.call_later(self.close_timeout, self._close_timed_out)
+
+    def _close_timed_out(self):
+        self._close_timer = None
+        self._set_connection_exc(TimeoutError("timed out while closing connection"))
+        self.transport.abort()
+
+    async def _wait_lost(self):
+        if self._lost:
+            return
+        if self._lost_waiter is None:
+            self._lost_waiter = self.loop.create_future()
+        # Shielded: several coroutines may wait on the one future, and
+        # cancelling one of them mustn't cancel it for the others.
+        await asyncio.shield(self._lost_waiter)
+
+    async def _closed_error(self):
+        """Wait until the connection is closed, then return its ConnectionClosed."""
+        if not self._lost:
+            # The connection is closing: it ends within close_timeout.
+            self._arm_close_timer()
+            await self._wait_lost()
+        return self._close_exc()
+
+    def _close_exc(self):
+        exc = self.protocol.close_exc
+        if self._connection_exc is not None:
+            exc.__cause__ = self._connection_exc
+        return exc
+
+    def _set_connection_exc(self, exc):
+        if self._connection_exc is None:
+            self._connection_exc = exc
+
+    # Internals: keepalive, as timers rather than a task.
+
+    def _start_keepalive(self):
+        if self.ping_interval is not None:
+            self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+
+    def _keepalive_ping(self):
+        self._keepalive_timer = None
+        if self.protocol.state is not OPEN:
+            return
+        data = self._pings.new_payload()
+        # A None waiter marks the keepalive ping (see _on_pong).
+        self._pings.add(data, None, self.loop.time())
+        self.protocol.send_ping(data)
+        if self.protocol.debug:
+            self.protocol.logger.debug("% sent keepalive ping")
+        self._flush()
+        if self.ping_timeout is not None:
+            self._keepalive_timer = self.loop.call_later(self.ping_timeout, self._keepalive_timed_out)
+        else:
+            self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+
+    def _keepalive_timed_out(self):
+        self._keepalive_timer = None
+        if self.protocol.state is OPEN:
+            if self.protocol.debug:
+                self.protocol.logger.debug("- timed out waiting for keepalive pong")
+            self.protocol.fail(INTERNAL_ERROR, "keepalive ping timeout")
+            self._flush()
+            self._arm_close_timer()
+
+    def _on_pong(self, data):
+        acknowledged = self._pings.acknowledge(bytes(data), self.loop.time())
+        if acknowledged is None:
+            return  # unsolicited
+        self.latency, waiters = acknowledged
+        for waiter, latency in waiters:
+            if waiter is None:
+                # The keepalive pong: stop its timeout, schedule the next
+                # ping one interval after the ping was sent.
+                if self.protocol.debug:
+                    self.protocol.logger.debug("% received keepalive pong")
+                if self._keepalive_timer is not None:
+                    self._keepalive_timer.cancel()
+                delay = max(0.0, self.ping_interval - latency)
+                self._keepalive_timer = self.loop.call_later(delay, self._keepalive_ping)
+            elif not waiter.done():
+                waiter.set_result(latency)
+
+    # Internals: events
+
+    def _process_event(self, event):
+        """Handle one event; the handshake subclasses add Request/Response."""
+        opcode = event.opcode
+        if opcode <= OP_BINARY:
+            self._messages.put(event)
+        elif opcode == OP_PONG:
+            self._on_pong(event.data)
+
+    def _wake_reader(self):
+        waiter = self._recv_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # asyncio.Protocol callbacks
+
+    def connection_made(self, transport):
+        self.transport = transport
+        high, low = self._write_limit
+        transport.set_write_buffer_limits(high, low)
+        self._messages = Assembler(
+            self._max_queue,
+            transport.pause_reading,
+            self._resume_reading,
+            self.protocol.max_message_size,
+        )
+
+    def _resume_reading(self):
+        # The queue may drain after the transport closed; don't touch it then.
+        if not self._lost:
+            self.transport.resume_reading()
+
+    def data_received(self, data):
+        protocol = self.protocol
+        protocol.receive_data(data)
+        events = protocol.events_received()
+        # Automatic answers (pong, close) go out before events are handled.
+        self._flush()
+        if self._open:
+            put = self._messages.put
+            got_data = False
+            for event in events:
+                opcode = event.opcode
+                if opcode <= OP_BINARY:
+                    put(event)
+                    got_data = True
+                elif opcode == OP_PONG:
+                    self._on_pong(event.data)
+            if got_data and self._recv_waiter is not None:
+                self._wake_reader()
+        else:
+            for event in events:
+                self._process_event(event)
+            self._wake_reader()
+
+    def eof_received(self):
+        self.protocol.receive_eof()
+        events = self.protocol.events_received()
+        self._flush()
+        for event in events:
+            self._process_event(event)
+        # Returning None closes the transport: the WebSocket closing
+        # handshake never needs to write after the peer's EOF.
+
+    def connection_lost(self, exc):
+        # receive_eof() is idempotent: this makes the state CLOSED for sure.
+        self.protocol.receive_eof()
+        self.protocol.data_to_send()  # nothing can be written any more
+        self._lost = True
+        self._set_connection_exc(exc)
+        for timer in (self._close_timer, self._keepalive_timer):
+            if timer is not None:
+                timer.cancel()
+        self._close_timer = self._keepalive_timer = None
+        if self._messages is not None:
+            self._messages.close()
+        self._wake_reader()
+        if len(self._pings):
+            close_exc = self.protocol.close_exc
+            for waiter in self._pings.clear():
+                if waiter is not None and not waiter.done():
+                    waiter.set_exception(close_exc)
+                    # Marks the exception as retrieved: nobody may await
+                    # this ping and asyncio would log it otherwise.
+                    waiter.cancel()
+        if self._lost_waiter is not None and not self._lost_waiter.done():
+            self._lost_waiter.set_result(None)
+        self._write_paused = False
+        self._wake_drain_waiters()
+
+    def pause_writing(self):
+        self._write_paused = True
+
+    def resume_writing(self):
+        self._write_paused = False
+        self._wake_drain_waiters()
+
+
+def broadcast(connections, message, *, text=None, raise_exceptions=False):
+    """
+    Send a message to several connections without waiting.
+
+    Connections that are not open, or that are in the middle of sending a
+    fragmented message, are skipped. There is no backpressure: a slow
+    connection's write buffer grows until keepalive or the application closes
+    it.
+
+    Args:
+        connections: the connections.
+        message: ``str`` (text frame) or bytes-like (binary frame).
+        text: :obj:`True` sends bytes-like as text, :obj:`False` sends
+            ``str`` as binary. Default :obj:`None`: by type.
+        raise_exceptions: collect failures and raise them as an
+            :exc:`ExceptionGroup` (Python 3.11+) instead of logging them.
+            Default :obj:`False`.
+
+    Raises:
+        TypeError: unsupported message type.
+    """
+    if isinstance(message, str):
+        send_text = text is not False
+        message = message.encode()
+    elif isinstance(message, BYTES_LIKE):
+        send_text = text is True
+    else:
+        raise TypeError("data must be str or bytes")
+    exceptions = []
+    for connection in connections:
+        protocol = connection.protocol
+        if protocol.state is not OPEN:
+            continue
+        if connection._send_busy is not None:
+            if raise_exceptions:
+                exceptions.append(ConcurrencyError("sending a fragmented message"))
+            else:
+                protocol.logger.warning("skipped broadcast: sending a fragmented message")
+            continue
+        try:
+            if send_text:
+                protocol.send_text(message)
+            else:
+                protocol.send_binary(message)
+            if not connection._flush():
+                raise connection._connection_exc
+        except Exception as exc:
+            if raise_exceptions:
+                error = RuntimeError("failed to write message")
+                error.__cause__ = exc
+                exceptions.append(error)
+            else:
+                protocol.logger.warning("skipped broadcast: failed to write message: %r", exc)
+    if raise_exceptions and exceptions:
+        try:
+            group = ExceptionGroup  # noqa: F821 (Python 3.11+)
+        except NameError:
+            # Python < 3.11: no exception groups; raise the first failure.
+            raise exceptions[0]
+        raise group("skipped broadcast", exceptions)
+
+
+broadcast.__module__ = "websockets_fast.asyncio.server"

@@ -1,0 +1,528 @@
+"""
+The asyncio WebSocket server: :func:`serve`, :func:`unix_serve`,
+:class:`Server`, :class:`ServerConnection`, :func:`basic_auth` and
+:func:`broadcast`, with the API of ``websockets.asyncio.server``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import http
+import logging
+import socket
+from collections.abc import Awaitable, Iterable
+
+from ..exceptions import InvalidHeader
+from ..extensions.permessage_deflate import enable_server_permessage_deflate
+from ..headers import build_www_authenticate_basic, parse_authorization_basic, validate_subprotocols
+from ..http11 import SERVER
+from ..protocol import CONNECTING, OPEN
+from ..server import ServerProtocol
+from .connection import Connection, broadcast
+
+__all__ = ["broadcast", "serve", "unix_serve", "ServerConnection", "Server", "basic_auth"]
+
+GOING_AWAY = 1001
+
+
+class ServerConnection(Connection):
+    """
+    A WebSocket connection accepted by a :class:`Server`.
+
+    It receives with :meth:`recv` (or ``async for``) and sends with
+    :meth:`send`. The keyword arguments mean the same as in :func:`serve`.
+
+    Args:
+        protocol: the Sans-I/O server protocol.
+        server: the :class:`Server` that accepted the connection.
+    """
+
+    __slots__ = ("server", "username", "handler", "handler_kwargs", "_task", "_open_timer", "_open_timed_out")
+
+    def __init__(
+        self,
+        protocol,
+        server,
+        *,
+        ping_interval=20,
+        ping_timeout=20,
+        close_timeout=10,
+        max_queue=16,
+        write_limit=2**15,
+    ):
+        super().__init__(
+            protocol,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_queue=max_queue,
+            write_limit=write_limit,
+        )
+        self.server = server
+        self._task = None
+        self._open_timer = None
+        self._open_timed_out = False
+
+    def respond(self, status, text):
+        """
+        Build a plain-text HTTP response for ``process_request`` or
+        ``process_response`` to return instead of opening the connection.
+
+        Args:
+            status: HTTP status code.
+            text: body, encoded to UTF-8.
+        """
+        return self.protocol.reject(status, text)
+
+    async def handshake(self, process_request=None, process_response=None, server_header=SERVER):
+        """Perform the opening handshake (the server calls it; you don't)."""
+        if self.request is None:
+            while self.request is None and not self._lost and not self.protocol.close_expected():
+                # _wake_reader() completes this when data or EOF arrives.
+                self._recv_waiter = waiter = self.loop.create_future()
+                try:
+                    await waiter
+                finally:
+                    self._recv_waiter = None
+            if self.request is None:
+                return  # the connection was lost or the request was invalid
+
+        protocol = self.protocol
+        request = self.request
+        response = None
+        if process_request is not None:
+            try:
+                response = process_request(self, request)
+                if isinstance(response, Awaitable):
+                    response = await response
+            except Exception as exc:
+                protocol.handshake_exc = exc
+                self.logger.error("process_request failed", exc_info=True)
+                response = self._internal_error()
+        self.response = protocol.accept(request) if response is None else response
+        if server_header is not None:
+            self.response.headers["Server"] = server_header
+
+        if process_response is not None:
+            try:
+                response = process_response(self, request, self.response)
+                if isinstance(response, Awaitable):
+                    response = await response
+            except Exception as exc:
+                protocol.handshake_exc = exc
+                self.logger.error("process_response failed", exc_info=True)
+                response = self._internal_error()
+            if response is not None:
+                self.response = response
+
+        # No await between this check and send_response(): a server that
+        # starts closing must not open new connections.
+        if self.response.status_code == 101 and not self.server.is_serving():
+            self.response = protocol.reject(http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n")
+        if protocol.state is CONNECTING and not self._lost:
+            protocol.send_response(self.response)
+            if protocol.state is OPEN:
+                self._open = True
+                if self._open_timer is not None:
+                    self._open_timer.cancel()
+                    self._open_timer = None
+            self._flush()
+
+    def _internal_error(self):
+        return self.protocol.reject(
+            http.HTTPStatus.INTERNAL_SERVER_ERROR,
+            "Failed to open a WebSocket connection.\nSee server log for more information.\n",
+        )
+
+    def _process_event(self, event):
+        if self.request is None:
+            # The first event is the handshake request.
+            self.request = event
+        else:
+            super()._process_event(event)
+
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        open_timeout = self.server.open_timeout
+        if open_timeout is not None:
+            self._open_timer = self.loop.call_later(open_timeout, self._open_timeout_expired)
+        # Registered now rather than inside the task, so that a server closing
+        # right after this can't miss it.
+        self._task = self.loop.create_task(self.server.handler(self))
+        self.server.handler_tasks.add(self._task)
+
+    def _open_timeout_expired(self):
+        self._open_timer = None
+        if self.protocol.state is not CONNECTING:
+            return
+        self._open_timed_out = True
+        self._set_connection_exc(TimeoutError("timed out during opening handshake"))
+        self.transport.abort()
+        # The handler task may be inside process_request/process_response.
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    def connection_lost(self, exc):
+        if self._open_timer is not None:
+            self._open_timer.cancel()
+            self._open_timer = None
+        super().connection_lost(exc)
+
+
+class Server:
+    """
+    The WebSocket server returned by :func:`serve`; mirrors :class:`asyncio.Server`.
+
+    Use it as ``async with serve(...) as server:`` or ``server = await
+    serve(...)``. Closing it closes open connections with 1001 by default.
+
+    Args:
+        create_server: coroutine function that creates the asyncio server.
+        handler: coroutine run in one task per connection (the whole
+            connection lifecycle).
+        logger: logger for this server. Default ``websockets.server``.
+    """
+
+    def __init__(self, create_server, handler, logger=None):
+        self.create_server = create_server
+        self.handler = handler
+        if logger is None:
+            logger = logging.getLogger("websockets.server")
+        self.logger = logger
+        self.open_timeout = None
+        # Connections past their opening handshake, and all handler tasks.
+        self.all_connections = set()
+        self.handler_tasks = set()
+        self.close_task = None
+        self.handlers_waiter = asyncio.get_running_loop().create_future()
+        self.server = None
+
+    @property
+    def connections(self):
+        """Set of open connections (handshake done, closing not started)."""
+        return {connection for connection in self.all_connections if connection.protocol.state is OPEN}
+
+    def close(self, close_connections=True, code=GOING_AWAY, reason=""):
+        """
+        Close the server. Idempotent; :meth:`wait_closed` waits for the end.
+
+        Stops accepting connections; with ``close_connections`` (default
+        :obj:`True`), rejects handshakes in progress with HTTP 503 and closes
+        open connections with ``code`` (default 1001) and ``reason``; then
+        waits for every handler to return.
+        """
+        if self.close_task is None:
+            self.close_task = self.get_loop().create_task(self._close(close_connections, code, reason))
+
+    async def _close(self, close_connections, code, reason):
+        self.logger.info("server closing")
+        self.server.close()
+        if close_connections:
+            tasks = [
+                asyncio.ensure_future(connection.close(code, reason))
+                for connection in self.all_connections
+                if connection.protocol.state is OPEN
+            ]
+            if tasks:
+                await asyncio.wait(tasks)
+        await self._wait_server_closed()
+        if self.handler_tasks:
+            await asyncio.wait(self.handler_tasks)
+        self.handlers_waiter.set_result(None)
+        self.logger.info("server closed")
+
+    async def _wait_server_closed(self):
+        # Python >= 3.12's wait_closed() waits for every connection; older
+        # versions return at once. Either way, handlers are awaited next.
+        await self.server.wait_closed()
+
+    def get_loop(self):
+        """The event loop the server runs on."""
+        return self.server.get_loop()
+
+    def is_serving(self):
+        """Whether the server accepts new connections."""
+        return self.server.is_serving()
+
+    async def start_serving(self):
+        """Start accepting connections (with ``start_serving=False``)."""
+        await self.server.start_serving()
+
+    async def serve_forever(self):
+        """Serve until cancelled or closed; cancelling closes the server."""
+        try:
+            if not self.is_serving():
+                await self.start_serving()
+            await self.wait_closed()
+        except asyncio.CancelledError:
+            try:
+                self.close()
+                await self.wait_closed()
+            finally:
+                raise
+
+    async def wait_closed(self):
+        """Wait until the server is closed and every connection handler has returned."""
+        await asyncio.shield(self.handlers_waiter)
+
+    @property
+    def sockets(self):
+        """The listening sockets."""
+        return self.server.sockets
+
+    async def _start(self):
+        if self.server is None:
+            self.server = await self.create_server()
+            if self.server.is_serving():
+                for sock in self.server.sockets:
+                    self.logger.info("server listening on %s", _socket_name(sock))
+        return self
+
+    def __await__(self):
+        return self._start().__await__()
+
+    async def __aenter__(self):
+        return await self
+
+    async def __aexit__(self, exc_type, exc_value, traceback):
+        self.close()
+        await self.wait_closed()
+
+
+def _socket_name(sock):
+    name = sock.getsockname()
+    if sock.family == socket.AF_INET:
+        return "%s:%d" % name
+    if sock.family == socket.AF_INET6:
+        return "[%s]:%d" % name[:2]
+    return str(name)
+
+
+def serve(
+    handler,
+    host=None,
+    port=None,
+    *,
+    origins=None,
+    extensions=None,
+    subprotocols=None,
+    select_subprotocol=None,
+    compression="deflate",
+    process_request=None,
+    process_response=None,
+    server_header=SERVER,
+    open_timeout=10,
+    ping_interval=20,
+    ping_timeout=20,
+    close_timeout=10,
+    max_size=2**20,
+    max_queue=16,
+    write_limit=2**15,
+    logger=None,
+    create_connection=None,
+    **kwargs,
+):
+    """
+    Create a WebSocket server listening on ``host`` and ``port``.
+
+    Use it as ``async with serve(handler, host, port) as server:`` or
+    ``server = await serve(...)``. For each connection, the opening handshake
+    runs, then ``await handler(connection)``, then the closing handshake.
+
+    Args:
+        handler: coroutine function receiving a :class:`ServerConnection`.
+        host: interfaces to bind; see :meth:`asyncio.loop.create_server`.
+        port: TCP port.
+        origins: acceptable ``Origin`` values (str, compiled regex, or
+            :obj:`None` for no header). Default: any.
+        extensions: server extension factories, in negotiation order.
+        subprotocols: supported subprotocols, by preference.
+        select_subprotocol: ``(connection, offered) -> subprotocol or None``
+            to override the choice.
+        compression: ``"deflate"`` (default) enables permessage-deflate;
+            :obj:`None` disables it.
+        process_request: ``(connection, request) -> Response or None``, sync
+            or async; a response is sent instead of opening the connection.
+        process_response: ``(connection, request, response) -> Response or
+            None``, sync or async; a response replaces the one computed.
+        server_header: ``Server`` header value; :obj:`None` omits it.
+        open_timeout: seconds for the whole opening handshake, including a
+            client that sends its request slowly; :obj:`None` disables it.
+            Default 10.
+        ping_interval, ping_timeout, close_timeout, max_queue, write_limit:
+            see :class:`~websockets_fast.asyncio.connection.Connection`.
+        max_size: largest incoming message in bytes (close 1009 above it);
+            :obj:`None` for no limit; or ``(message, fragment)`` limits.
+            Default 1 MiB.
+        logger: logger. Default ``logging.getLogger("websockets.server")``.
+        create_connection: :class:`ServerConnection` subclass to use.
+
+    Other keyword arguments go to :meth:`asyncio.loop.create_server`:
+    ``ssl``, ``sock``, ``reuse_port``, ``backlog``, ``start_serving``...
+    """
+    if subprotocols is not None:
+        validate_subprotocols(subprotocols)
+    if compression == "deflate":
+        extensions = enable_server_permessage_deflate(extensions)
+    elif compression is not None:
+        raise ValueError(f"unsupported compression: {compression}")
+    if create_connection is None:
+        create_connection = ServerConnection
+    if kwargs.get("ssl") is not None:
+        kwargs.setdefault("ssl_handshake_timeout", open_timeout)
+        kwargs.setdefault("ssl_shutdown_timeout", close_timeout)
+    unix = kwargs.pop("unix", False)
+
+    async def create_server():
+        loop = asyncio.get_running_loop()
+        if unix:
+            return await loop.create_unix_server(protocol_factory, **kwargs)
+        return await loop.create_server(protocol_factory, host, port, **kwargs)
+
+    def protocol_factory():
+        bound_select = None
+        if select_subprotocol is not None:
+
+            def bound_select(protocol, offered):
+                # The callback receives the connection, not the protocol.
+                return select_subprotocol(connection, offered)
+
+        protocol = ServerProtocol(
+            origins=origins,
+            extensions=extensions,
+            subprotocols=subprotocols,
+            select_subprotocol=bound_select,
+            max_size=max_size,
+            logger=logger,
+        )
+        connection = create_connection(
+            protocol,
+            server,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_queue=max_queue,
+            write_limit=write_limit,
+        )
+        return connection
+
+    async def connection_handler(connection):
+        # The one task of the connection: handshake, handler, closing.
+        try:
+            try:
+                await connection.handshake(process_request, process_response, server_header)
+            except asyncio.CancelledError:
+                if not connection._open_timed_out:
+                    raise
+                # Our open_timeout cancelled a slow process_request; the
+                # transport is already aborted.
+                task = asyncio.current_task()
+                if hasattr(task, "uncancel"):
+                    task.uncancel()
+                return
+            if connection.protocol.state is not OPEN:
+                # Rejected or failed: the response and EOF are written; the
+                # client closes, or close_timeout aborts.
+                await connection.wait_closed()
+                return
+            server.all_connections.add(connection)
+            connection._start_keepalive()
+            try:
+                async with connection:
+                    await handler(connection)
+            except Exception:
+                connection.logger.error("connection handler failed", exc_info=True)
+            finally:
+                server.all_connections.discard(connection)
+        except Exception:
+            # Never leak a connection on an unexpected error.
+            connection.logger.error("connection failed", exc_info=True)
+            connection.transport.abort()
+        finally:
+            server.handler_tasks.discard(asyncio.current_task())
+
+    server = Server(create_server, connection_handler, logger)
+    server.open_timeout = open_timeout
+    return server
+
+
+def unix_serve(handler, path=None, **kwargs):
+    """
+    Create a WebSocket server listening on a Unix socket at ``path``.
+
+    Same arguments as :func:`serve`, with ``path`` instead of host and port.
+    """
+    return serve(handler, unix=True, path=path, **kwargs)
+
+
+def _is_credentials(value):
+    try:
+        username, password = value
+    except (TypeError, ValueError):
+        return False
+    return isinstance(username, str) and isinstance(password, str)
+
+
+def basic_auth(realm="", credentials=None, check_credentials=None):
+    """
+    Build a ``process_request`` that enforces HTTP Basic Authentication.
+
+    On success the connection's ``username`` is set; on failure the client
+    gets HTTP 401. Give exactly one of ``credentials`` or ``check_credentials``.
+
+    Args:
+        realm: protection scope shown to the client (ASCII). Default empty.
+        credentials: a ``(username, password)`` pair or an iterable of them.
+        check_credentials: ``(username, password) -> bool``, sync or async.
+
+    Raises:
+        TypeError: ``credentials`` or ``check_credentials`` is malformed.
+        ValueError: both or neither were given.
+    """
+    if (credentials is None) == (check_credentials is None):
+        raise ValueError("provide either credentials or check_credentials")
+    if credentials is not None:
+        if _is_credentials(credentials):
+            credentials_list = [credentials]
+        elif isinstance(credentials, Iterable):
+            credentials_list = list(credentials)
+            if not all(_is_credentials(item) for item in credentials_list):
+                raise TypeError(f"invalid credentials argument: {credentials}")
+        else:
+            raise TypeError(f"invalid credentials argument: {credentials}")
+        passwords = dict(credentials_list)
+
+        def check_credentials(username, password):
+            expected = passwords.get(username)
+            if expected is None:
+                return False
+            # Constant-time comparison: no timing oracle on the password.
+            return hmac.compare_digest(
+                expected.encode(errors="surrogateescape"),
+                password.encode(errors="surrogateescape"),
+            )
+
+    def unauthorized(connection, text):
+        response = connection.respond(http.HTTPStatus.UNAUTHORIZED, text)
+        response.headers["WWW-Authenticate"] = build_www_authenticate_basic(realm)
+        return response
+
+    async def process_request(connection, request):
+        try:
+            authorization = request.headers["Authorization"]
+        except KeyError:
+            return unauthorized(connection, "Missing credentials\n")
+        try:
+            username, password = parse_authorization_basic(authorization)
+        except InvalidHeader:
+            return unauthorized(connection, "Unsupported credentials\n")
+        valid = check_credentials(username, password)
+        if isinstance(valid, Awaitable):
+            valid = await valid
+        if not valid:
+            return unauthorized(connection, "Invalid credentials\n")
+        connection.username = username
+        return None
+
+    return process_request
