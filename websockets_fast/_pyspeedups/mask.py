@@ -15,7 +15,9 @@ def _contiguous_view(obj):
     # memoryview() takes any bytes-like object and raises TypeError for the
     # rest; the compiled module asks the buffer protocol for the same thing.
     view = memoryview(obj)
-    if not view.c_contiguous:
+    # An empty buffer counts as contiguous whatever its strides, as the
+    # buffer protocol's own check (PyBuffer_IsContiguous) has it.
+    if not view.c_contiguous and view.nbytes:
         raise BufferError("buffer is not C-contiguous")
     return view
 
@@ -72,9 +74,11 @@ def apply_mask_inplace(buffer, mask):
     with view:
         if view.readonly:
             raise TypeError("buffer is read-only")
-        if not view.c_contiguous:
+        if not view.c_contiguous and view.nbytes:
             raise BufferError("buffer is not C-contiguous")
         key = _read_key(mask)
+        if not view.nbytes:
+            return
         flat = view.cast("B")
         with flat:
             flat[:] = _xor(flat, key, view.nbytes)

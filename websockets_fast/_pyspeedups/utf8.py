@@ -33,6 +33,9 @@ def _as_bytes_like(data):
     if type(data) is bytes:
         return data
     view = memoryview(data)
+    if not view.nbytes:
+        # Contiguous whatever its strides, as PyBuffer_IsContiguous has it.
+        return b""
     if not view.c_contiguous:
         raise BufferError("buffer is not C-contiguous")
     if view.ndim == 1 and view.format in ("B", "b", "c"):
