@@ -1,0 +1,197 @@
+"""HTTP/1.1 request and response heads (RFC 9112), parsed with hard limits, pure Python.
+
+Twin of the compiled :mod:`websockets_fast._speedups.http`: same arguments,
+same results, same exceptions (and the same messages).
+
+Both functions take the bytes received so far and return None until the
+head is complete, so that the caller can feed them again as more arrives.
+Each line, CRLF included, is at most ``max_line`` bytes: a longer line is
+rejected as soon as ``max_line`` bytes of it have arrived without its LF, so
+no scan goes further than the limits allow. A head has at most
+``max_headers`` header fields.
+
+Rejected with ``HTTPParseError``: a line ending in a bare LF, obs-fold (a
+header line starting with a space or tab), a header line without a colon, a
+name that is not a token, a control character in a value or in the reason
+phrase, a version other than HTTP/1.1 or HTTP/1.0, a method that is not a
+token, a target with a space or a control character or non-ASCII, a status
+code that is not 3 digits between 100 and 599. ``HTTPLimitError`` (a
+subclass) for a line or a header count over the limits.
+"""
+
+import operator
+import re
+
+from .._speedups import HTTPLimitError, HTTPParseError
+
+__all__ = ["parse_request", "parse_response"]
+
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+# Request targets are visible ASCII: URIs are percent-encoded (RFC 3986).
+_TARGET = re.compile(rb"[\x21-\x7e]+")
+# Field values and reason phrases: HTAB, SP, VCHAR and obs-text.
+_TEXT = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+_STATUS = re.compile(rb"[0-9]{3}")
+_VERSIONS = (b"HTTP/1.1", b"HTTP/1.0")
+
+
+def _show(raw):
+    # Enough of the offending bytes to debug, readable whatever they are.
+    # repr() escapes control characters and non-ASCII bytes alike.
+    return repr(bytes(raw[:80]))[2:-1]
+
+
+def _limits(max_line, max_headers):
+    max_line = operator.index(max_line)
+    max_headers = operator.index(max_headers)
+    if max_line < 1:
+        raise ValueError("max_line must be >= 1")
+    if max_headers < 0:
+        raise ValueError("max_headers must be >= 0")
+    return max_line, max_headers
+
+
+def _prepare(data, max_line, max_headers):
+    """Return the bytes to parse: never more than the longest possible head."""
+    longest = max_line * (max_headers + 2)
+    if type(data) is bytes or type(data) is bytearray:
+        return data
+    view = memoryview(data)
+    if not view.c_contiguous:
+        raise BufferError("buffer is not C-contiguous")
+    with view:
+        return view.cast("B")[:longest].tobytes()
+
+
+def _text(raw):
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError:
+        return raw.decode("ascii", "surrogateescape")
+
+
+class _Lines:
+    """Cuts CRLF-terminated lines out of ``data``, enforcing ``max_line``."""
+
+    __slots__ = ("data", "position", "max_line")
+
+    def __init__(self, data, max_line):
+        self.data = data
+        self.position = 0
+        self.max_line = max_line
+
+    def next(self):
+        """The next line without its CRLF, or None if it is not complete yet."""
+        data = self.data
+        start = self.position
+        end = data.find(b"\n", start, start + self.max_line)
+        if end < 0:
+            if len(data) - start >= self.max_line:
+                raise HTTPLimitError(f"line longer than {self.max_line} bytes")
+            return None
+        if end == start or data[end - 1] != 13:
+            raise HTTPParseError("line ending in a bare LF")
+        self.position = end + 1
+        return data[start : end - 1]
+
+
+def _parse_headers(lines, max_headers):
+    """Parse header fields up to the empty line: a list, or None if incomplete."""
+    headers = []
+    while True:
+        line = lines.next()
+        if line is None:
+            return None
+        if not line:
+            return headers
+        if len(headers) == max_headers:
+            raise HTTPLimitError(f"more than {max_headers} header fields")
+        if line[0] in b" \t":
+            raise HTTPParseError("obsolete line folding is not supported")
+        colon = line.find(b":")
+        if colon < 0:
+            raise HTTPParseError(f"header line without a colon: {_show(line)}")
+        name = line[:colon]
+        if _TOKEN.fullmatch(name) is None:
+            raise HTTPParseError(f"invalid header name: {_show(name)}")
+        value = line[colon + 1 :].strip(b" \t")
+        if _TEXT.fullmatch(value) is None:
+            raise HTTPParseError(f"invalid character in header value: {_show(value)}")
+        headers.append((name.decode("ascii"), _text(value)))
+
+
+def parse_request(data, max_line=8192, max_headers=128):
+    """Parse the head of an HTTP/1.1 request from the bytes received so far.
+
+    ``data`` is any C-contiguous bytes-like object starting with the request
+    line. ``max_line`` (default 8192) is the longest line in bytes, CRLF
+    included; ``max_headers`` (default 128) the most header fields.
+
+    Returns None until the head is complete, then ``(method, target,
+    version, headers, head_length)``: strings, a list of ``(name, value)``
+    tuples, and the number of bytes of the head, final CRLF included. Names
+    are ASCII, values ASCII with ``surrogateescape`` for other bytes.
+
+    Raises ``HTTPParseError`` for a malformed head, ``HTTPLimitError`` when
+    it goes over a limit, ``ValueError`` for a bad limit.
+    """
+    max_line, max_headers = _limits(max_line, max_headers)
+    lines = _Lines(_prepare(data, max_line, max_headers), max_line)
+    line = lines.next()
+    if line is None:
+        return None
+    first = line.find(b" ")
+    second = line.find(b" ", first + 1) if first >= 0 else -1
+    if second < 0:
+        raise HTTPParseError(f"invalid request line: {_show(line)}")
+    method = line[:first]
+    target = line[first + 1 : second]
+    version = line[second + 1 :]
+    if _TOKEN.fullmatch(method) is None:
+        raise HTTPParseError(f"invalid method: {_show(method)}")
+    if _TARGET.fullmatch(target) is None:
+        raise HTTPParseError(f"invalid request target: {_show(target)}")
+    if version not in _VERSIONS:
+        raise HTTPParseError(f"unsupported HTTP version: {_show(version)}")
+    headers = _parse_headers(lines, max_headers)
+    if headers is None:
+        return None
+    return method.decode("ascii"), target.decode("ascii"), version.decode("ascii"), headers, lines.position
+
+
+def parse_response(data, max_line=8192, max_headers=128):
+    """Parse the head of an HTTP/1.1 response from the bytes received so far.
+
+    Arguments are those of :func:`parse_request`. Returns None until the head
+    is complete, then ``(version, status_code, reason, headers,
+    head_length)``: the status code is an int, the reason a string decoded
+    as ASCII with ``surrogateescape`` (empty when the status line stops
+    after the code).
+    """
+    max_line, max_headers = _limits(max_line, max_headers)
+    lines = _Lines(_prepare(data, max_line, max_headers), max_line)
+    line = lines.next()
+    if line is None:
+        return None
+    first = line.find(b" ")
+    if first < 0:
+        raise HTTPParseError(f"invalid status line: {_show(line)}")
+    second = line.find(b" ", first + 1)
+    if second < 0:
+        second = len(line)
+    version = line[:first]
+    status = line[first + 1 : second]
+    reason = line[second + 1 :]
+    if version not in _VERSIONS:
+        raise HTTPParseError(f"unsupported HTTP version: {_show(version)}")
+    if _STATUS.fullmatch(status) is None:
+        raise HTTPParseError(f"invalid status code: {_show(status)}")
+    status_code = int(status)
+    if not 100 <= status_code <= 599:
+        raise HTTPParseError(f"status code out of range: {status_code}")
+    if _TEXT.fullmatch(reason) is None:
+        raise HTTPParseError(f"invalid reason phrase: {_show(reason)}")
+    headers = _parse_headers(lines, max_headers)
+    if headers is None:
+        return None
+    return version.decode("ascii"), status_code, _text(reason), headers, lines.position
