@@ -1,0 +1,550 @@
+"""permessage-deflate (RFC 7692): negotiation, frames, limits, memory, interop."""
+
+import itertools
+import tracemalloc
+import zlib
+
+import pytest
+from websockets.extensions import permessage_deflate as ws_pmd
+from websockets.protocol import Protocol as WsProtocol
+from websockets.protocol import Side as WsSide
+
+from websockets_fast.exceptions import (
+    DuplicateParameter,
+    InvalidParameterName,
+    InvalidParameterValue,
+    NegotiationError,
+    PayloadTooBig,
+    ProtocolError,
+)
+from websockets_fast.extensions import ClientExtensionFactory, Extension, ServerExtensionFactory
+from websockets_fast.extensions.permessage_deflate import (
+    ClientPerMessageDeflateFactory,
+    PerMessageDeflate,
+    ServerPerMessageDeflateFactory,
+    enable_client_permessage_deflate,
+    enable_server_permessage_deflate,
+)
+from websockets_fast.frames import Frame, Opcode
+from websockets_fast.protocol import CLIENT, CLOSED, CLOSING, SERVER, Protocol
+
+MASK = b"\x0f\xf0\xaa\x55"
+
+
+def raw(opcode, payload=b"", fin=True, rsv=0, mask=True):
+    n = len(payload)
+    head = bytearray([(0x80 if fin else 0) | (rsv << 4) | opcode])
+    bit = 0x80 if mask else 0
+    if n < 126:
+        head.append(bit | n)
+    elif n < 65536:
+        head += bytes([bit | 126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([bit | 127]) + n.to_bytes(8, "big")
+    if mask:
+        head += MASK
+        payload = bytes(b ^ MASK[i % 4] for i, b in enumerate(payload))
+    return bytes(head) + payload
+
+
+def deflate(data, wbits=15, compressor=None):
+    """Compress one message as RFC 7692 says: sync flush, tail removed."""
+    compressor = compressor or zlib.compressobj(wbits=-wbits)
+    out = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
+
+
+def deflating_server(max_size=2**20, **params):
+    p = Protocol(SERVER, max_size=max_size)
+    p.extensions = [PerMessageDeflate(**{**DEFAULTS, **params})]
+    return p
+
+
+DEFAULTS = dict(
+    remote_no_context_takeover=False,
+    local_no_context_takeover=False,
+    remote_max_window_bits=15,
+    local_max_window_bits=15,
+)
+
+
+def sent_close_code(p):
+    frames = b"".join(p.data_to_send())
+    assert frames[0] == 0x88, frames[:10]
+    return int.from_bytes(frames[2:4], "big")
+
+
+# Classes and API.
+
+
+def test_base_classes_are_abstract():
+    frame = Frame(Opcode.TEXT, b"")
+    for call in (
+        lambda: Extension().decode(frame),
+        lambda: Extension().encode(frame),
+        lambda: ClientExtensionFactory().get_request_params(),
+        lambda: ClientExtensionFactory().process_response_params([], []),
+        lambda: ServerExtensionFactory().process_request_params([], []),
+    ):
+        with pytest.raises(NotImplementedError):
+            call()
+
+
+def test_extension_has_slots_and_repr():
+    ext = PerMessageDeflate(False, True, 12, 10)
+    assert not hasattr(ext, "__dict__")
+    assert repr(ext) == repr(ws_pmd.PerMessageDeflate(False, True, 12, 10))
+    assert ext.name == "permessage-deflate"
+
+
+def test_enable_defaults():
+    (client,) = enable_client_permessage_deflate(None)
+    assert client.get_request_params() == [("client_max_window_bits", None)]
+    assert client.compress_settings == {"memLevel": 5}
+    (server,) = enable_server_permessage_deflate([])
+    assert (server.server_max_window_bits, server.client_max_window_bits) == (12, 12)
+    assert server.compress_settings == {"memLevel": 5}
+    # Already configured: left alone.
+    custom = ServerPerMessageDeflateFactory(server_no_context_takeover=True)
+    assert enable_server_permessage_deflate([custom]) == [custom]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(server_max_window_bits=7),
+        dict(server_max_window_bits=16),
+        dict(client_max_window_bits=8),
+        dict(compress_settings={"wbits": 9}),
+    ],
+)
+def test_client_factory_rejects_bad_settings(kwargs):
+    with pytest.raises(ValueError):
+        ClientPerMessageDeflateFactory(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(server_max_window_bits=8),
+        dict(client_max_window_bits=7),
+        dict(compress_settings={"wbits": 9}),
+        dict(require_client_max_window_bits=True),
+    ],
+)
+def test_server_factory_rejects_bad_settings(kwargs):
+    with pytest.raises(ValueError):
+        ServerPerMessageDeflateFactory(**kwargs)
+
+
+# Negotiation: same answers as websockets for every combination.
+
+CLIENT_CONFIGS = [
+    dict(zip(("server_no_context_takeover", "client_no_context_takeover", "server_max_window_bits", "client_max_window_bits"), values))
+    for values in itertools.product([False, True], [False, True], [None, 8, 10, 15], [None, True, 9, 15])
+]
+
+SERVER_CONFIGS = [
+    dict(zip(("server_no_context_takeover", "client_no_context_takeover", "server_max_window_bits", "client_max_window_bits"), values))
+    for values in itertools.product([False, True], [False, True], [None, 9, 12], [None, 8, 12])
+]
+
+
+def outcome(call):
+    """The result of a negotiation step, comparable across libraries."""
+    try:
+        result = call()
+    except Exception as exc:
+        return type(exc).__name__
+    if isinstance(result, tuple):
+        params, ext = result
+        return list(params), repr(ext)
+    return repr(result)
+
+
+@pytest.mark.parametrize("client_config", CLIENT_CONFIGS, ids=str)
+def test_negotiation_matches_websockets(client_config):
+    offer = ClientPerMessageDeflateFactory(**client_config).get_request_params()
+    assert offer == ws_pmd.ClientPerMessageDeflateFactory(**client_config).get_request_params()
+    for server_config in SERVER_CONFIGS:
+        ours = ServerPerMessageDeflateFactory(**server_config)
+        theirs = ws_pmd.ServerPerMessageDeflateFactory(**server_config)
+        answer = outcome(lambda: ours.process_request_params(offer, []))
+        assert answer == outcome(lambda: theirs.process_request_params(offer, []))
+        if isinstance(answer, tuple):
+            params = answer[0]
+            ours_c = ClientPerMessageDeflateFactory(**client_config)
+            theirs_c = ws_pmd.ClientPerMessageDeflateFactory(**client_config)
+            assert outcome(lambda: ours_c.process_response_params(params, [])) == outcome(
+                lambda: theirs_c.process_response_params(params, [])
+            )
+
+
+@pytest.mark.parametrize(
+    "params, error",
+    [
+        ([("server_no_context_takeover", None)] * 2, DuplicateParameter),
+        ([("server_no_context_takeover", "1")], InvalidParameterValue),
+        ([("client_no_context_takeover", "x")], InvalidParameterValue),
+        ([("server_max_window_bits", "7")], InvalidParameterValue),
+        ([("server_max_window_bits", "16")], InvalidParameterValue),
+        ([("server_max_window_bits", None)], InvalidParameterValue),
+        ([("server_max_window_bits", "09")], InvalidParameterValue),
+        ([("client_max_window_bits", "abc")], InvalidParameterValue),
+        ([("unknown", None)], InvalidParameterName),
+    ],
+)
+def test_malformed_parameters(params, error):
+    with pytest.raises(error):
+        ServerPerMessageDeflateFactory().process_request_params(params, [])
+    with pytest.raises(error):
+        ClientPerMessageDeflateFactory().process_response_params(params, [])
+
+
+def test_client_max_window_bits_without_value_only_in_offers():
+    with pytest.raises(InvalidParameterValue):
+        ClientPerMessageDeflateFactory().process_response_params([("client_max_window_bits", None)], [])
+
+
+def test_duplicate_extension():
+    ext = PerMessageDeflate(False, False, 15, 15)
+    with pytest.raises(NegotiationError):
+        ServerPerMessageDeflateFactory().process_request_params([], [ext])
+    with pytest.raises(NegotiationError):
+        ClientPerMessageDeflateFactory().process_response_params([], [ext])
+
+
+# Decoding incoming frames.
+
+
+def test_compressed_and_uncompressed_messages():
+    p = deflating_server()
+    p.receive_data(raw(1, deflate(b"hello"), rsv=4) + raw(1, b"plain") + raw(2, deflate(b"\x00" * 1000), rsv=4))
+    assert p.events_received() == [
+        Frame(Opcode.TEXT, b"hello"),
+        Frame(Opcode.TEXT, b"plain"),
+        Frame(Opcode.BINARY, b"\x00" * 1000),
+    ]
+
+
+def test_context_takeover_across_messages():
+    compressor = zlib.compressobj(wbits=-15)
+    p = deflating_server()
+    first = deflate(b"repeated text " * 10, compressor=compressor)
+    second = deflate(b"repeated text " * 10, compressor=compressor)
+    assert len(second) < len(first)  # refers back to the first message
+    p.receive_data(raw(1, first, rsv=4) + raw(1, second, rsv=4))
+    assert [e.data for e in p.events_received()] == [b"repeated text " * 10] * 2
+
+
+def test_fragmented_compressed_message_with_control_frame():
+    data = deflate(bytes(range(256)) * 20)
+    p = deflating_server()
+    p.receive_data(raw(2, data[:10], fin=False, rsv=4) + raw(9, b"x") + raw(0, data[10:2000], fin=False) + raw(0, data[2000:]))
+    events = p.events_received()
+    assert [e.opcode for e in events] == [Opcode.BINARY, Opcode.PING, Opcode.CONT, Opcode.CONT]
+    assert b"".join(e.data for e in events if e.opcode != Opcode.PING) == bytes(range(256)) * 20
+    assert not any(e.rsv1 for e in events)
+
+
+def test_large_frame_takes_the_two_call_path():
+    data = bytes(range(256)) * 4000
+    p = deflating_server()
+    p.receive_data(raw(2, zlib_random_safe(data), rsv=4))
+    assert p.events_received()[0].data == data
+
+
+def zlib_random_safe(data):
+    compressed = deflate(data)
+    assert len(compressed) >= 2048
+    return compressed
+
+
+@pytest.mark.parametrize("opcode", [8, 9, 10])
+def test_rsv1_on_control_frame(opcode):
+    p = deflating_server()
+    payload = b"\x03\xe8" if opcode == 8 else b""
+    p.receive_data(raw(opcode, payload, rsv=4))
+    assert sent_close_code(p) == 1002
+    assert "control frame" in str(p.parser_exc)
+
+
+def test_rsv1_on_continuation_frame():
+    for first_rsv in (0, 4):
+        p = deflating_server()
+        first = deflate(b"ab")[:1] if first_rsv else b"a"
+        p.receive_data(raw(1, first, fin=False, rsv=first_rsv) + raw(0, b"b", rsv=4))
+        assert sent_close_code(p) == 1002
+        assert "continuation frame" in str(p.parser_exc)
+
+
+@pytest.mark.parametrize("rsv", [1, 2, 6])
+def test_other_rsv_bits_with_deflate(rsv):
+    p = deflating_server()
+    p.receive_data(raw(1, b"a", rsv=rsv))
+    assert sent_close_code(p) == 1002
+
+
+def test_corrupt_deflate_data():
+    p = deflating_server()
+    p.receive_data(raw(1, b"\xff\xff\xff\xff", rsv=4))
+    assert sent_close_code(p) == 1002
+    assert isinstance(p.parser_exc, ProtocolError)
+
+
+def test_invalid_utf8_after_decompression():
+    p = deflating_server()
+    p.receive_data(raw(1, deflate(b"ok\xff"), rsv=4))
+    assert sent_close_code(p) == 1007
+
+
+# Limits and decompression bombs.
+
+
+def test_exactly_max_size_after_decompression():
+    p = deflating_server(max_size=10_000)
+    p.receive_data(raw(2, deflate(b"a" * 10_000), rsv=4))
+    assert len(p.events_received()[0].data) == 10_000
+
+
+def test_one_byte_over_max_size_after_decompression():
+    p = deflating_server(max_size=10_000)
+    p.receive_data(raw(2, deflate(b"a" * 10_001), rsv=4))
+    assert sent_close_code(p) == 1009
+    assert isinstance(p.parser_exc, PayloadTooBig)
+
+
+def test_budget_spans_compressed_fragments():
+    data = deflate(b"a" * 3000)
+    p = deflating_server(max_size=3000)
+    p.receive_data(raw(2, data[:5], fin=False, rsv=4) + raw(0, data[5:]))
+    assert sum(len(e.data) for e in p.events_received()) == 3000
+    data = deflate(b"a" * 3001)
+    p = deflating_server(max_size=3000)
+    p.receive_data(raw(2, data[:5], fin=False, rsv=4) + raw(0, data[5:]))
+    assert sent_close_code(p) == 1009
+    assert "after reading" in str(p.parser_exc)
+
+
+def test_fragment_limit_applies_to_decompressed_size():
+    p = deflating_server(max_size=(None, 100))
+    p.receive_data(raw(2, deflate(b"a" * 101), rsv=4))
+    assert sent_close_code(p) == 1009
+
+
+def test_decompression_bomb_is_stopped_at_max_size():
+    max_size = 2**20
+    bomb = deflate(b"\x00" * (64 * 2**20))  # 64 MiB of zeros in ~64 KiB
+    assert len(bomb) < 100_000
+    frame = raw(2, bomb, rsv=4)
+    p = deflating_server(max_size=max_size)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        p.receive_data(frame)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert sent_close_code(p) == 1009
+    # zlib stops one byte past max_size; the 64 MiB are never produced.
+    # CPython's zlib joins its output blocks into one bytes object at the
+    # end, so the peak is about twice the output, plus the frame itself.
+    assert peak < 2 * max_size + 3 * len(frame) + 64 * 1024, peak
+
+
+def test_unlimited_size_decompresses_everything():
+    p = deflating_server(max_size=None)
+    p.receive_data(raw(2, deflate(b"\x00" * 3 * 2**20), rsv=4))
+    assert len(p.events_received()[0].data) == 3 * 2**20
+
+
+# Encoding outgoing frames.
+
+
+def test_encode_sets_rsv1_on_first_frame_only():
+    p = Protocol(SERVER)
+    p.extensions = [PerMessageDeflate(False, False, 15, 15)]
+    p.send_text(b"abc", fin=False)
+    p.send_ping(b"ping")
+    p.send_continuation(b"def", fin=True)
+    first, ping, last = p.data_to_send()
+    assert first[0] == 0x41 and ping == b"\x89\x04ping" and last[0] == 0x80
+    decoder = zlib.decompressobj(wbits=-15)
+    assert decoder.decompress(first[2:] + last[2:] + b"\x00\x00\xff\xff") == b"abcdef"
+
+
+def test_control_frames_pass_through_encode_and_decode():
+    ext = PerMessageDeflate(False, False, 15, 15)
+    ping = Frame(Opcode.PING, b"x")
+    assert ext.encode(ping) is ping and ext.decode(ping) is ping
+
+
+# Lazy zlib objects and memory.
+
+
+def exchange_one_message(p):
+    p.receive_data(raw(1, deflate(b"hello " * 20, wbits=12), rsv=4))
+    p.send_text(b"hello " * 20)
+    p.events_received()
+    p.data_to_send()
+
+
+def test_zlib_objects_created_lazily():
+    p = deflating_server(remote_max_window_bits=12, local_max_window_bits=12)
+    ext = p.extensions[0]
+    assert ext._decoder is None and ext._encoder is None
+    p.receive_data(raw(1, deflate(b"x", wbits=12), rsv=4))
+    assert ext._decoder is not None and ext._encoder is None
+    p.send_text(b"y")
+    assert ext._encoder is not None
+
+
+def test_no_context_takeover_drops_zlib_objects_after_each_message():
+    p = deflating_server(
+        remote_no_context_takeover=True,
+        local_no_context_takeover=True,
+        remote_max_window_bits=12,
+        local_max_window_bits=12,
+    )
+    ext = p.extensions[0]
+    # Each message is compressed independently: a fresh compressor each time.
+    for _ in range(3):
+        exchange_one_message(p)
+        assert ext._decoder is None and ext._encoder is None
+    # Mid-message, the decoder lives until the last fragment.
+    data = deflate(b"a" * 100, wbits=12)
+    p.receive_data(raw(1, data[:3], fin=False, rsv=4))
+    assert ext._decoder is not None
+    p.receive_data(raw(0, data[3:]))
+    assert ext._decoder is None
+    assert b"".join(e.data for e in p.events_received()) == b"a" * 100
+
+
+def held_bytes(make):
+    """Bytes still allocated by ``make()``'s result, per tracemalloc."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = make()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    del kept
+    return held
+
+
+def test_memory_held_per_connection_ordering():
+    def connection(nct):
+        p = deflating_server(
+            remote_no_context_takeover=nct,
+            local_no_context_takeover=nct,
+            remote_max_window_bits=12,
+            local_max_window_bits=12,
+        )
+        p.extensions[0].compress_settings = {"memLevel": 5}
+        return p
+
+    idle = held_bytes(lambda: connection(False))
+    takeover = held_bytes(lambda: (lambda p: (exchange_one_message(p), p)[1])(connection(False)))
+    no_takeover = held_bytes(lambda: (lambda p: (exchange_one_message(p), p)[1])(connection(True)))
+    # zlib state is ~40 KiB; without it, a connection holds a few KiB.
+    assert idle < 8 * 1024, idle
+    assert no_takeover < 8 * 1024, no_takeover
+    assert takeover > idle + 20 * 1024, (idle, takeover)
+
+
+# Interoperability with websockets, every parameter combination.
+
+INTEROP_CONFIGS = list(
+    itertools.product([False, True], [False, True], [None, 9, 12, 15], [None, True, 9, 12, 15])
+)
+
+
+def messages():
+    yield ("send_text", ("hello, world".encode(),))
+    yield ("send_text", ("hello, world".encode(),))  # context takeover at work
+    yield ("send_binary", (bytes(range(256)) * 64,))
+    yield ("send_binary", (b"",))
+    yield ("send_text", ("frag".encode(), False))
+    yield ("send_ping", (b"p",))
+    yield ("send_continuation", ("mént".encode(), False))
+    yield ("send_continuation", (b"ed" * 2000, True))
+
+
+def pump(sender, receiver):
+    for data in sender.data_to_send():
+        if data:
+            receiver.receive_data(data)
+        else:
+            receiver.receive_eof()
+
+
+def conversation(ours, theirs):
+    for sender, receiver in ((ours, theirs), (theirs, ours)):
+        expected = []
+        for method, args in messages():
+            getattr(sender, method)(*args)
+            data, fin = args[0], args[1] if len(args) > 1 else True
+            expected.append((data, fin))
+        pump(sender, receiver)
+        events = receiver.events_received()
+        assert [(bytes(e.data), e.fin) for e in events] == expected
+        assert not any(e.rsv1 for e in events)
+        pump(receiver, sender)  # the pong
+        sender.events_received()
+    # Close from our side and finish cleanly.
+    ours.send_close(1000)
+    for _ in range(4):
+        pump(ours, theirs)
+        pump(theirs, ours)
+    assert ours.state is CLOSED and ours.close_code == 1000
+
+
+@pytest.mark.parametrize("config", INTEROP_CONFIGS, ids=str)
+def test_interop_our_client_their_server(config):
+    server_nct, client_nct, server_bits, client_bits = config
+    ours_f = ClientPerMessageDeflateFactory(server_nct, client_nct, server_bits, client_bits)
+    theirs_f = ws_pmd.ServerPerMessageDeflateFactory()
+    params, theirs_ext = theirs_f.process_request_params(ours_f.get_request_params(), [])
+    ours_ext = ours_f.process_response_params(params, [])
+    ours = Protocol(CLIENT)
+    ours.extensions = [ours_ext]
+    theirs = WsProtocol(WsSide.SERVER)
+    theirs.extensions = [theirs_ext]
+    conversation(ours, theirs)
+
+
+@pytest.mark.parametrize("config", INTEROP_CONFIGS, ids=str)
+def test_interop_their_client_our_server(config):
+    server_nct, client_nct, server_bits, client_bits = config
+    if server_bits is not None and server_bits < 9:
+        pytest.skip("zlib cannot compress with 8-bit windows")
+    # Our server is configured with the combination; their client offers
+    # client_max_window_bits (as by default) so that we may set it.
+    ours_f = ServerPerMessageDeflateFactory(
+        server_nct, client_nct, server_bits, None if client_bits is True else client_bits
+    )
+    theirs_f = ws_pmd.ClientPerMessageDeflateFactory()
+    params, ours_ext = ours_f.process_request_params(theirs_f.get_request_params(), [])
+    theirs_ext = theirs_f.process_response_params(params, [])
+    ours = Protocol(SERVER)
+    ours.extensions = [ours_ext]
+    theirs = WsProtocol(WsSide.CLIENT)
+    theirs.extensions = [theirs_ext]
+    conversation(ours, theirs)
+
+
+def test_interop_compressed_close_after_failure():
+    # Their client sends a bomb to our server: 1009 reaches them.
+    ours = Protocol(SERVER, max_size=1000)
+    ours.extensions = [PerMessageDeflate(False, False, 15, 15)]
+    theirs = WsProtocol(WsSide.CLIENT, max_size=None)
+    theirs.extensions = [ws_pmd.PerMessageDeflate(False, False, 15, 15)]
+    theirs.send_binary(b"\x00" * 100_000)
+    pump(theirs, ours)
+    assert ours.state is CLOSING
+    pump(ours, theirs)
+    assert theirs.close_rcvd.code == 1009
+    assert int(theirs.state) == int(CLOSED)  # our server also sent EOF
