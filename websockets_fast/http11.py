@@ -26,10 +26,7 @@ import sys
 import warnings
 from typing import Optional, Tuple, Union
 
-try:
-    from . import speedups
-except ImportError:  # TEMPORARY until the http hot path lands; see the bottom of this module.
-    speedups = None  # type: ignore[assignment]
+from . import speedups
 from .datastructures import Headers
 from .exceptions import (
     HeaderLineTooLong,
@@ -250,7 +247,7 @@ class _HeadParser:
             end = buffer.find(b"\n", self._scanned)
             if end == -1:
                 # An unfinished line already too long, even without its CRLF.
-                return len(buffer) - self._scanned > max_line
+                return len(buffer) - self._scanned >= max_line
             length = end + 1 - self._scanned
             if end == 0 or buffer[end - 1] != 0x0D or length > max_line or self._lines > self.max_headers:
                 return True  # bare LF, overlong line or too many lines
@@ -261,25 +258,23 @@ class _HeadParser:
 
     def _limit_error(self, data: bytes, exc: Exception) -> SecurityError:
         """Turn the parser's limit error into the exception websockets raises."""
+        # Walk the lines in the parser's order to find the one it stopped at:
+        # a line without LF within max_line bytes is too long; a header line
+        # past max_headers is one too many.
         max_line = self.max_line
-        first_end = data.find(b"\r\n", 0, max_line + 2)
         message = str(exc)
-        if first_end == -1:
+        end = data.find(b"\n", 0, max_line)
+        if end < 0:
             return self.first_line_too_long(message)
-        # Count the header lines that precede the one the parser stopped at.
-        lines = 0
-        start = first_end + 2
-        while lines <= self.max_headers:
-            end = data.find(b"\r\n", start, start + max_line + 2)
-            if end == -1:
-                if len(data) - start > max_line or data.find(b"\r\n", start) != -1:
-                    return HeaderLineTooLong(message)
-                break
-            lines += 1
-            start = end + 2
-        if lines >= self.max_headers:
-            return TooManyHeaders(message)
-        return HeaderLineTooLong(message)
+        count = 0
+        while True:
+            start = end + 1
+            end = data.find(b"\n", start, start + max_line)
+            if end < 0 or end - start == 1:
+                return HeaderLineTooLong(message)
+            if count == self.max_headers:
+                return TooManyHeaders(message)
+            count += 1
 
     def _eof_error(self, what: str) -> EOFError:
         buffer = self._buffer
@@ -448,6 +443,8 @@ class ResponseParser(_HeadParser):
             raise ValueError(f"unsupported protocol; expected HTTP/1.1: {version}")
         if not 100 <= status_code < 600:
             raise ValueError(f"invalid status code; expected 100–599; got {status_code}")
+        if not reason.isascii():
+            reason = reason.encode("ascii", "surrogateescape").decode("iso-8859-1")
         self._response = Response(status_code, reason, headers)
         self._buffer = bytearray()  # the head is no longer needed
         # Only GET is sent, so every response has a body except 1xx, 204,
@@ -538,91 +535,3 @@ class ResponseParser(_HeadParser):
         self._pending = bytearray()
         self._body = bytearray()
         return response, following  # type: ignore[return-value]
-
-
-# TEMPORARY: a local stand-in for speedups.parse_request/parse_response until
-# the http hot path lands; it follows the contract in docs/architecture.md.
-if speedups is None or not hasattr(speedups, "parse_request"):  # pragma: no cover
-    import types
-
-    class _HTTPParseError(ValueError):
-        pass
-
-    class _HTTPLimitError(_HTTPParseError):
-        pass
-
-    _name_re = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
-    _value_re = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
-
-    def _lines(data, max_line, max_headers):
-        data = bytes(data)
-        pos = 0
-        lines = []
-        while True:
-            end = data.find(b"\n", pos)
-            if end == -1:
-                if len(data) - pos > max_line:
-                    raise _HTTPLimitError("line too long")
-                return None
-            if end == pos or data[end - 1] != 13:
-                raise _HTTPParseError("bare LF")
-            if end - 1 - pos > max_line:
-                raise _HTTPLimitError("line too long")
-            line = data[pos : end - 1]
-            pos = end + 1
-            if not line:
-                return lines, pos
-            if line[:1] in (b" ", b"\t") and lines:
-                raise _HTTPParseError("obs-fold")
-            lines.append(line)
-            if len(lines) > max_headers + 1:
-                raise _HTTPLimitError("too many headers")
-
-    def _head(data, max_line, max_headers):
-        result = _lines(data, max_line, max_headers)
-        if result is None:
-            return None
-        lines, length = result
-        if not lines:
-            raise _HTTPParseError("empty first line")
-        pairs = []
-        for line in lines[1:]:
-            name, colon, value = line.partition(b":")
-            if not colon or not _name_re.fullmatch(name):
-                raise _HTTPParseError("bad header")
-            value = value.strip(b" \t")
-            if not _value_re.fullmatch(value):
-                raise _HTTPParseError("bad value")
-            pairs.append((name.decode("ascii"), value.decode("ascii", "surrogateescape")))
-        return lines[0], pairs, length
-
-    def _parse_request(data, max_line=8192, max_headers=128):
-        result = _head(data, max_line, max_headers)
-        if result is None:
-            return None
-        first, pairs, length = result
-        parts = first.split(b" ")
-        if len(parts) != 3 or not parts[2].startswith(b"HTTP/"):
-            raise _HTTPParseError("bad request line")
-        try:
-            method, target, version = (part.decode("ascii") for part in parts)
-        except UnicodeDecodeError:
-            raise _HTTPParseError("non-ASCII") from None
-        return method, target, version, pairs, length
-
-    def _parse_response(data, max_line=8192, max_headers=128):
-        result = _head(data, max_line, max_headers)
-        if result is None:
-            return None
-        first, pairs, length = result
-        parts = first.split(b" ", 2)
-        if len(parts) != 3 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit() or len(parts[1]) != 3:
-            raise _HTTPParseError("bad status line")
-        return parts[0].decode(), int(parts[1]), parts[2].decode("ascii", "surrogateescape"), pairs, length
-
-    speedups = types.SimpleNamespace(  # type: ignore[assignment]
-        HTTPParseError=_HTTPParseError,
-        HTTPLimitError=_HTTPLimitError,
-        parse_request=_parse_request,
-        parse_response=_parse_response,
-    )
