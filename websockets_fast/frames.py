@@ -16,10 +16,7 @@ from collections import deque
 
 from .exceptions import ProtocolError
 
-try:
-    from .speedups import build_frame
-except ImportError:  # TEMPORARY: until the speedups land.
-    from ._frames_standin import build_frame
+from .speedups import build_frame
 
 __all__ = [
     "Opcode",

@@ -36,11 +36,7 @@ from .frames import (
     new_mask_key,
 )
 
-try:
-    from .speedups import FrameParser, FrameProtocolError, FrameTooLarge, Utf8Validator, build_frame, validate_utf8
-except ImportError:  # TEMPORARY: until the speedups land.
-    from ._frames_standin import FrameParser, Utf8Validator, build_frame, validate_utf8
-    from ._speedups import FrameProtocolError, FrameTooLarge
+from .speedups import FrameParser, FrameTooLarge, Utf8Validator, build_frame, validate_utf8
 
 __all__ = ["Protocol", "Side", "State", "SEND_EOF", "MAX_FRAGMENTS"]
 
