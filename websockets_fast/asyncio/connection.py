@@ -680,7 +680,8 @@ class Connection(asyncio.Protocol):
 
     def _resume_reading(self):
         # The queue may drain after the transport closed; don't touch it then.
-        if not self._lost:
+        # Reading stays paused while the write buffer is full (see below).
+        if not self._lost and not self._write_paused:
             self.transport.resume_reading()
 
     def data_received(self, data):
@@ -743,9 +744,15 @@ class Connection(asyncio.Protocol):
 
     def pause_writing(self):
         self._write_paused = True
+        # A peer that doesn't read what we write (pongs to its pings, echoes
+        # of its messages) mustn't make us buffer without bound: read no
+        # more from it until it has caught up.
+        self.transport.pause_reading()
 
     def resume_writing(self):
         self._write_paused = False
+        if not self._lost and not (self._messages is not None and self._messages.paused):
+            self.transport.resume_reading()
         self._wake_drain_waiters()
 
 
