@@ -411,8 +411,9 @@ cdef class FrameParser:
         cdef unsigned char key[4]
         if take > available:
             take = available
-        if self._filled + take > self._capacity:
-            # Grow geometrically, never beyond the frame's size.
+        if self._payload == NULL or self._filled + take > self._capacity:
+            # Grow geometrically, never beyond the frame's size. Storage is
+            # allocated even for 0 bytes: it marks the payload as started.
             capacity = self._capacity * 2
             if capacity < MIN_PAYLOAD_CAPACITY:
                 capacity = MIN_PAYLOAD_CAPACITY

@@ -58,7 +58,11 @@ def _prepare(data, max_line, max_headers):
         return data
     view = memoryview(data)
     if not view.c_contiguous:
-        raise BufferError("buffer is not C-contiguous")
+        # An empty buffer counts as contiguous whatever its strides, as the
+        # buffer protocol's own check (PyBuffer_IsContiguous) has it.
+        if view.nbytes:
+            raise BufferError("buffer is not C-contiguous")
+        return b""
     with view:
         return view.cast("B")[:longest].tobytes()
 

@@ -1,0 +1,587 @@
+"""Frame headers and the incremental frame parser (websockets_fast.speedups).
+
+The unit tests run on the active backend (compiled, or the twins with
+WEBSOCKETS_FAST_PURE=1). The property tests import both implementations
+directly and check that they agree on random and adversarial input.
+"""
+
+import importlib
+import os
+import struct
+import tracemalloc
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from websockets.frames import Frame as PeerFrame
+from websockets.frames import Opcode
+from websockets_fast import speedups
+from websockets_fast.speedups import (
+    FrameParser,
+    FrameProtocolError,
+    FrameTooLarge,
+    build_frame,
+    parse_header,
+    serialize_header,
+)
+
+PURE = importlib.import_module("websockets_fast._pyspeedups.frames")
+try:
+    COMPILED = importlib.import_module("websockets_fast._speedups.frames")
+except ImportError:  # not built: the comparisons have nothing to compare
+    COMPILED = None
+
+needs_compiled = pytest.mark.skipif(COMPILED is None, reason="compiled frames module not built")
+
+# Bounded and deterministic enough for a busy 2-core machine.
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+KEY = b"\x12\x34\x56\x78"
+
+
+def unmasked(opcode, payload, fin=True, rsv=0):
+    return serialize_header(fin, opcode, len(payload), rsv) + payload
+
+
+def outcome(call, *args):
+    """A function's result, or its exception's class and message."""
+    try:
+        return ("ok", call(*args))
+    except Exception as exc:
+        return ("error", type(exc), str(exc))
+
+
+def feed_chunks(parser, data, cuts):
+    """Feed ``data`` split at the sorted offsets ``cuts``; return the frames and state."""
+    frames = []
+    previous = 0
+    for cut in list(cuts) + [len(data)]:
+        frames.extend(parser.feed(data[previous:cut]))
+        previous = cut
+    exc = parser.exc
+    return frames, None if exc is None else (type(exc), str(exc)), parser.buffered
+
+
+# parse_header
+
+
+def test_parse_header_short():
+    assert parse_header(b"\x81\x05") == (True, 0, 1, False, 5, None, 2)
+
+
+def test_parse_header_fields():
+    header = parse_header(bytes([0x80 | 0x40 | 0x02, 0x80 | 3]) + KEY)
+    assert header == (True, 4, 2, True, 3, KEY, 6)
+    header = parse_header(bytes([0x30, 0x00]))
+    assert header == (False, 3, 0, False, 0, None, 2)
+
+
+@pytest.mark.parametrize(
+    "length, header_length",
+    [(0, 2), (125, 2), (126, 4), (65535, 4), (65536, 10), (2**32, 10), (2**63 - 1, 10)],
+)
+@pytest.mark.parametrize("mask_key", [None, KEY])
+def test_parse_header_length_encodings(length, header_length, mask_key):
+    header = serialize_header(True, 2, length, mask_key=mask_key)
+    extra = 4 if mask_key else 0
+    assert len(header) == header_length + extra
+    assert parse_header(header) == (True, 0, 2, mask_key is not None, length, mask_key, header_length + extra)
+
+
+def test_parse_header_reads_16_and_64_bit_lengths_big_endian():
+    assert parse_header(b"\x82\x7e\x01\x02")[4] == 0x0102
+    assert parse_header(b"\x82\x7f" + bytes(range(1, 9)))[4] == 0x0102030405060708
+
+
+@pytest.mark.parametrize(
+    "data, missing",
+    [
+        (b"", 2),
+        (b"\x81", 1),
+        (b"\x81\x85", 4),
+        (b"\x81\x85\x00\x00\x00", 1),
+        (b"\x81\x7e", 2),
+        (b"\x81\xfe\x00", 5),
+        (b"\x81\x7f", 8),
+        (b"\x81\xff", 12),
+        (b"\x81\xff" + bytes(11), 1),
+    ],
+)
+def test_parse_header_needs_more(data, missing):
+    assert parse_header(data) == missing
+
+
+def test_parse_header_offset():
+    data = b"junk" + b"\x82\x02ab"
+    assert parse_header(data, 4) == (True, 0, 2, False, 2, None, 2)
+    assert parse_header(data, len(data)) == 2
+    assert parse_header(data, len(data) - 1) == 1
+    for offset in (-1, len(data) + 1, 2**70):
+        with pytest.raises(ValueError):
+            parse_header(data, offset)
+    with pytest.raises(TypeError):
+        parse_header(data, 1.0)
+
+
+@pytest.mark.parametrize("opcode", [3, 4, 5, 6, 7, 11, 12, 13, 14, 15])
+def test_parse_header_reserved_opcode(opcode):
+    with pytest.raises(FrameProtocolError, match="reserved opcode"):
+        parse_header(bytes([0x80 | opcode, 0]))
+
+
+@pytest.mark.parametrize("opcode", [8, 9, 10])
+def test_parse_header_control_frame_rules(opcode):
+    with pytest.raises(FrameProtocolError, match="fragmented control frame"):
+        parse_header(bytes([opcode, 0]))
+    # Known from two bytes, before the extended length arrives.
+    for length_code in (126, 127):
+        with pytest.raises(FrameProtocolError, match="longer than 125"):
+            parse_header(bytes([0x80 | opcode, length_code]))
+    assert parse_header(bytes([0x80 | opcode, 125]))[4] == 125
+
+
+def test_parse_header_64_bit_length_top_bit():
+    with pytest.raises(FrameProtocolError, match="most significant bit"):
+        parse_header(b"\x82\x7f\x80" + bytes(7))
+
+
+def test_parse_header_buffers():
+    data = b"\x82\x02ab"
+    assert parse_header(bytearray(data)) == parse_header(data)
+    assert parse_header(memoryview(data)) == parse_header(data)
+    with pytest.raises(TypeError):
+        parse_header("\x82\x02")
+    with pytest.raises(BufferError):
+        parse_header(memoryview(b"\x82\x00\x82\x00")[::2])
+
+
+# serialize_header and build_frame
+
+
+def test_serialize_header_bits():
+    assert serialize_header(True, 1, 5) == b"\x81\x05"
+    assert serialize_header(False, 0, 0, rsv=7) == b"\x70\x00"
+    assert serialize_header(True, 2, 126) == b"\x82\x7e\x00\x7e"
+    assert serialize_header(True, 2, 65536) == b"\x82\x7f" + struct.pack("!Q", 65536)
+    assert serialize_header(True, 9, 0, mask_key=KEY) == b"\x89\x80" + KEY
+    assert serialize_header(True, Opcode.TEXT, 1, mask_key=bytearray(KEY)) == b"\x81\x81" + KEY
+
+
+def test_serialize_header_allows_invalid_frames_for_tests():
+    assert serialize_header(False, 9, 200) == b"\x09\x7e\x00\xc8"
+    assert serialize_header(True, 3, 0) == b"\x83\x00"
+
+
+@pytest.mark.parametrize(
+    "args, exc",
+    [
+        ((True, 16, 0), ValueError),
+        ((True, -1, 0), ValueError),
+        ((True, 2**80, 0), ValueError),
+        ((True, 1, -1), ValueError),
+        ((True, 1, 2**63), ValueError),
+        ((True, 1, 0, 8), ValueError),
+        ((True, 1, 0, -1), ValueError),
+        ((True, 1, 0, 0, b"abc"), ValueError),
+        ((True, 1, 0, 0, b"abcde"), ValueError),
+        ((True, 1.0, 0), TypeError),
+        ((True, 1, "0"), TypeError),
+        ((True, 1, 0, 0, "abcd"), TypeError),
+    ],
+)
+def test_serialize_header_bad_arguments(args, exc):
+    with pytest.raises(exc):
+        serialize_header(*args)
+
+
+@pytest.mark.parametrize("length", [0, 1, 3, 4, 5, 125, 126, 127, 65535, 65536, 70001])
+def test_build_frame(length):
+    payload = bytes(i % 251 for i in range(length))
+    frame = build_frame(True, 2, payload, mask_key=KEY)
+    header = serialize_header(True, 2, length, mask_key=KEY)
+    assert frame[: len(header)] == header
+    assert speedups.apply_mask(frame[len(header) :], KEY) == payload
+    assert build_frame(False, 0, payload, rsv=4) == serialize_header(False, 0, length, rsv=4) + payload
+    assert build_frame(True, 2, bytearray(payload)) == build_frame(True, 2, memoryview(payload))
+
+
+def test_build_frame_bad_arguments():
+    with pytest.raises(TypeError):
+        build_frame(True, 1, "text")
+    with pytest.raises(ValueError):
+        build_frame(True, 1, b"", mask_key=b"")
+    with pytest.raises(ValueError):
+        build_frame(True, 20, b"")
+
+
+def test_build_frame_matches_websockets_serializer():
+    # websockets refuses RSV bits without an extension: none here.
+    frame = PeerFrame(Opcode.BINARY, b"\x00\xff" * 100, fin=False)
+    ours = build_frame(False, 2, frame.data)
+    assert ours == frame.serialize(mask=False)
+
+
+# FrameParser
+
+
+def test_parser_many_frames_in_one_feed():
+    data = build_frame(True, 1, b"hello", mask_key=KEY) + build_frame(True, 9, b"", mask_key=KEY)
+    data += build_frame(False, 2, b"x" * 70000, mask_key=KEY) + build_frame(True, 0, b"y" * 200, mask_key=KEY)
+    parser = FrameParser(True)
+    frames = parser.feed(data)
+    assert frames == [
+        (True, 0, 1, b"hello"),
+        (True, 0, 9, b""),
+        (False, 0, 2, b"x" * 70000),
+        (True, 0, 0, b"y" * 200),
+    ]
+    assert all(type(payload) is bytes for _, _, _, payload in frames)
+    assert parser.exc is None
+    assert parser.buffered == 0
+
+
+def test_parser_every_split_point():
+    data = b"".join(build_frame(i % 2 == 0, 2 if i == 0 else 0, bytes([i]) * (i * 37), mask_key=KEY) for i in range(6))
+    data += build_frame(True, 10, b"pong", mask_key=KEY)
+    expected = FrameParser(True).feed(data)
+    assert len(expected) == 7
+    for cut in range(len(data) + 1):
+        parser = FrameParser(True)
+        assert parser.feed(data[:cut]) + parser.feed(data[cut:]) == expected
+        assert parser.buffered == 0
+
+
+def test_parser_byte_by_byte():
+    data = build_frame(True, 1, b"abcdefg" * 20, mask_key=KEY) * 3
+    parser = FrameParser(True)
+    frames = []
+    for i in range(len(data)):
+        frames += parser.feed(data[i : i + 1])
+    assert frames == [(True, 0, 1, b"abcdefg" * 20)] * 3
+
+
+def test_parser_client_side_unmasked():
+    parser = FrameParser(False)
+    assert parser.feed(unmasked(2, b"abc") + unmasked(8, b"\x03\xe8")) == [(True, 0, 2, b"abc"), (True, 0, 8, b"\x03\xe8")]
+
+
+def test_parser_buffered_counts_incomplete_frame():
+    frame = build_frame(True, 2, b"z" * 1000, mask_key=KEY)
+    parser = FrameParser(True)
+    assert parser.feed(frame[:3]) == []
+    assert parser.buffered == 3
+    assert parser.feed(frame[3:8]) == []
+    assert parser.buffered == 8 - 8 + 0  # the 8-byte header is complete: no payload yet
+    assert parser.feed(frame[8:508]) == []
+    assert parser.buffered == 500
+    assert parser.feed(frame[508:]) == [(True, 0, 2, b"z" * 1000)]
+    assert parser.buffered == 0
+
+
+@pytest.mark.parametrize("mask_expected", [True, False])
+def test_parser_masking_must_match_side(mask_expected):
+    parser = FrameParser(mask_expected)
+    good = build_frame(True, 1, b"ok", mask_key=KEY if mask_expected else None)
+    bad = build_frame(True, 1, b"no", mask_key=None if mask_expected else KEY)
+    assert parser.feed(good + bad + good) == [(True, 0, 1, b"ok")]
+    assert isinstance(parser.exc, FrameProtocolError)
+    assert "masked" in str(parser.exc)
+    assert parser.feed(good) == []
+    assert parser.buffered == 0
+
+
+def test_parser_error_has_no_traceback():
+    parser = FrameParser(True)
+    parser.feed(b"\x83\x80" + KEY)
+    assert isinstance(parser.exc, FrameProtocolError)
+    assert parser.exc.__traceback__ is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x83\x80" + KEY,  # reserved opcode
+        b"\x09\x80" + KEY,  # fragmented ping
+        b"\x89\xfe\x00\x80" + KEY,  # ping over 125 bytes
+        b"\x82\xff\x80" + bytes(7) + KEY,  # 64-bit length, top bit set
+    ],
+)
+def test_parser_header_rules(data):
+    parser = FrameParser(True)
+    good = build_frame(True, 2, b"fine", mask_key=KEY)
+    assert parser.feed(good + data) == [(True, 0, 2, b"fine")]
+    assert isinstance(parser.exc, FrameProtocolError)
+
+
+def test_parser_reserved_bits():
+    frame = build_frame(True, 1, b"x", rsv=4, mask_key=KEY)
+    parser = FrameParser(True)
+    assert parser.feed(frame) == []
+    assert isinstance(parser.exc, FrameProtocolError)
+    parser = FrameParser(True, allowed_rsv=4)
+    assert parser.feed(frame) == [(True, 4, 1, b"x")]
+    assert parser.feed(build_frame(True, 1, b"x", rsv=2, mask_key=KEY)) == []
+    assert isinstance(parser.exc, FrameProtocolError)
+    # Writable once extensions are negotiated.
+    parser = FrameParser(True)
+    parser.allowed_rsv = 4
+    assert parser.allowed_rsv == 4
+    assert parser.feed(frame) == [(True, 4, 1, b"x")]
+
+
+def test_parser_max_frame_size():
+    parser = FrameParser(True, max_frame_size=10)
+    assert parser.feed(build_frame(True, 2, b"x" * 10, mask_key=KEY)) == [(True, 0, 2, b"x" * 10)]
+    assert parser.feed(build_frame(True, 2, b"x" * 11, mask_key=KEY)) == []
+    assert isinstance(parser.exc, FrameTooLarge)
+
+
+def test_parser_max_size_sums_a_message_over_its_frames():
+    parser = FrameParser(True, max_size=10)
+    data = build_frame(False, 1, b"abcd", mask_key=KEY)
+    data += build_frame(True, 9, b"ping ping ping", mask_key=KEY)  # control frames don't count
+    data += build_frame(False, 0, b"efgh", mask_key=KEY)
+    data += build_frame(True, 0, b"ij", mask_key=KEY)  # exactly 10
+    data += build_frame(True, 2, b"0123456789", mask_key=KEY)  # a new message starts from 0
+    assert len(parser.feed(data)) == 5
+    assert parser.exc is None
+    assert parser.feed(build_frame(False, 2, b"0123456", mask_key=KEY)) == [(False, 0, 2, b"0123456")]
+    assert parser.feed(build_frame(True, 0, b"7890", mask_key=KEY)) == []
+    assert isinstance(parser.exc, FrameTooLarge)
+
+
+def test_parser_frame_too_large_from_the_header_alone():
+    header = serialize_header(True, 2, 2**40, mask_key=KEY)
+    for limits in ({"max_size": 2**20}, {"max_frame_size": 2**20}):
+        parser = FrameParser(True, **limits)
+        assert parser.feed(header) == []
+        assert isinstance(parser.exc, FrameTooLarge)
+        assert parser.buffered == 0
+
+
+def test_parser_limits_are_writable():
+    parser = FrameParser(True)
+    assert parser.max_size is None and parser.max_frame_size is None
+    parser.max_size = 5
+    parser.max_frame_size = 4
+    assert (parser.max_size, parser.max_frame_size) == (5, 4)
+    parser.max_size = None
+    assert parser.max_size is None
+    assert parser.feed(build_frame(True, 2, b"12345", mask_key=KEY)) == []
+    assert isinstance(parser.exc, FrameTooLarge)
+
+
+def test_parser_bad_settings():
+    with pytest.raises(ValueError):
+        FrameParser(True, max_size=-1)
+    with pytest.raises(ValueError):
+        FrameParser(True, max_frame_size=-1)
+    with pytest.raises(ValueError):
+        FrameParser(True, allowed_rsv=8)
+    with pytest.raises(TypeError):
+        FrameParser(True, max_size="big")
+    parser = FrameParser(True)
+    with pytest.raises(ValueError):
+        parser.allowed_rsv = -1
+
+
+def test_parser_huge_limit_is_no_limit():
+    parser = FrameParser(True, max_size=2**100, max_frame_size=2**64)
+    assert parser.feed(build_frame(True, 2, b"x" * 300, mask_key=KEY)) == [(True, 0, 2, b"x" * 300)]
+
+
+def test_parser_accepts_buffers():
+    frame = build_frame(True, 2, b"payload", mask_key=KEY)
+    for data in (bytearray(frame), memoryview(frame)):
+        assert FrameParser(True).feed(data) == [(True, 0, 2, b"payload")]
+    # The parser keeps no view of what it was fed: the caller may reuse it.
+    buffer = bytearray(frame)
+    parser = FrameParser(True)
+    parser.feed(memoryview(buffer)[:10])
+    buffer[:] = bytes(len(buffer))
+    assert parser.feed(frame[10:]) == [(True, 0, 2, b"payload")]
+    with pytest.raises(TypeError):
+        FrameParser(True).feed("text")
+    with pytest.raises(BufferError):
+        FrameParser(True).feed(memoryview(frame)[::2])
+
+
+def test_parser_empty_feed():
+    parser = FrameParser(True)
+    assert parser.feed(b"") == []
+    assert parser.buffered == 0
+
+
+def test_parser_memory_grows_only_with_received_bytes():
+    # A peer announces a 64 MiB frame (under the limit) and sends 100 bytes:
+    # the parser must hold about 100 bytes, not 64 MiB.
+    parser = FrameParser(True, max_size=2**27)
+    data = serialize_header(True, 2, 2**26, mask_key=KEY) + bytes(100)
+    tracemalloc.start()
+    try:
+        parser.feed(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert parser.buffered == 100
+    assert peak < 64 * 1024
+
+
+def test_parser_large_frame_in_many_chunks():
+    payload = os.urandom(300_000)
+    frame = build_frame(True, 2, payload, mask_key=KEY)
+    parser = FrameParser(True)
+    frames = []
+    for start in range(0, len(frame), 65536):
+        frames += parser.feed(frame[start : start + 65536])
+    assert frames == [(True, 0, 2, payload)]
+
+
+def test_parser_reads_websockets_frames():
+    frames = [
+        PeerFrame(Opcode.TEXT, "héllo".encode(), fin=False),
+        PeerFrame(Opcode.PING, b"ping"),
+        PeerFrame(Opcode.CONT, b"x" * 65536, fin=True),
+        PeerFrame(Opcode.BINARY, b""),
+        PeerFrame(Opcode.CLOSE, b"\x03\xe8bye"),
+    ]
+    data = b"".join(frame.serialize(mask=True) for frame in frames)
+    parser = FrameParser(True, allowed_rsv=4)
+    parsed = parser.feed(data)
+    expected = [(f.fin, f.rsv1 << 2 | f.rsv2 << 1 | f.rsv3, int(f.opcode), f.data) for f in frames]
+    assert parsed == expected
+
+
+# The two implementations agree.
+
+lengths = st.one_of(st.integers(0, 300), st.sampled_from([65535, 65536, 70000]))
+header_args = st.tuples(
+    st.booleans(),
+    st.integers(-2, 17),
+    st.one_of(st.integers(-1, 300), st.sampled_from([65535, 65536, 2**63 - 1, 2**63, 2**64])),
+    st.integers(-1, 8),
+    st.one_of(st.none(), st.binary(min_size=3, max_size=5)),
+)
+
+
+@needs_compiled
+@PROPERTY
+@given(st.binary(max_size=20), st.integers(-2, 22))
+def test_same_parse_header(data, offset):
+    assert outcome(COMPILED.parse_header, data, offset) == outcome(PURE.parse_header, data, offset)
+
+
+@needs_compiled
+@PROPERTY
+@given(header_args)
+def test_same_serialize_header(args):
+    assert outcome(COMPILED.serialize_header, *args) == outcome(PURE.serialize_header, *args)
+
+
+@needs_compiled
+@PROPERTY
+@given(header_args, st.binary(max_size=300))
+def test_same_build_frame(args, payload):
+    fin, opcode, _, rsv, mask_key = args
+    assert outcome(COMPILED.build_frame, fin, opcode, payload, rsv, mask_key) == outcome(
+        PURE.build_frame, fin, opcode, payload, rsv, mask_key
+    )
+
+
+@st.composite
+def frame_streams(draw):
+    """Bytes of several frames, mostly valid, some breaking a rule."""
+    masked = draw(st.booleans())
+    parts = []
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["data", "data", "data", "control", "raw"]))
+        if kind == "raw":
+            parts.append(draw(st.binary(max_size=16)))
+            continue
+        opcode = draw(st.sampled_from([0, 1, 2]) if kind == "data" else st.sampled_from([8, 9, 10]))
+        length = draw(lengths) if kind == "data" else draw(st.integers(0, 125))
+        key = draw(st.binary(min_size=4, max_size=4)) if draw(st.integers(0, 9)) else None
+        key = key if masked else (None if draw(st.integers(0, 9)) else b"\x00\x01\x02\x03")
+        fin = draw(st.booleans()) if kind == "data" else True
+        rsv = draw(st.sampled_from([0, 0, 0, 4, 2, 1]))
+        payload = bytes((i * 7 + length) & 0xFF for i in range(length))
+        parts.append(PURE.build_frame(fin, opcode, payload, rsv, key))
+    return masked, b"".join(parts)
+
+
+parser_settings = st.tuples(
+    st.one_of(st.none(), st.integers(0, 400)),
+    st.one_of(st.none(), st.integers(0, 400)),
+    st.sampled_from([0, 4, 7]),
+)
+
+
+def cut_points(data, draw_cuts):
+    return sorted(set(min(cut, len(data)) for cut in draw_cuts))
+
+
+@needs_compiled
+@PROPERTY
+@given(frame_streams(), parser_settings, st.lists(st.integers(0, 2000), max_size=8))
+def test_same_frames_whatever_the_split(stream, limits, cuts):
+    masked, data = stream
+    max_size, max_frame_size, allowed_rsv = limits
+    cuts = cut_points(data, cuts)
+    results = [
+        feed_chunks(module.FrameParser(masked, max_size, max_frame_size, allowed_rsv), data, cuts)
+        for module in (COMPILED, PURE)
+    ]
+    assert results[0] == results[1]
+    # One feed or many: the same frames, the same error.
+    whole = feed_chunks(COMPILED.FrameParser(masked, max_size, max_frame_size, allowed_rsv), data, [])
+    assert whole[:2] == results[0][:2]
+
+
+@needs_compiled
+@PROPERTY
+@given(st.booleans(), st.binary(max_size=400), st.lists(st.integers(0, 400), max_size=6))
+def test_same_result_on_garbage(masked, data, cuts):
+    cuts = cut_points(data, cuts)
+    results = [feed_chunks(module.FrameParser(masked, 300, None, 7), data, cuts) for module in (COMPILED, PURE)]
+    assert results[0] == results[1]
+
+
+@PROPERTY
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.sampled_from([0, 1, 2]), lengths, st.binary(min_size=4, max_size=4)),
+        min_size=1,
+        max_size=5,
+    ),
+    st.integers(1, 97),
+)
+def test_round_trip_build_then_parse(frames, chunk):
+    # Active backend: every frame built comes back out, fed in any chunk size.
+    built = []
+    data = b""
+    for fin, opcode, length, key in frames:
+        payload = os.urandom(length)
+        built.append((fin, 0, opcode, payload))
+        data += build_frame(fin, opcode, payload, mask_key=key)
+    parser = FrameParser(True)
+    parsed = []
+    for start in range(0, len(data), chunk * 13):
+        parsed += parser.feed(data[start : start + chunk * 13])
+    assert parsed == built
+    assert parser.exc is None and parser.buffered == 0
+
+
+@PROPERTY
+@given(
+    st.sampled_from([Opcode.CONT, Opcode.TEXT, Opcode.BINARY, Opcode.PING, Opcode.PONG, Opcode.CLOSE]),
+    st.binary(max_size=125),
+    st.booleans(),
+    st.booleans(),
+)
+def test_websockets_serializer_output_parsed(opcode, payload, fin, mask):
+    if opcode >= 8:
+        fin = True
+    frame = PeerFrame(opcode, payload, fin=fin)
+    parser = FrameParser(mask)
+    assert parser.feed(frame.serialize(mask=mask)) == [(fin, 0, int(opcode), payload)]
