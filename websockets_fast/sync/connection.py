@@ -56,6 +56,10 @@ OP_PONG = 10
 
 BYTES_LIKE = (bytes, bytearray, memoryview)
 
+# After recv() returns, the reader thread leaves the socket alone this long
+# (seconds) in case recv() is called again, as it is in a receive loop.
+RECV_HANDOVER = 0.005
+
 # When a keepalive ping finds another thread writing, it tries again after
 # this many seconds rather than blocking the reader behind a slow write.
 KEEPALIVE_RETRY = 1.0
@@ -128,8 +132,15 @@ class Connection:
         "_lock",
         "_write_lock",
         "_message_ready",
-        "_resumed",
+        "_reader_wake",
         "_paused",
+        "_token_busy",
+        "_reader_waiting",
+        "_recv_waiting",
+        "_recv_left_at",
+        "_finished",
+        "_pending",
+        "_wait_readable",
         "_recv_in_progress",
         "_send_in_progress",
         "_pings",
@@ -182,8 +193,17 @@ class Connection:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._message_ready = threading.Condition(self._lock)
-        self._resumed = threading.Condition(self._lock)
+        # The reader thread waits on this one: to resume reading, for the
+        # read token, or for recv() to be done with the socket.
+        self._reader_wake = threading.Condition(self._lock)
         self._paused = False
+        self._token_busy = False
+        self._reader_waiting = False
+        self._recv_waiting = False
+        self._recv_left_at = 0.0
+        self._finished = False
+        self._pending = None
+        self._wait_readable = None
         self.recv_messages = Assembler(
             max_queue,
             pause=self._pause_reading,
@@ -284,7 +304,9 @@ class Connection:
             TimeoutError: ``timeout`` elapsed first. A message half-received
                 is kept for the next call.
         """
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             if self._recv_in_progress:
                 raise ConcurrencyError(
                     "cannot call recv while another thread is already running recv or recv_streaming"
@@ -297,16 +319,33 @@ class Connection:
                 self._recv_in_progress = True
                 try:
                     while True:
-                        if deadline is None:
-                            self._message_ready.wait()
-                        else:
-                            remaining = deadline - _monotonic()
-                            if remaining <= 0:
-                                raise TimeoutError(f"timed out in {timeout:.1f}s")
-                            self._message_ready.wait(remaining)
+                        if not self._token_busy and not self._finished:
+                            # Nobody is reading the socket: read it in this
+                            # thread rather than wake the reader thread.
+                            self._token_busy = True
+                            lock.release()
+                            try:
+                                status = self._read_step(deadline)
+                                if status < 0:
+                                    self._finish_reading()
+                            finally:
+                                lock.acquire()
+                                self._release_token_locked()
+                        elif not self._finished:
+                            # The reader thread is reading: it will hand over.
+                            self._recv_waiting = True
+                            try:
+                                if deadline is None:
+                                    self._message_ready.wait()
+                                else:
+                                    self._message_ready.wait(max(deadline - _monotonic(), 0.0))
+                            finally:
+                                self._recv_waiting = False
                         message = self.recv_messages.take(decode)
                         if message is not None:
                             return message
+                        if deadline is not None and _monotonic() >= deadline:
+                            raise TimeoutError(f"timed out in {timeout:.1f}s")
                 finally:
                     self._recv_in_progress = False
             except EOFError:
@@ -315,6 +354,8 @@ class Connection:
                 self._fail_locked(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}", exc)
             except TooManyFragments as exc:
                 self._fail_locked(CloseCode.MESSAGE_TOO_BIG, "too many fragments", exc)
+        finally:
+            lock.release()
         self._raise_closed()
 
     def recv_streaming(self, decode: bool | None = None) -> Iterator[str | bytes]:
@@ -347,7 +388,13 @@ class Connection:
                     try:
                         item = self.recv_messages.take_fragment(decode)
                         while item is None:
-                            self._message_ready.wait()
+                            self._recv_waiting = True
+                            # The reader may be leaving the socket to recv().
+                            self._reader_wake.notify()
+                            try:
+                                self._message_ready.wait()
+                            finally:
+                                self._recv_waiting = False
                             item = self.recv_messages.take_fragment(decode)
                     except EOFError:
                         closed = True
@@ -619,6 +666,7 @@ class Connection:
         """Drop the TCP connection now, without a closing handshake."""
         if self._reader is None:
             with self._lock:
+                self._finished = self._aborted = True
                 self.protocol.receive_eof()
                 self.recv_messages.close()
             try:
@@ -682,6 +730,8 @@ class Connection:
         """Start the close timer once we expect the TCP connection to end."""
         if self._close_due is None and self.close_timeout is not None:
             self._close_due = _monotonic() + self.close_timeout
+            # The reader may be leaving the socket to recv(): it's needed now.
+            self._reader_wake.notify()
 
     # Internals: closing
 
@@ -716,7 +766,7 @@ class Connection:
             if exc is not None and self._connection_exc is None:
                 self._connection_exc = exc
             self._aborted = True
-            self._resumed.notify_all()
+            self._reader_wake.notify_all()
         try:
             # shutdown() rather than close(): it wakes the reader blocked in
             # recv() or poll() and a writer blocked in sendall(), and the fd
@@ -732,12 +782,26 @@ class Connection:
 
     def _resume_reading(self):
         self._paused = False
-        self._resumed.notify()
+        self._reader_wake.notify()
 
-    # Internals: the reader thread
+    # Internals: reading.
+    #
+    # One thread at a time reads the socket: the holder of the read token
+    # (``_token_busy``). It feeds the protocol, queues frames, answers pings
+    # and runs the timers. The reader thread holds it when no application
+    # thread is receiving; a thread in recv() takes it when it is free and
+    # reads for itself, which saves two thread switches per message. The
+    # reader then stays away for RECV_HANDOVER seconds after recv() returns,
+    # so that a loop of recv() calls keeps the socket, and takes over when
+    # the application is busy elsewhere, so pings, closes and keepalive are
+    # always handled.
 
     def start_reader(self) -> None:
         """Start the reader thread; the opening handshake must be complete."""
+        sock = self.socket
+        # TLS sockets may hold decrypted bytes that poll() can't see.
+        self._pending = getattr(sock, "pending", None)
+        self._wait_readable = _readiness_waiter(sock)
         if self.ping_interval is not None:
             self._ping_due = _monotonic() + self.ping_interval
         # A daemon thread: an idle connection mustn't keep the interpreter
@@ -745,59 +809,132 @@ class Connection:
         self._reader = threading.Thread(target=self._read_loop, name=f"websockets_fast-reader-{self.id}", daemon=True)
         self._reader.start()
 
-    def _read_loop(self):
+    def _read_step(self, until=None):
+        """
+        Run the timers, then read the socket once and process what came.
+
+        The caller holds the read token, not ``_lock``. ``until`` is a
+        monotonic time after which to stop waiting for data. Return 1 after
+        processing data, 2 if that woke a thread waiting in recv(), 0 when
+        ``until`` passed without data, -1 when the connection is over (call
+        :meth:`_finish_reading`).
+        """
+        timeout = self._run_timers()
+        if timeout is not None and timeout < 0:
+            return -1
+        if until is not None:
+            remaining = until - _monotonic()
+            if remaining < 0:
+                remaining = 0.0
+            if timeout is None or remaining < timeout:
+                timeout = remaining
         sock = self.socket
-        protocol = self.protocol
-        lock = self._lock
-        messages = self.recv_messages
-        bufsize = self.recv_bufsize
-        # TLS sockets may hold decrypted bytes that poll() can't see.
-        pending = getattr(sock, "pending", None)
-        wait_readable = _readiness_waiter(sock)
         try:
-            while not self._aborted:
-                if self._paused:
-                    if not self._wait_resumed():
-                        break
-                    continue
-                timeout = self._run_timers()
-                if timeout is not None:
-                    if timeout < 0:
-                        break
-                    if not (pending is not None and pending()) and not wait_readable(timeout):
-                        continue
-                data = sock.recv(bufsize)
-                if not data:
-                    break
-                with lock:
-                    protocol.receive_data(data)
-                    events = protocol.events_received()
-                    for event in events:
-                        self.process_event(event)
-                    chunks = protocol.data_to_send()
-                    if chunks:
-                        self._write_lock.acquire()
-                    if self._close_due is None and protocol.close_expected():
-                        self._note_closing_locked()
-                    if self._recv_in_progress:
-                        self._message_ready.notify()
-                if chunks:
-                    try:
-                        self._write(chunks)
-                    except ConnectionClosed:
-                        break
+            if timeout is not None:
+                pending = self._pending
+                if not (pending is not None and pending()) and not self._wait_readable(timeout):
+                    return 0
+            data = sock.recv(self.recv_bufsize)
         except OSError as exc:
             if self.debug:
                 self.logger.debug("! error while receiving data", exc_info=True)
-            with lock:
+            with self._lock:
                 if self._connection_exc is None:
                     self._connection_exc = exc
+            return -1
+        if not data:
+            return -1
+        protocol = self.protocol
+        with self._lock:
+            protocol.receive_data(data)
+            for event in protocol.events_received():
+                self.process_event(event)
+            chunks = protocol.data_to_send()
+            if chunks:
+                self._write_lock.acquire()
+            if self._close_due is None and protocol.close_expected():
+                self._note_closing_locked()
+            status = 1
+            if self._recv_waiting:
+                # Cleared here, not by the woken thread, so that the reader
+                # doesn't take the token back before that thread runs.
+                self._recv_waiting = False
+                self._message_ready.notify()
+                status = 2
+        if chunks:
+            try:
+                self._write(chunks)
+            except ConnectionClosed:
+                return -1
+        return status
+
+    def _release_token_locked(self):
+        """Give up the read token after recv(); the caller holds ``_lock``."""
+        self._token_busy = False
+        self._recv_left_at = _monotonic()
+        if self._reader_waiting:
+            self._reader_wake.notify()
+
+    def _take_token_for_reader(self):
+        """
+        Wait until the reader thread should read, and take the read token.
+        Return False when the connection is over.
+        """
+        with self._lock:
+            while True:
+                if self._finished:
+                    return False
+                if self._token_busy:
+                    self._reader_waiting = True
+                    try:
+                        self._reader_wake.wait()
+                    finally:
+                        self._reader_waiting = False
+                    continue
+                if self._aborted:
+                    pass  # read at once: the socket is shut down, reading ends it
+                elif self._paused:
+                    close_due = self._close_due
+                    if close_due is None:
+                        self._reader_wake.wait()
+                        continue
+                    remaining = close_due - _monotonic()
+                    if remaining > 0:
+                        self._reader_wake.wait(remaining)
+                        continue
+                    # Overdue: the timers in _read_step drop the connection.
+                elif not self._recv_waiting and self._close_due is None:
+                    remaining = self._recv_left_at + RECV_HANDOVER - _monotonic()
+                    if remaining > 0:
+                        self._reader_wake.wait(remaining)
+                        continue
+                self._token_busy = True
+                return True
+
+    def _read_loop(self):
+        try:
+            while self._take_token_for_reader():
+                status = 0
+                try:
+                    while True:
+                        status = self._read_step()
+                        if status < 0:
+                            self._finish_reading()
+                            return
+                        # Leave the socket to the thread just woken in
+                        # recv(), and stop reading when the queue is full.
+                        if status == 2 or self._paused:
+                            break
+                finally:
+                    with self._lock:
+                        self._token_busy = False
+                        if status == 2:
+                            self._recv_left_at = _monotonic()
         except Exception as exc:  # a bug: log it and drop the connection
             self.logger.error("unexpected internal error", exc_info=True)
-            with lock:
+            with self._lock:
                 if self._connection_exc is None:
                     self._connection_exc = exc
-        finally:
             self._finish_reading()
 
     def process_event(self, event: Any) -> None:
@@ -819,20 +956,6 @@ class Connection:
         if self._keepalive_payload is not None and self._keepalive_payload not in self._pings:
             self._keepalive_payload = None
             self._pong_due = None
-
-    def _wait_resumed(self):
-        """Block while reading is paused. Return False to stop reading."""
-        with self._lock:
-            while self._paused and not self._aborted:
-                if self._close_due is None:
-                    self._resumed.wait()
-                else:
-                    remaining = self._close_due - _monotonic()
-                    if remaining <= 0:
-                        self._timed_out_closing()
-                        return False
-                    self._resumed.wait(remaining)
-            return not self._aborted
 
     def _timed_out_closing(self):
         if self._connection_exc is None:
@@ -916,14 +1039,21 @@ class Connection:
             pass
 
     def _finish_reading(self):
-        """The reader's last act: close the protocol, the queue and the socket."""
+        """
+        End the connection: close the protocol, the queue and the socket.
+        Called once reading has ended, by the thread that holds the token.
+        """
         sock = self.socket
         with self._lock:
+            if self._finished:
+                return
+            self._finished = True
             self._aborted = True
             self.protocol.receive_eof()
-            self.protocol.data_to_send()  # at most the EOF, written below
+            self.protocol.data_to_send()  # at most the EOF: the socket closes below
             self.recv_messages.close()
             self._message_ready.notify_all()
+            self._reader_wake.notify_all()
             self._paused = False
             self._ping_due = self._pong_due = None
             for waiter in self._pings.clear():
