@@ -315,7 +315,18 @@ class Protocol:
         try:
             for fin, rsv, opcode, data in frames:
                 if extensions:
-                    frame = self._decode(fin, rsv, opcode, data)
+                    frame = Frame(OPCODE_BY_VALUE[opcode], data, fin, rsv & 4 != 0, rsv & 2 != 0, rsv & 1 != 0)
+                    # Decoding may grow the payload (decompression): bound it
+                    # by what is left of the message budget.
+                    max_size = self.max_message_size
+                    if max_size is not None and opcode == 0 and self._in_message:
+                        max_size -= self._message_size
+                    if self.max_fragment_size is not None and (max_size is None or self.max_fragment_size < max_size):
+                        max_size = self.max_fragment_size
+                    for extension in reversed(extensions):
+                        frame = extension.decode(frame, max_size=max_size)
+                    if frame.rsv1 or frame.rsv2 or frame.rsv3:
+                        raise ProtocolError("reserved bits must be 0")
                     data = frame.data
                 else:
                     # The parser rejected RSV bits already (none negotiated).
@@ -369,22 +380,6 @@ class Protocol:
             # wire, where details could help an attacker.
             self.logger.error("parser failed", exc_info=True)
             self._fail_reading(CloseCode.INTERNAL_ERROR, exc, "")
-
-    def _decode(self, fin, rsv, opcode, data):
-        """Run the extensions' decode() on one frame; return the decoded Frame."""
-        frame = Frame(OPCODE_BY_VALUE[opcode], data, fin, rsv & 4 != 0, rsv & 2 != 0, rsv & 1 != 0)
-        # Decoding may grow the payload (decompression): bound it by what
-        # is left of the message budget.
-        max_size = self.max_message_size
-        if max_size is not None and opcode == 0 and self._in_message:
-            max_size -= self._message_size
-        if self.max_fragment_size is not None and (max_size is None or self.max_fragment_size < max_size):
-            max_size = self.max_fragment_size
-        for extension in reversed(self._extensions):
-            frame = extension.decode(frame, max_size=max_size)
-        if frame.rsv1 or frame.rsv2 or frame.rsv3:
-            raise ProtocolError("reserved bits must be 0")
-        return frame
 
     def _start_message(self, opcode, data):
         self._in_message = True
@@ -509,7 +504,13 @@ class Protocol:
         if self._state is not OPEN:
             raise InvalidState(f"connection is {self._state.name.lower()}")
         self._sending_fragments = not fin
-        self._send_frame(1, data, fin)
+        # The common case inline: no extension, no debug log.
+        if self._extensions or self.debug:
+            self._send_frame(1, data, fin)
+        elif self._mask:
+            self.writes.append(build_frame(fin, 1, data, 0, new_mask_key()))
+        else:
+            self.writes.append(build_frame(fin, 1, data))
 
     def send_binary(self, data, fin=True):
         """
@@ -529,7 +530,13 @@ class Protocol:
         if self._state is not OPEN:
             raise InvalidState(f"connection is {self._state.name.lower()}")
         self._sending_fragments = not fin
-        self._send_frame(2, data, fin)
+        # The common case inline: no extension, no debug log.
+        if self._extensions or self.debug:
+            self._send_frame(2, data, fin)
+        elif self._mask:
+            self.writes.append(build_frame(fin, 2, data, 0, new_mask_key()))
+        else:
+            self.writes.append(build_frame(fin, 2, data))
 
     def send_close(self, code=None, reason=""):
         """
