@@ -56,11 +56,13 @@ def build_host(host: str, port: int, secure: bool, *, always_include_port: bool 
             ``always_include_port`` is set (default False).
         secure: whether the scheme is ``wss`` (default port 443) or ``ws`` (80).
     """
-    try:
-        if ipaddress.ip_address(host).version == 6:
-            host = f"[{host}]"
-    except ValueError:
-        pass  # a host name, not an address
+    # Only IPv6 addresses contain colons; skip the costly check for others.
+    if ":" in host:
+        try:
+            if ipaddress.ip_address(host).version == 6:
+                host = f"[{host}]"
+        except ValueError:
+            pass  # not an address after all
     if always_include_port or port != (443 if secure else 80):
         host = f"{host}:{port}"
     return host
@@ -142,6 +144,9 @@ def parse_connection(header: str) -> List[ConnectionOption]:
     Raises:
         InvalidHeaderFormat: the value does not follow the grammar.
     """
+    # The usual value is one token, e.g. "Upgrade".
+    if _token.fullmatch(header):
+        return [header]  # type: ignore[list-item]
     return _parse_list(_parse_connection_option, header, "Connection")
 
 
@@ -159,6 +164,9 @@ def parse_upgrade(header: str) -> List[UpgradeProtocol]:
     Raises:
         InvalidHeaderFormat: the value does not follow the grammar.
     """
+    # The usual value is one protocol, e.g. "websocket".
+    if _upgrade_protocol.fullmatch(header):
+        return [header]  # type: ignore[list-item]
     return _parse_list(_parse_upgrade_protocol, header, "Upgrade")
 
 

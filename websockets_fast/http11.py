@@ -195,7 +195,7 @@ class _HeadParser:
     lines): errors are reported as soon as the offending byte arrives.
     """
 
-    __slots__ = ("max_line", "max_headers", "_buffer", "_scanned", "_lines")
+    __slots__ = ("max_line", "max_headers", "_buffer", "_scanned", "_searched", "_lines")
 
     # Raised when the first line is too long; set by subclasses.
     first_line_too_long = SecurityError
@@ -204,9 +204,12 @@ class _HeadParser:
         self.max_line = MAX_LINE_LENGTH if max_line is None else max_line
         self.max_headers = MAX_NUM_HEADERS if max_headers is None else max_headers
         # Bytes of an incomplete head, the offset of the first line not yet
-        # checked, and how many complete lines precede it.
+        # checked, how far that line is known to hold no LF (so that a line
+        # trickling in byte by byte is searched once, not once per byte),
+        # and how many complete lines precede it.
         self._buffer = bytearray()
         self._scanned = 0
+        self._searched = 0
         self._lines = 0
 
     def _parse(self, data):  # pragma: no cover - overridden
@@ -244,8 +247,9 @@ class _HeadParser:
         buffer = self._buffer
         max_line = self.max_line
         while True:
-            end = buffer.find(b"\n", self._scanned)
+            end = buffer.find(b"\n", max(self._scanned, self._searched))
             if end == -1:
+                self._searched = len(buffer)
                 # An unfinished line already too long, even without its CRLF.
                 return len(buffer) - self._scanned >= max_line
             length = end + 1 - self._scanned

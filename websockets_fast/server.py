@@ -7,6 +7,7 @@ import binascii
 import email.utils
 import http
 import re
+import time
 from typing import TYPE_CHECKING, Callable, List, Optional, Pattern, Sequence, Tuple, Union
 
 from .datastructures import Headers, MultipleValuesError
@@ -36,6 +37,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from .extensions import Extension, ServerExtensionFactory
 
 __all__ = ["ServerProtocol"]
+
+# The Date header changes once a second; formatting it costs more than the
+# rest of a response, so the last value is kept.
+_date_cache = (0, "")
+
+
+def _http_date() -> str:
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, email.utils.formatdate(now, usegmt=True))
+    return _date_cache[1]
 
 
 class ServerProtocol(Protocol):
@@ -239,7 +252,7 @@ class ServerProtocol(Protocol):
             )
 
         headers = Headers()
-        headers.set_insecure("Date", email.utils.formatdate(usegmt=True))
+        headers.set_insecure("Date", _http_date())
         headers.set_insecure("Upgrade", "websocket")
         headers.set_insecure("Connection", "Upgrade")
         headers.set_insecure("Sec-WebSocket-Accept", accept_header)
@@ -427,7 +440,7 @@ class ServerProtocol(Protocol):
         status = http.HTTPStatus(status)
         body = text.encode()
         headers = Headers()
-        headers.set_insecure("Date", email.utils.formatdate(usegmt=True))
+        headers.set_insecure("Date", _http_date())
         headers.set_insecure("Connection", "close")
         headers.set_insecure("Content-Length", str(len(body)))
         headers.set_insecure("Content-Type", "text/plain; charset=utf-8")
@@ -474,4 +487,5 @@ class ServerProtocol(Protocol):
         self._early_data = None
         if not self.eof_sent:
             self.send_eof()
-        self._discard()
+        if not self._discarding:
+            self._discard()
