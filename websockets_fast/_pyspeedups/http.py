@@ -51,9 +51,8 @@ def _limits(max_line, max_headers):
     return max_line, max_headers
 
 
-def _prepare(data, max_line, max_headers):
-    """Return the bytes to parse: never more than the longest possible head."""
-    longest = max_line * (max_headers + 2)
+def _prepare(data):
+    """Return ``data`` as bytes or bytearray, or as a flat memoryview."""
     if type(data) is bytes or type(data) is bytearray:
         return data
     view = memoryview(data)
@@ -63,8 +62,7 @@ def _prepare(data, max_line, max_headers):
         if view.nbytes:
             raise BufferError("buffer is not C-contiguous")
         return b""
-    with view:
-        return view.cast("B")[:longest].tobytes()
+    return view.cast("B")
 
 
 def _text(raw):
@@ -88,14 +86,22 @@ class _Lines:
         """The next line without its CRLF, or None if it is not complete yet."""
         data = self.data
         start = self.position
-        end = data.find(b"\n", start, start + self.max_line)
+        if type(data) is memoryview:
+            # A view has no find(): copy what this line may span, no more.
+            window = data[start : start + self.max_line].tobytes()
+            data, start = window, 0
+            end = window.find(b"\n")
+            available = len(window)
+        else:
+            end = data.find(b"\n", start, start + self.max_line)
+            available = len(data) - start
         if end < 0:
-            if len(data) - start >= self.max_line:
+            if available >= self.max_line:
                 raise HTTPLimitError(f"line longer than {self.max_line} bytes")
             return None
         if end == start or data[end - 1] != 13:
             raise HTTPParseError("line ending in a bare LF")
-        self.position = end + 1
+        self.position += end + 1 - start
         return data[start : end - 1]
 
 
@@ -140,7 +146,7 @@ def parse_request(data, max_line=8192, max_headers=128):
     it goes over a limit, ``ValueError`` for a bad limit.
     """
     max_line, max_headers = _limits(max_line, max_headers)
-    lines = _Lines(_prepare(data, max_line, max_headers), max_line)
+    lines = _Lines(_prepare(data), max_line)
     line = lines.next()
     if line is None:
         return None
@@ -173,7 +179,7 @@ def parse_response(data, max_line=8192, max_headers=128):
     after the code).
     """
     max_line, max_headers = _limits(max_line, max_headers)
-    lines = _Lines(_prepare(data, max_line, max_headers), max_line)
+    lines = _Lines(_prepare(data), max_line)
     line = lines.next()
     if line is None:
         return None
