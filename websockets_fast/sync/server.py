@@ -486,7 +486,9 @@ def serve(
         except Exception:
             connection.close_socket()
             return
-        if connection.protocol.state is not OPEN:
+        if connection._reader is None:
+            # The handshake failed. (Checking the state instead would race
+            # with the reader: the client may already be closing.)
             connection.close_socket()
             return
         try:
