@@ -127,15 +127,15 @@ _refill_lock = threading.Lock()
 
 def new_mask_key() -> bytes:
     """Return 4 fresh random bytes for masking one frame. Thread-safe."""
-    try:
-        return _mask_keys.popleft()
-    except IndexError:
-        pass
-    with _refill_lock:
-        if not _mask_keys:
-            pool = os.urandom(4 * _MASK_KEYS_PER_REFILL)
-            _mask_keys.extend([pool[i : i + 4] for i in range(0, len(pool), 4)])
-        return _mask_keys.popleft()
+    while True:
+        try:
+            return _mask_keys.popleft()
+        except IndexError:
+            pass
+        with _refill_lock:
+            if not _mask_keys:
+                pool = os.urandom(4 * _MASK_KEYS_PER_REFILL)
+                _mask_keys.extend([pool[i : i + 4] for i in range(0, len(pool), 4)])
 
 
 def _reseed_after_fork() -> None:
