@@ -68,6 +68,7 @@ class ClientConnection(Connection):
             # noticing (it learns of EOF only through connection_lost()).
             raise self._connection_exc or EOFError("connection closed during opening handshake")
         self._open = True
+        self._compact_handshake()
 
     def _process_event(self, event):
         if self.response is None:

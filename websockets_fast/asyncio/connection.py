@@ -25,6 +25,7 @@ from ..exceptions import (
     ConnectionClosedOK,
     TooManyFragments,
 )
+from ..http11 import RequestParser, ResponseParser
 from ..protocol import OPEN
 
 __all__ = ["Connection", "broadcast"]
@@ -68,8 +69,8 @@ class Connection(asyncio.Protocol):
         "protocol",
         "loop",
         "transport",
-        "request",
-        "response",
+        "_request",
+        "_response",
         "latency",
         "ping_interval",
         "ping_timeout",
@@ -105,8 +106,8 @@ class Connection(asyncio.Protocol):
         self.protocol = protocol
         self.loop = asyncio.get_running_loop()
         self.transport = None
-        self.request = None
-        self.response = None
+        self._request = None
+        self._response = None
         self.latency = 0.0
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
@@ -114,7 +115,7 @@ class Connection(asyncio.Protocol):
         self._max_queue = max_queue
         self._write_limit = parse_write_limit(write_limit)
         self._messages = None  # created in connection_made()
-        self._pings = PingTracker()
+        self._pings = None  # a PingTracker, from the first ping
         # recv() and recv_streaming() exclude each other.
         self._recv_busy = False
         self._recv_waiter = None
@@ -132,6 +133,47 @@ class Connection(asyncio.Protocol):
         self._open = False
 
     # Attributes
+
+    @property
+    def request(self):
+        """
+        The opening handshake request (:class:`~websockets_fast.http11.Request`).
+
+        Once the connection is open, only the request's bytes are kept: parsed
+        headers cost about 2 KiB per connection. Each access then parses them
+        again and returns a new object; keep a reference if you use it often.
+        """
+        request = self._request
+        if type(request) is bytes:
+            return RequestParser().feed(request)[0]
+        return request
+
+    @request.setter
+    def request(self, request):
+        self._request = request
+
+    @property
+    def response(self):
+        """
+        The opening handshake response (:class:`~websockets_fast.http11.Response`).
+
+        Kept as bytes once the connection is open, like :attr:`request`.
+        """
+        response = self._response
+        if type(response) is bytes:
+            return ResponseParser().feed(response)[0]
+        return response
+
+    @response.setter
+    def response(self, response):
+        self._response = response
+
+    def _compact_handshake(self):
+        # Called once the connection is open (see the request property).
+        if self._request is not None and type(self._request) is not bytes:
+            self._request = self._request.serialize()
+        if self._response is not None and type(self._response) is not bytes:
+            self._response = self._response.serialize()
 
     @property
     def id(self):
@@ -221,33 +263,29 @@ class Connection(asyncio.Protocol):
                 "cannot call recv while another coroutine is already running recv or recv_streaming"
             )
         messages = self._messages
-        # Fast path: a message is already here, no need to wait.
-        if messages.complete:
-            try:
-                return messages.take(decode)
-            except (UnicodeDecodeError, TooManyFragments) as exc:
-                await self._fail_bad_message(exc)
-        return await self._recv_wait(decode)
-
-    async def _recv_wait(self, decode):
-        messages = self._messages
-        self._recv_busy = True
+        # One coroutine, no helper: an idle connection's handler sits here,
+        # and every frame of the await chain costs memory.
         try:
-            while True:
-                message = messages.take(decode)
-                if message is not None:
-                    return message
-                self._recv_waiter = waiter = self.loop.create_future()
-                try:
-                    await waiter
-                finally:
-                    self._recv_waiter = None
+            # Fast path: a message is already here, no need to wait.
+            if messages.complete:
+                return messages.take(decode)
+            self._recv_busy = True
+            try:
+                while True:
+                    message = messages.take(decode)
+                    if message is not None:
+                        return message
+                    self._recv_waiter = waiter = self.loop.create_future()
+                    try:
+                        await waiter
+                    finally:
+                        self._recv_waiter = None
+            finally:
+                self._recv_busy = False
         except EOFError:
             pass
         except (UnicodeDecodeError, TooManyFragments) as exc:
             await self._fail_bad_message(exc)
-        finally:
-            self._recv_busy = False
         raise await self._closed_error()
 
     async def recv_streaming(self, decode=None):
@@ -451,6 +489,8 @@ class Connection(asyncio.Protocol):
             raise TypeError("data must be str or bytes-like")
         if self.protocol.state is not OPEN:
             raise await self._closed_error()
+        if self._pings is None:
+            self._pings = PingTracker()
         if data is None:
             data = self._pings.new_payload()
         pong_waiter = self.loop.create_future()
@@ -611,6 +651,8 @@ class Connection(asyncio.Protocol):
         self._keepalive_timer = None
         if self.protocol.state is not OPEN:
             return
+        if self._pings is None:
+            self._pings = PingTracker()
         data = self._pings.new_payload()
         # A None waiter marks the keepalive ping (see _on_pong).
         self._pings.add(data, None, self.loop.time())
@@ -633,6 +675,8 @@ class Connection(asyncio.Protocol):
             self._arm_close_timer()
 
     def _on_pong(self, data):
+        if self._pings is None:
+            return  # unsolicited
         acknowledged = self._pings.acknowledge(bytes(data), self.loop.time())
         if acknowledged is None:
             return  # unsolicited
@@ -729,7 +773,7 @@ class Connection(asyncio.Protocol):
         if self._messages is not None:
             self._messages.close()
         self._wake_reader()
-        if len(self._pings):
+        if self._pings is not None and len(self._pings):
             close_exc = self.protocol.close_exc
             for waiter in self._pings.clear():
                 if waiter is not None and not waiter.done():

@@ -124,6 +124,7 @@ class ServerConnection(Connection):
             protocol.send_response(self.response)
             if protocol.state is OPEN:
                 self._open = True
+                self._compact_handshake()
                 if self._open_timer is not None:
                     self._open_timer.cancel()
                     self._open_timer = None
