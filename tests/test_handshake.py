@@ -566,6 +566,24 @@ def test_bare_lf_fails_immediately_byte_by_byte():
     assert isinstance(server.handshake_exc, InvalidMessage)
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"GET / HTP/1.1\r\n",  # bad request line, head not finished
+        b"GET / HTTP/1.1\r\nHost: x\r\r\n",  # CR inside a value
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nBad header\r\n",
+    ],
+)
+def test_malformed_lines_fail_before_the_head_ends(data):
+    # websockets rejects these as soon as the line is complete; so do we,
+    # without waiting for the blank line that ends the head.
+    server = ServerProtocol()
+    for i in range(0, len(data), 5):
+        server.receive_data(data[i : i + 5])
+    assert isinstance(server.handshake_exc, InvalidMessage)
+    assert server.data_to_send() == [b""]
+
+
 def test_eof_during_request():
     server = ServerProtocol()
     server.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\n")

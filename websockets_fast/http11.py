@@ -191,8 +191,10 @@ class _HeadParser:
     validates the whole head at once. Calling it on every piece of a head that
     trickles in byte by byte would cost quadratic time, so between calls this
     class follows the lines as they arrive and calls the parser only when the
-    head is complete or a line breaks a rule (bare LF, overlong line, too many
-    lines): errors are reported as soon as the offending byte arrives.
+    head is complete, when a line breaks a framing rule (bare LF, overlong
+    line, too many lines: reported as soon as the offending byte arrives), or
+    when the count of complete lines reaches a power of two (so that a
+    malformed line is reported early, at a linear total cost).
     """
 
     __slots__ = ("max_line", "max_headers", "_buffer", "_scanned", "_searched", "_lines")
@@ -259,6 +261,11 @@ class _HeadParser:
                 return True  # the empty line that ends the head
             self._lines += 1
             self._scanned = end + 1
+            if self._lines & (self._lines - 1) == 0:
+                # After 1, 2, 4, 8... complete lines, let the parser check
+                # them: a malformed line is reported without waiting for the
+                # end of the head, and the total parsing work stays linear.
+                return True
 
     def _limit_error(self, data: bytes, exc: Exception) -> SecurityError:
         """Turn the parser's limit error into the exception websockets raises."""
