@@ -16,7 +16,7 @@ DIST=$ROOT/build/dist
 "$PYTHON" -m venv --clear "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip build
 
-rm -rf "$DIST"
+rm -rf "$DIST" && mkdir -p "$DIST"
 "$VENV/bin/python" -m build -q --outdir "$DIST" . > "$ROOT/build/build.log" 2>&1 \
     || { cat "$ROOT/build/build.log"; exit 1; }
 WHEEL=$(ls "$DIST"/*.whl)
