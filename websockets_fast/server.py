@@ -114,7 +114,7 @@ class ServerProtocol(Protocol):
         self._request_parser: Optional[RequestParser] = RequestParser() if state is CONNECTING else None
         # Bytes received after the request and before the response; a
         # bytearray, or None once more arrived than the head limit allows.
-        self._early_data: Optional[bytearray] = bytearray()
+        self._early_data: Optional[bytearray] = bytearray() if state is CONNECTING else None
 
     # Receiving the request.
 
@@ -310,7 +310,7 @@ class ServerProtocol(Protocol):
         except MultipleValuesError:
             raise InvalidHeader("Sec-WebSocket-Key", "multiple values") from None
         try:
-            raw_key = base64.b64decode(key.encode("iso-8859-1"), validate=True)
+            raw_key = base64.b64decode(key.encode(), validate=True)
         except binascii.Error as exc:
             raise InvalidHeaderValue("Sec-WebSocket-Key", key) from exc
         if len(raw_key) != 16:
