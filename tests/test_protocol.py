@@ -898,3 +898,14 @@ def test_random_streams_match_websockets(frames, cuts, max_size):
         assert their_events[: len(ours[0])] == ours[0]
         return
     assert ours == (their_events, their_code)
+
+
+def test_fail_after_close_is_harmless():
+    for p in (server(), client()):
+        p.send_close(1000)
+        p.receive_data(raw(8, close_payload(1000), mask=p.side is SERVER))
+        p.receive_eof()
+        p.data_to_send()
+        assert p.state is CLOSED
+        p.fail(1011)
+        assert p.data_to_send() == [] and p.state is CLOSED and p.close_code == 1000

@@ -282,6 +282,8 @@ class Protocol:
         frames = parser.feed(data)
         if frames:
             self._receive_frames(frames)
+            if parser.exc is None:
+                return
         if parser.exc is not None and not self._discarding:
             exc = parser.exc
             if isinstance(exc, FrameTooLarge):
@@ -309,9 +311,13 @@ class Protocol:
 
     def _receive_frames(self, frames):
         """Check and deliver the frames parsed from one batch of bytes."""
-        events = self.events
+        # Locals: this loop runs once per frame, globals cost a dict lookup.
+        append = self.events.append
         extensions = self._extensions
         debug = self.debug
+        new_frame = Frame
+        opcodes = OPCODE_BY_VALUE
+        is_utf8 = validate_utf8
         try:
             for fin, rsv, opcode, data in frames:
                 if extensions:
@@ -340,7 +346,7 @@ class Protocol:
                         raise ProtocolError("expected a continuation frame")
                     if fin:
                         # Whole message in one frame: validate it in one go.
-                        if opcode == 1 and not validate_utf8(data):
+                        if opcode == 1 and not is_utf8(data):
                             _raise_decode_error(data)
                     else:
                         self._start_message(opcode, data)
@@ -358,12 +364,12 @@ class Protocol:
                 # 8 = CLOSE: the closing handshake; the rest is dropped.
                 elif opcode == 8:
                     self._receive_close(data)
-                    events.append(frame or Frame(CLOSE, data))
+                    append(frame or new_frame(CLOSE, data))
                     return
 
                 # 10 = PONG: nothing to do here; the I/O layer matches pings.
 
-                events.append(frame or Frame(OPCODE_BY_VALUE[opcode], data, fin))
+                append(frame or new_frame(opcodes[opcode], data, fin))
 
         except ProtocolError as exc:
             self._fail_reading(CloseCode.PROTOCOL_ERROR, exc)
@@ -448,6 +454,8 @@ class Protocol:
         The handshake subclasses call this when the opening handshake fails,
         after :meth:`send_eof`.
         """
+        if self._discarding:
+            return  # e.g. fail() after the closing handshake: nothing to do
         self._discarding = True
         # Free the parser's buffer: nothing more will be parsed.
         self._parser = None
