@@ -804,6 +804,10 @@ class Connection:
         self._wait_readable = _readiness_waiter(sock)
         if self.ping_interval is not None:
             self._ping_due = _monotonic() + self.ping_interval
+        with self._lock:
+            if self.protocol.close_expected():
+                # Frames that came with the handshake already closed it.
+                self._note_closing_locked()
         # A daemon thread: an idle connection mustn't keep the interpreter
         # alive at exit.
         self._reader = threading.Thread(target=self._read_loop, name=f"websockets_fast-reader-{self.id}", daemon=True)

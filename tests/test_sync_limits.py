@@ -1,0 +1,365 @@
+"""websockets_fast.sync: bad input, limits, backpressure and timeouts.
+
+Misbehaving peers are raw sockets on 127.0.0.1 that speak just enough of
+the protocol to misbehave; well-behaved ones are our own client and server.
+"""
+
+import base64
+import contextlib
+import hashlib
+import os
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from websockets_fast.exceptions import ConnectionClosedError
+from websockets_fast.protocol import State
+from websockets_fast.sync.client import connect
+from websockets_fast.sync.server import serve
+
+BOUND = 10.0
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+@contextlib.contextmanager
+def running_server(handler, **kwargs):
+    kwargs.setdefault("compression", None)
+    with serve(handler, "127.0.0.1", 0, **kwargs) as server:
+        thread = threading.Thread(target=server.serve_forever)
+        thread.start()
+        try:
+            yield server.socket.getsockname()[1], server
+        finally:
+            server.shutdown()
+            thread.join(BOUND)
+            assert not thread.is_alive()
+
+
+def build_frame(opcode, payload, fin=True, mask=True, rsv=0):
+    head = bytes([(0x80 if fin else 0) | rsv << 4 | opcode])
+    mask_bit = 0x80 if mask else 0
+    length = len(payload)
+    if length < 126:
+        head += bytes([mask_bit | length])
+    elif length < 65536:
+        head += bytes([mask_bit | 126]) + struct.pack("!H", length)
+    else:
+        head += bytes([mask_bit | 127]) + struct.pack("!Q", length)
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(byte ^ key[i % 4] for i, byte in enumerate(payload))
+
+
+def read_frames(sock, data=b""):
+    """Read frames until EOF (bounded by the socket timeout); return [(opcode, payload)]."""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            break
+        if not chunk:
+            break
+        data += chunk
+    frames = []
+    while len(data) >= 2:
+        opcode, length = data[0] & 0x0F, data[1] & 0x7F
+        masked = data[1] & 0x80
+        offset = 2
+        if length == 126:
+            (length,) = struct.unpack("!H", data[2:4])
+            offset = 4
+        elif length == 127:
+            (length,) = struct.unpack("!Q", data[2:10])
+            offset = 10
+        if masked:
+            key = data[offset : offset + 4]
+            offset += 4
+            payload = bytes(b ^ key[i % 4] for i, b in enumerate(data[offset : offset + length]))
+        else:
+            payload = data[offset : offset + length]
+        frames.append((opcode, payload))
+        data = data[offset + length :]
+    return frames
+
+
+def close_code(frames):
+    codes = [struct.unpack("!H", payload[:2])[0] for opcode, payload in frames if opcode == 8 and len(payload) >= 2]
+    assert codes, f"no close frame in {frames}"
+    return codes[0]
+
+
+def raw_client(port):
+    """Open a connection and perform the opening handshake by hand."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=BOUND)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        assert chunk, "server closed during the handshake"
+        head += chunk
+    head, _, rest = head.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock, rest
+
+
+@contextlib.contextmanager
+def raw_server(behaviour):
+    """
+    Accept one connection, answer the handshake by hand, then call
+    ``behaviour(sock)`` in a thread. Yield the ws:// URI.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(BOUND)
+    port = listener.getsockname()[1]
+
+    def run():
+        try:
+            sock, _ = listener.accept()
+        except OSError:
+            return
+        with sock:
+            sock.settimeout(BOUND)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+            key = [
+                line.split(b":", 1)[1].strip()
+                for line in request.split(b"\r\n")
+                if line.lower().startswith(b"sec-websocket-key:")
+            ][0]
+            accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+            sock.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+            )
+            behaviour(sock)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        listener.close()
+        thread.join(BOUND)
+        assert not thread.is_alive()
+
+
+# Bad input from a client: the server fails the connection with the right code.
+
+
+@pytest.mark.parametrize(
+    "frames, code",
+    [
+        pytest.param([build_frame(2, b"x", mask=False)], 1002, id="unmasked"),
+        pytest.param([build_frame(1, b"\xff\xfe")], 1007, id="invalid-utf8"),
+        pytest.param([build_frame(1, "é".encode()[:1], fin=False), build_frame(0, b"\xff")], 1007, id="invalid-utf8-split"),
+        pytest.param([build_frame(2, b"x" * 2000)], 1009, id="too-big"),
+        pytest.param([build_frame(2, b"x" * 600, fin=False), build_frame(0, b"x" * 600)], 1009, id="too-big-fragmented"),
+        pytest.param([build_frame(3, b"x")], 1002, id="reserved-opcode"),
+        pytest.param([build_frame(2, b"x", rsv=4)], 1002, id="rsv1-without-extension"),
+        pytest.param([build_frame(0, b"x")], 1002, id="unexpected-continuation"),
+        pytest.param([build_frame(9, b"x" * 126)], 1002, id="long-control-frame"),
+    ],
+)
+def test_server_fails_bad_input(frames, code):
+    seen = []
+
+    def handler(websocket):
+        try:
+            websocket.recv()
+        except ConnectionClosedError as exc:
+            seen.append(exc.sent.code)
+
+    with running_server(handler, max_size=1000) as (port, _):
+        sock, rest = raw_client(port)
+        with sock:
+            sock.sendall(b"".join(frames))
+            assert close_code(read_frames(sock, rest)) == code
+    assert seen == [code]
+
+
+@pytest.mark.parametrize(
+    "frame, code",
+    [
+        pytest.param(build_frame(2, b"x", mask=True), 1002, id="masked-from-server"),
+        pytest.param(build_frame(1, b"\xc3", mask=False), 1007, id="invalid-utf8"),
+        pytest.param(build_frame(2, b"x" * 2000, mask=False), 1009, id="too-big"),
+    ],
+)
+def test_client_fails_bad_input(frame, code):
+    received = []
+
+    def behaviour(sock):
+        sock.sendall(frame)
+        received.extend(read_frames(sock))
+
+    with raw_server(behaviour) as uri:
+        # The raw server never closes TCP: the client gives up after close_timeout.
+        with connect(uri, max_size=1000, compression=None, close_timeout=0.3) as websocket:
+            with pytest.raises(ConnectionClosedError) as info:
+                websocket.recv(timeout=BOUND)
+            assert info.value.sent.code == code
+    assert close_code(received) == code
+
+
+def test_max_size_accepts_exactly_the_limit():
+    with running_server(lambda ws: ws.send(ws.recv()), max_size=1000) as (port, _):
+        with connect(f"ws://127.0.0.1:{port}", max_size=1000, compression=None) as websocket:
+            websocket.send(b"x" * 1000)
+            assert websocket.recv(timeout=BOUND) == b"x" * 1000
+
+
+# Backpressure: max_queue bounds the frames held, and the peer's send() blocks.
+
+
+def test_backpressure_blocks_a_fast_sender_then_resumes():
+    size, count = 64 * 1024, 400  # 25 MiB: more than the queue and every kernel buffer
+    high = 4
+    consume = threading.Event()
+    connections = []
+    received = []
+
+    def handler(websocket):
+        connections.append(websocket)
+        assert consume.wait(BOUND)
+        for _ in range(count):
+            received.append(len(websocket.recv(timeout=BOUND)))
+
+    with running_server(handler, max_queue=high, max_size=2**20) as (port, _):
+        with connect(f"ws://127.0.0.1:{port}", compression=None) as websocket:
+            sent = []
+
+            def sender():
+                for _ in range(count):
+                    websocket.send(b"x" * size)
+                    sent.append(1)
+
+            thread = threading.Thread(target=sender)
+            thread.start()
+            deadline = time.monotonic() + BOUND
+            wait = threading.Event()
+            while not (connections and connections[0]._paused):
+                assert time.monotonic() < deadline, "reading never paused"
+                wait.wait(0.005)
+            server_connection = connections[0]
+            # The sender can't finish: 25 MiB don't fit anywhere.
+            thread.join(0.5)
+            assert thread.is_alive()
+            assert len(sent) < count
+            # The queue holds at most what crossed the mark in one read.
+            assert len(server_connection.recv_messages) <= high + 2
+            consume.set()
+            thread.join(BOUND * 3)
+            assert not thread.is_alive()
+            assert len(sent) == count
+    assert received == [size] * count
+
+
+def test_max_queue_none_never_pauses():
+    release = threading.Event()
+    connections = []
+
+    def handler(websocket):
+        connections.append(websocket)
+        release.wait(BOUND)
+        for _ in range(50):
+            websocket.recv(timeout=BOUND)
+
+    with running_server(handler, max_queue=None) as (port, _):
+        with connect(f"ws://127.0.0.1:{port}", compression=None) as websocket:
+            for _ in range(50):
+                websocket.send(b"x")
+            websocket.ping().wait(BOUND)  # the server has read everything before the pong
+            assert not connections[0]._paused
+            release.set()
+
+
+# Timeouts
+
+
+def test_client_open_timeout():
+    listener = socket.create_server(("127.0.0.1", 0))
+    with listener:
+        port = listener.getsockname()[1]
+        # The kernel completes the TCP handshake; nobody answers the HTTP one.
+        with pytest.raises(TimeoutError):
+            connect(f"ws://127.0.0.1:{port}", open_timeout=0.2)
+
+
+def test_server_open_timeout_drops_silent_clients():
+    with running_server(lambda ws: None, open_timeout=0.2) as (port, _):
+        with socket.create_connection(("127.0.0.1", port), timeout=BOUND) as sock:
+            assert sock.recv(4096) == b""
+
+
+def test_close_timeout_when_the_peer_ignores_the_close():
+    received = []
+
+    def behaviour(sock):
+        # Read the close frame but never answer it nor close the TCP connection.
+        data = b""
+        while len(data) < 4:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        received.append(data)
+        sock.recv(4096)  # until the client gives up and drops the connection
+
+    with raw_server(behaviour) as uri:
+        websocket = connect(uri, compression=None, close_timeout=0.2)
+        closer = threading.Thread(target=websocket.close)
+        closer.start()
+        closer.join(BOUND)
+        assert not closer.is_alive()
+        assert websocket.state is State.CLOSED
+        assert isinstance(websocket._connection_exc, TimeoutError)
+    assert received and received[0][0] == 0x88
+
+
+def test_keepalive_timeout_fails_the_connection():
+    def behaviour(sock):
+        # Complete the handshake, then never answer anything.
+        try:
+            while sock.recv(4096):
+                pass
+        except OSError:
+            pass
+
+    with raw_server(behaviour) as uri:
+        with connect(uri, compression=None, ping_interval=0.05, ping_timeout=0.1, close_timeout=0.2) as websocket:
+            with pytest.raises(ConnectionClosedError) as info:
+                websocket.recv(timeout=BOUND)
+            assert info.value.sent.code == 1011
+            assert "keepalive" in info.value.sent.reason
+
+
+def test_server_keepalive_timeout():
+    seen = []
+
+    def handler(websocket):
+        try:
+            websocket.recv()
+        except ConnectionClosedError as exc:
+            seen.append(exc.sent.code)
+
+    with running_server(handler, ping_interval=0.05, ping_timeout=0.1, close_timeout=0.2) as (port, _):
+        sock, rest = raw_client(port)
+        with sock:
+            frames = read_frames(sock, rest)
+    assert frames[0][0] == 9  # a ping first
+    assert close_code(frames) == 1011
+    assert seen == [1011]
