@@ -689,3 +689,42 @@ def test_handshake_exceptions_are_invalid_handshake():
     for exc_type in (InvalidMessage, InvalidStatus, InvalidUpgrade, SecurityError, NegotiationError):
         assert issubclass(exc_type, InvalidHandshake)
     assert accept_key(KEY) == ACCEPT
+
+
+# Differential check on mutated requests: whatever websockets refuses, we
+# refuse; when both parse the request, both answer with the same status.
+
+
+def _outcome(protocol_class, data):
+    server = protocol_class()
+    server.receive_data(data)
+    events = server.events_received()
+    if not events:
+        return None
+    return server.accept(events[0]).status_code
+
+
+def test_mutated_requests_against_websockets():
+    import random
+
+    rng = random.Random(6455)
+    base = request_bytes("Sec-WebSocket-Protocol: chat", "Origin: http://example.com")
+    alphabet = b" \t\r\n:,;=/\"\x00\x7f\x80\xffaZ0-"
+    for _ in range(1500):
+        data = bytearray(base)
+        for _ in range(rng.randint(1, 3)):
+            position = rng.randrange(len(data))
+            choice = rng.random()
+            if choice < 0.4:
+                data[position] = rng.choice(alphabet)
+            elif choice < 0.7:
+                del data[position]
+            else:
+                data.insert(position, rng.choice(alphabet))
+        data = bytes(data)
+        ours = _outcome(ServerProtocol, data)
+        theirs = _outcome(websockets.server.ServerProtocol, data)
+        if ours == 101:
+            assert theirs == 101, data
+        if ours is not None and theirs is not None:
+            assert ours == theirs, data
