@@ -282,14 +282,14 @@ class Protocol:
         frames = parser.feed(data)
         if frames:
             self._receive_frames(frames)
-            if parser.exc is None:
-                return
         if parser.exc is not None and not self._discarding:
-            exc = parser.exc
-            if isinstance(exc, FrameTooLarge):
-                self._fail_reading(CloseCode.MESSAGE_TOO_BIG, PayloadTooBig(str(exc)))
-            else:
-                self._fail_reading(CloseCode.PROTOCOL_ERROR, ProtocolError(str(exc)))
+            self._parser_failed(parser.exc)
+
+    def _parser_failed(self, exc):
+        if isinstance(exc, FrameTooLarge):
+            self._fail_reading(CloseCode.MESSAGE_TOO_BIG, PayloadTooBig(str(exc)))
+        else:
+            self._fail_reading(CloseCode.PROTOCOL_ERROR, ProtocolError(str(exc)))
 
     def receive_eof(self):
         """
