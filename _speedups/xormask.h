@@ -7,11 +7,11 @@
  * (in-place masking); otherwise the two ranges must not overlap. Any
  * alignment and any length are fine, length 0 included.
  *
- * The key cycles every 4 bytes, so it can be widened to 8 or 16 bytes and
- * applied a whole word at a time as long as each word starts at a multiple
- * of 4 from src. Loads and stores go through memcpy (or unaligned SIMD
- * loads), never through a cast pointer, so unaligned buffers are legal C and
- * the compiler still emits single instructions for them.
+ * The key cycles every 4 bytes, so it can be widened to 8, 16 or 32 bytes
+ * and applied a whole word at a time; a word starting at byte i sees the
+ * key rotated by i % 4. Loads and stores go through memcpy (or unaligned
+ * SIMD loads), never through a cast pointer, so unaligned buffers are legal
+ * C and the compiler still emits single instructions for them.
  *
  * Include this header from Cython with
  *
@@ -47,10 +47,11 @@
 #endif
 
 #if defined(WSF_XORMASK_DISPATCH)
-/* XOR whole 32-byte blocks with AVX2; returns how many bytes it did. */
+/* XOR whole 32-byte blocks with AVX2; returns how many bytes it did.
+   key_bytes holds the key, repeated, as seen from src[0] on. */
 __attribute__((target("avx2"))) static size_t
 wsf_xor_mask_avx2_blocks(const unsigned char *src, unsigned char *dst,
-                         size_t length, const unsigned char key_bytes[32])
+                         size_t length, const unsigned char *key_bytes)
 {
     size_t i = 0;
     __m256i key256 = _mm256_loadu_si256((const __m256i *)key_bytes);
@@ -77,18 +78,37 @@ wsf_xor_mask(const unsigned char *src, unsigned char *dst, size_t length,
              const unsigned char key[4])
 {
     size_t i = 0;
+    size_t j;
     uint64_t key64;
-    unsigned char key_bytes[32];
+    /* The key repeated nine times: from byte i of the payload on, the key
+       reads as key_bytes + (i & 3), for up to 32 bytes. */
+    unsigned char key_bytes[36];
 
-    /* Eight copies of the key: the widest word below uses 32 bytes. */
-    for (i = 0; i < 32; i++) {
-        key_bytes[i] = key[i & 3];
+    for (j = 0; j < sizeof(key_bytes); j++) {
+        key_bytes[j] = key[j & 3];
     }
-    i = 0;
+
+    /* On a large buffer, mask a few bytes until dst is 32-byte aligned: a
+       vector store that straddles two cache lines costs about two stores,
+       and Python's bytes objects keep their data 16 bytes past a 16-byte
+       boundary, so half of all 32-byte stores would. */
+    if (length >= 256) {
+        size_t head = (size_t)(-(uintptr_t)dst & 31);
+        for (; i + 8 <= head; i += 8) {
+            uint64_t word;
+            memcpy(&key64, key_bytes + (i & 3), 8);
+            memcpy(&word, src + i, 8);
+            word ^= key64;
+            memcpy(dst + i, &word, 8);
+        }
+        for (; i < head; i++) {
+            dst[i] = src[i] ^ key[i & 3];
+        }
+    }
 
 #if defined(WSF_XORMASK_AVX2)
-    if (length >= 32) {
-        __m256i key256 = _mm256_loadu_si256((const __m256i *)key_bytes);
+    if (length - i >= 32) {
+        __m256i key256 = _mm256_loadu_si256((const __m256i *)(key_bytes + (i & 3)));
         for (; i + 128 <= length; i += 128) {
             __m256i a = _mm256_loadu_si256((const __m256i *)(src + i));
             __m256i b = _mm256_loadu_si256((const __m256i *)(src + i + 32));
@@ -107,12 +127,12 @@ wsf_xor_mask(const unsigned char *src, unsigned char *dst, size_t length,
 #elif defined(WSF_XORMASK_SSE2)
 #if defined(WSF_XORMASK_DISPATCH)
     /* Below a few blocks the SSE2 loop is as fast and needs no check. */
-    if (length >= 256 && __builtin_cpu_supports("avx2")) {
-        i = wsf_xor_mask_avx2_blocks(src, dst, length, key_bytes);
+    if (length - i >= 256 && __builtin_cpu_supports("avx2")) {
+        i += wsf_xor_mask_avx2_blocks(src + i, dst + i, length - i, key_bytes + (i & 3));
     }
 #endif
     if (length - i >= 16) {
-        __m128i key128 = _mm_loadu_si128((const __m128i *)key_bytes);
+        __m128i key128 = _mm_loadu_si128((const __m128i *)(key_bytes + (i & 3)));
         /* Four independent 16-byte lanes per round keep the load and store
            ports busy; the loop overhead is paid once per 64 bytes. */
         for (; i + 64 <= length; i += 64) {
@@ -131,8 +151,8 @@ wsf_xor_mask(const unsigned char *src, unsigned char *dst, size_t length,
         }
     }
 #elif defined(WSF_XORMASK_NEON)
-    if (length >= 16) {
-        uint8x16_t key128 = vld1q_u8(key_bytes);
+    if (length - i >= 16) {
+        uint8x16_t key128 = vld1q_u8(key_bytes + (i & 3));
         for (; i + 64 <= length; i += 64) {
             uint8x16_t a = vld1q_u8(src + i);
             uint8x16_t b = vld1q_u8(src + i + 16);
@@ -149,9 +169,8 @@ wsf_xor_mask(const unsigned char *src, unsigned char *dst, size_t length,
     }
 #endif
 
-    /* Portable path, and the 8..15-byte remainder of the SIMD paths. i is a
-       multiple of 16 here, hence of 4: the 8-byte key lines up. */
-    memcpy(&key64, key_bytes, 8);
+    /* The portable path, and what is left after the vector loops. */
+    memcpy(&key64, key_bytes + (i & 3), 8);
     for (; i + 8 <= length; i += 8) {
         uint64_t word;
         memcpy(&word, src + i, 8);
