@@ -728,3 +728,99 @@ def test_mutated_requests_against_websockets():
             assert theirs == 101, data
         if ours is not None and theirs is not None:
             assert ours == theirs, data
+
+
+# Over real TCP sockets on 127.0.0.1, against websockets' threading implementation.
+
+
+def _pump(sock, protocol, until, max_reads=1000):
+    """Read from ``sock`` into ``protocol`` until ``until(events)`` holds."""
+    events = []
+    for _ in range(max_reads):
+        for data in protocol.data_to_send():
+            if data:
+                sock.sendall(data)
+        if until(events):
+            return events
+        data = sock.recv(65536)
+        if data:
+            protocol.receive_data(data)
+        else:
+            protocol.receive_eof()
+        events.extend(protocol.events_received())
+    raise AssertionError("no progress")
+
+
+def test_our_client_over_tcp_against_websockets_server():
+    import socket
+    import threading
+
+    from websockets.sync.server import serve
+
+    def echo(connection):
+        for message in connection:
+            connection.send(message)
+
+    with serve(echo, "127.0.0.1", 0, compression=None) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            host, port = server.socket.getsockname()
+            with socket.create_connection((host, port), timeout=10) as sock:
+                client = ClientProtocol(parse_uri(f"ws://{host}:{port}/"))
+                client.send_request(client.connect())
+                [response] = _pump(sock, client, lambda events: events)
+                assert response.status_code == 101 and client.state is OPEN
+                client.send_text("héllo".encode())
+                [frame] = _pump(sock, client, lambda events: events)
+                assert frame.data.decode() == "héllo"
+                client.send_close(1000)
+                _pump(sock, client, lambda events: client.state is CLOSED)
+                assert client.close_code == 1000
+        finally:
+            server.shutdown()
+            thread.join(10)
+
+
+def test_websockets_client_over_tcp_against_our_server():
+    import socket
+    import threading
+
+    from websockets.sync.client import connect
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    failures = []
+
+    def serve_one():
+        try:
+            sock, _ = listener.accept()
+            with sock:
+                sock.settimeout(10)
+                server = ServerProtocol(subprotocols=["chat"])
+                [request] = _pump(sock, server, lambda events: events)
+                server.send_response(server.accept(request))
+                [frame] = _pump(sock, server, lambda events: events)
+                server.send_text(frame.data)
+                _pump(sock, server, lambda events: any(e.opcode is Opcode.CLOSE for e in events))
+                for data in server.data_to_send():
+                    if data:
+                        sock.sendall(data)
+                    else:
+                        sock.shutdown(socket.SHUT_WR)
+        except Exception as exc:  # reported by the main thread
+            failures.append(exc)
+
+    thread = threading.Thread(target=serve_one, daemon=True)
+    thread.start()
+    try:
+        port = listener.getsockname()[1]
+        with connect(f"ws://127.0.0.1:{port}/", subprotocols=["chat"], open_timeout=10, close_timeout=10) as websocket:
+            assert websocket.subprotocol == "chat"
+            websocket.send("ping?")
+            assert websocket.recv(timeout=10) == "ping?"
+            websocket.close()
+    finally:
+        thread.join(10)
+        listener.close()
+    assert not failures, failures
