@@ -194,6 +194,14 @@ def wait_for_port(process, port, timeout):
 # ------------------------------------------------------------------- wstest
 
 
+def wstest_env():
+    """The environment for Python 2.7: nothing meant for Python 3 on its path."""
+    env = dict(os.environ)
+    for name in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP"):
+        env.pop(name, None)
+    return env
+
+
 def setup_wstest():
     result = subprocess.run(
         ["bash", str(HERE / "setup_wstest.sh")],
@@ -211,7 +219,7 @@ def wstest_versions(python2):
     result = subprocess.run(
         [str(python2), "-c", "import autobahntestsuite, autobahn;"
          "print(autobahntestsuite.__version__ + ' ' + autobahn.version)"],
-        stdout=subprocess.PIPE, text=True, timeout=60,
+        stdout=subprocess.PIPE, text=True, timeout=60, env=wstest_env(),
     )
     words = result.stdout.split()
     return {"autobahntestsuite": words[0] if words else "?",
@@ -223,7 +231,7 @@ def list_cases(python2, patterns, work_dir):
     spec_path.write_text(json.dumps({"cases": patterns, "exclude-cases": []}))
     result = subprocess.run(
         [str(python2), str(HERE / "wstest_loopback.py"), "--list-cases", str(spec_path)],
-        stdout=subprocess.PIPE, text=True, timeout=120, check=True,
+        stdout=subprocess.PIPE, text=True, timeout=120, check=True, env=wstest_env(),
     )
     return result.stdout.split()
 
@@ -314,6 +322,7 @@ def run_server_role(config, python2, patterns, out_dir, timeout):
             [str(python2), str(HERE / "wstest_loopback.py"),
              "-m", "fuzzingclient", "-s", str(spec_path)],
             out_dir / "wstest.log",
+            env=wstest_env(),
             cwd=out_dir,
         )
         try:
@@ -350,6 +359,7 @@ def run_client_role(config, python2, patterns, out_dir, timeout):
         [str(python2), str(HERE / "wstest_loopback.py"),
          "-m", "fuzzingserver", "-s", str(spec_path), "--webport", "0"],
         out_dir / "wstest.log",
+        env=wstest_env(),
         cwd=out_dir,
     )
     try:

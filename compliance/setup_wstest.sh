@@ -103,27 +103,36 @@ EOF
 }
 
 mkdir -p "$WSTEST_HOME"
-if [ ! -x "$PYTHON2" ]; then
+# The headers too: wsaccel and ujson compile against them.
+if [ ! -x "$PYTHON2" ] || [ ! -f /usr/include/python2.7/Python.h ]; then
     install_python2
 fi
 log "using $($PYTHON2 --version 2>&1)"
+
+INSTALL_LOG=$WSTEST_HOME/install.log
+fail() { log "$1"; tail -n 40 "$INSTALL_LOG" >&2; exit 1; }
+: > "$INSTALL_LOG"
 
 TOOLS=$WSTEST_HOME/tools
 if [ ! -x "$TOOLS/bin/virtualenv" ]; then
     log "installing virtualenv<20.22 into $TOOLS"
     "$PYTHON3" -m venv --clear "$TOOLS"
-    "$TOOLS/bin/python" -m pip install -q "virtualenv<20.22" >&2
+    "$TOOLS/bin/python" -m pip install "virtualenv<20.22" >> "$INSTALL_LOG" 2>&1 \
+        || fail "installing virtualenv failed"
 fi
 
-log "creating the Python 2.7 environment $VENV2"
+log "creating the Python 2.7 environment $VENV2 (log: $INSTALL_LOG)"
 rm -f "$STAMP"
-"$TOOLS/bin/virtualenv" -q --clear -p "$PYTHON2" "$VENV2" >&2
+"$TOOLS/bin/virtualenv" -q --clear -p "$PYTHON2" "$VENV2" >> "$INSTALL_LOG" 2>&1 \
+    || fail "virtualenv failed"
 # --no-deps: the set above is complete; resolving from scratch on Python 2.7
 # picks releases that no longer install there.
 # shellcheck disable=SC2086
-"$VENV2/bin/pip" install -q --no-deps $PINS >&2
-"$VENV2/bin/pip" install -q --no-deps "$AUTOBAHNTESTSUITE" >&2
-"$WSTEST" --help > /dev/null 2>&1 || { log "wstest does not start"; "$WSTEST" --help; exit 1; }
+"$VENV2/bin/pip" install --no-deps $PINS >> "$INSTALL_LOG" 2>&1 \
+    || fail "installing the pinned dependencies failed"
+"$VENV2/bin/pip" install --no-deps "$AUTOBAHNTESTSUITE" >> "$INSTALL_LOG" 2>&1 \
+    || fail "installing $AUTOBAHNTESTSUITE failed"
+"$WSTEST" --autobahnversion >> "$INSTALL_LOG" 2>&1 || fail "wstest does not start"
 echo "$STAMP_TEXT" > "$STAMP"
 log "installed $AUTOBAHNTESTSUITE"
 echo "$WSTEST"
