@@ -451,10 +451,9 @@ def test_slow_request_and_response():
         server.receive_data(request[i : i + 1])
     [event] = server.events_received()
     server.send_response(server.accept(event))
-    response = b"".join(server.data_to_send())
+    response = b"".join(server.data_to_send()) + b"\x81\x02ok"
     for i in range(len(response)):
         client.receive_data(response[i : i + 1])
-    client.receive_data(b"\x81\x02ok")
     events = client.events_received()
     assert events[0].status_code == 101
     assert events[1].data == b"ok"
