@@ -47,6 +47,20 @@ cdef enum:
 
 cdef uint64_t NO_LIMIT = <uint64_t>-1
 
+# Masking a large payload takes long enough that other threads should run
+# meanwhile; a small one takes less time than handing the GIL over.
+cdef Py_ssize_t NOGIL_THRESHOLD = 65536
+
+
+cdef inline void _xor(const unsigned char *src, unsigned char *dst, Py_ssize_t length, const unsigned char *key):
+    # Only for a src held by a buffer export and a dst that is a new bytes
+    # object nobody else has seen: nothing another thread does can move them.
+    if length >= NOGIL_THRESHOLD:
+        with nogil:
+            wsf_xor_mask(src, dst, <size_t>length, key)
+    else:
+        wsf_xor_mask(src, dst, <size_t>length, key)
+
 
 cdef struct Header:
     bint fin
@@ -262,7 +276,7 @@ def build_frame(fin, opcode, payload, rsv=0, mask_key=None):
         out = <unsigned char *>PyBytes_AS_STRING(frame)
         memcpy(out, header, size)
         if mask_key is not None:
-            wsf_xor_mask(<const unsigned char *>view.buf, out + size, <size_t>view.len, key)
+            _xor(<const unsigned char *>view.buf, out + size, view.len, key)
         else:
             memcpy(out + size, view.buf, view.len)
     finally:
@@ -397,7 +411,7 @@ cdef class FrameParser:
         cdef Py_ssize_t length = <Py_ssize_t>h.length
         cdef bytes payload = PyBytes_FromStringAndSize(NULL, length)
         if h.masked:
-            wsf_xor_mask(src, <unsigned char *>PyBytes_AS_STRING(payload), <size_t>length, h.key)
+            _xor(src, <unsigned char *>PyBytes_AS_STRING(payload), length, h.key)
         else:
             memcpy(PyBytes_AS_STRING(payload), src, length)
         frames.append((h.fin, h.rsv, h.opcode, payload))
@@ -430,6 +444,8 @@ cdef class FrameParser:
             # The key continues where the previous chunk stopped.
             for i in range(4):
                 key[i] = self._frame.key[(self._filled + i) & 3]
+            # With the GIL held: the storage belongs to this parser, and a
+            # second thread feeding it meanwhile could move it.
             wsf_xor_mask(src, <unsigned char *>_bytes_data(self._payload) + self._filled, <size_t>take, key)
         else:
             memcpy(_bytes_data(self._payload) + self._filled, src, take)
