@@ -43,6 +43,8 @@ _SYNC_TAIL = b"\x00\x00\xff\xff"
 # than a second decompress() call.
 _SMALL_PAYLOAD = 2048
 
+_Z_SYNC_FLUSH = zlib.Z_SYNC_FLUSH
+
 _WINDOW_BITS = {str(bits): bits for bits in range(8, 16)}
 
 
@@ -182,7 +184,9 @@ class PerMessageDeflate(Extension):
         encoder = self._encoder
         if encoder is None:
             encoder = self._encoder = zlib.compressobj(wbits=-self.local_max_window_bits, **self.compress_settings)
-        data = encoder.compress(frame.data) + encoder.flush(zlib.Z_SYNC_FLUSH)
+        data = encoder.compress(frame.data)
+        # Small inputs stay inside zlib until the flush: skip a concatenation.
+        data = data + encoder.flush(_Z_SYNC_FLUSH) if data else encoder.flush(_Z_SYNC_FLUSH)
         if frame.fin:
             # Strip the sync flush tail; a view avoids copying big payloads.
             data = data[:-4] if len(data) < _SMALL_PAYLOAD else memoryview(data)[:-4]
