@@ -2,7 +2,8 @@
 
     python bench/bench_protocol.py [--full]
 
-Workloads, each on a server-side protocol created with ``state=OPEN``:
+Workloads, each on a server-side protocol created with ``state=OPEN`` (and
+one on a client-side one, whose frames are masked):
 - receive: parse and deliver 10,000 masked 64-byte text messages, all bytes
   fed in one call (a pipelined burst) or one message per call;
 - send: serialize 10,000 64-byte text messages;
@@ -72,6 +73,22 @@ def _uri():
     return parse_uri("ws://127.0.0.1/")
 
 
+def _client(lib, deflate):
+    """A client-side protocol of ``lib`` in state OPEN (it masks what it sends)."""
+    if lib == "websockets_fast":
+        from websockets_fast.client import ClientProtocol
+        from websockets_fast.uri import parse_uri
+
+        protocol = ClientProtocol(parse_uri("ws://127.0.0.1/"), state=OPEN)
+        if deflate:
+            protocol.extensions = [pmd.PerMessageDeflate(False, False, 12, 12, {"memLevel": 5})]
+    else:
+        protocol = ws_client.ClientProtocol(_uri(), state=WsState.OPEN)
+        if deflate:
+            protocol.extensions = [ws_pmd.PerMessageDeflate(False, False, 12, 12, {"memLevel": 5})]
+    return protocol
+
+
 def _server(lib, deflate):
     """A server-side protocol of ``lib`` in state OPEN, perhaps with deflate."""
     offer = ws_pmd.ClientPerMessageDeflateFactory(compress_settings={"memLevel": 5}).get_request_params()
@@ -110,13 +127,17 @@ def _send(protocol, payloads):
     assert len(data_to_send()) == MESSAGES
 
 
+def _send_masked(protocol, payloads):
+    _send(protocol, payloads)
+
+
 def _best_times(deflate, work, arg, repeats):
     """Best time of ``work`` for each library; runs alternate, so that noise
     from other processes on the machine hits both alike."""
     best = {"websockets_fast": float("inf"), "websockets": float("inf")}
     for _ in range(repeats):
         for lib in best:
-            protocol = _server(lib, deflate)
+            protocol = (_client if work is _send_masked else _server)(lib, deflate)
             gc.collect()
             start = time.perf_counter()
             work(protocol, arg)
@@ -134,6 +155,7 @@ def speed_rows(quick):
             ("receive 10k, one batch", _receive_batch, chunks),
             ("receive 10k, one per call", _receive_each, chunks),
             ("send 10k", _send, payloads),
+            ("client send 10k (masked)", _send_masked, payloads),
         ):
             ours, theirs = _best_times(deflate, work, arg, repeats)
             rows.append(
