@@ -213,26 +213,6 @@ def test_ping_pong_and_latency():
                 websocket.pong(None)
 
 
-def test_duplicate_ping_payload_is_refused():
-    started = threading.Event()
-    release = threading.Event()
-
-    def handler(websocket):
-        # Don't read: no pong comes back until released.
-        started.set()
-        release.wait(BOUND)
-        for message in websocket:
-            pass
-
-    with running_server(handler) as (uri, _):
-        with connect(uri) as websocket:
-            assert started.wait(BOUND)
-            websocket.ping(b"same")
-            with pytest.raises(ConcurrencyError):
-                websocket.ping(b"same")
-            release.set()
-
-
 def test_ping_ack_on_close():
     def handler(websocket):
         websocket.close()

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from websockets_fast.exceptions import ConnectionClosedError
+from websockets_fast.exceptions import ConcurrencyError, ConnectionClosedError
 from websockets_fast.protocol import State
 from websockets_fast.sync.client import connect
 from websockets_fast.sync.server import serve
@@ -363,3 +363,22 @@ def test_server_keepalive_timeout():
     assert frames[0][0] == 9  # a ping first
     assert close_code(frames) == 1011
     assert seen == [1011]
+
+
+def test_duplicate_ping_payload_is_refused():
+    def behaviour(sock):
+        # Never answer pings.
+        try:
+            while sock.recv(4096):
+                pass
+        except OSError:
+            pass
+
+    with raw_server(behaviour) as uri:
+        websocket = connect(uri, compression=None, ping_interval=None, close_timeout=0.2)
+        websocket.ping(b"same")
+        with pytest.raises(ConcurrencyError):
+            websocket.ping(b"same")
+        other = websocket.ping(b"other")
+        assert not other.is_set()
+        websocket.close()
