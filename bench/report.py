@@ -1,0 +1,288 @@
+"""Output: the terminal table, the JSON file of raw results, the PNG plot,
+and the progress bar."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+
+from bench import peers
+from bench.suite import SETTINGS
+
+SHORT = {
+    "websockets_fast": "websockets_fast",
+    "websockets": "websockets",
+    "picows.websockets": "picows.websockets",
+    "picows": "picows (core)",
+    "aiohttp": "aiohttp",
+}
+
+COLORS = {
+    "websockets_fast": "#d62728",
+    "websockets": "#1f77b4",
+    "picows.websockets": "#2ca02c",
+    "picows": "#98df8a",
+    "aiohttp": "#ff7f0e",
+}
+
+
+# --------------------------------------------------------------------------
+# Progress
+
+
+class Progress:
+    """A one-line progress bar on stderr (one line per 10 % when not a tty)."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.started = time.monotonic()
+        self.last_decile = -1
+
+    def __call__(self, done: int, total: int, text: str) -> None:
+        fraction = done / total if total else 1.0
+        elapsed = time.monotonic() - self.started
+        if self.tty:
+            width = 30
+            filled = int(width * fraction)
+            bar = "#" * filled + "-" * (width - filled)
+            line = f"\r[{bar}] {done}/{total} {elapsed:5.0f}s {text}"[:120]
+            self.stream.write(line.ljust(120))
+            if done >= total:
+                self.stream.write("\n")
+        else:
+            decile = int(fraction * 10)
+            if decile != self.last_decile:
+                self.last_decile = decile
+                self.stream.write(f"progress {100 * fraction:3.0f}% ({done}/{total}) {elapsed:.0f}s {text}\n")
+        self.stream.flush()
+
+
+# --------------------------------------------------------------------------
+# Metadata
+
+
+def versions(libraries) -> dict:
+    found = {}
+    for lib in libraries:
+        try:
+            found[lib] = peers.library_version(lib)
+        except Exception as exc:  # reported, not fatal: its rows say n/a
+            found[lib] = f"unavailable ({type(exc).__name__}: {exc})"
+    try:
+        import uvloop
+
+        found["uvloop"] = uvloop.__version__
+    except ImportError:
+        found["uvloop"] = "unavailable"
+    return found
+
+
+def machine() -> dict:
+    info = {
+        "platform": platform.platform(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+    }
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    info["processor"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return info
+
+
+def settings_line() -> str:
+    return (
+        f"settings (equal for all): max_size={SETTINGS['max_size']} B, keepalive off, "
+        f"compression off unless the row says deflate, listen backlog={SETTINGS['backlog']}, "
+        f"host {peers.HOST}"
+    )
+
+
+# --------------------------------------------------------------------------
+# Table
+
+
+def _fmt(value, digits=0) -> str:
+    if value is None:
+        return "-"
+    if digits == 0:
+        return f"{value:,.0f}"
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(value, reference) -> str:
+    if value is None or not reference:
+        return "-"
+    return f"{value / reference:.2f}"
+
+
+def _who(row) -> str:
+    if row["client"] == row["server"]:
+        return SHORT[row["client"]]
+    return f"ours -> {SHORT[row['server']]} srv"
+
+
+def _references(rows) -> dict:
+    """(label, loop, library) -> median metrics of that library's own pair."""
+    refs = {}
+    for row in rows:
+        if row["client"] == row["server"] and row["median"]:
+            refs[(row["label"], row["loop"], row["client"])] = row["median"]
+    return refs
+
+
+COLUMNS = {
+    # workload: [(title, metric, digits, ratio?)]
+    "echo": [("msg/s", "rate", 0, True), ("CPU us/msg", "cpu_us", 1, True), ("client+server us", None, 0, False)],
+    "pipelined": [("msg/s", "rate", 0, True), ("CPU us/msg", "cpu_us", 1, True), ("client+server us", None, 0, False)],
+    "handshake": [("conn/s", "rate", 0, True), ("CPU us/conn", "cpu_us", 0, True), ("client+server us", None, 0, False)],
+    "broadcast": [("delivery ms", "delivery_ms", 1, True), ("server CPU ms", "server_cpu_ms", 1, True)],
+    "memory": [("RSS KiB/conn", "rss_kib", 1, True), ("traced KiB/conn", "traced_kib", 1, True)],
+}
+
+SECTION_TITLES = {
+    "echo": "Echo round trips, one connection (msg/s higher is better; CPU lower is better)",
+    "pipelined": "Pipelined throughput, one connection",
+    "handshake": "Handshake rate (open phase timed; CPU covers open + close)",
+    "broadcast": "Broadcast: one message to every connection (lower is better)",
+    "memory": "Memory per idle connection, after one message each (lower is better)",
+}
+
+
+def table(rows) -> str:
+    """The terminal table: one section per workload, ratios vs the references."""
+    refs = _references(rows)
+    lines = []
+    for workload in ("echo", "pipelined", "handshake", "broadcast", "memory"):
+        section = [r for r in rows if r["workload"] == workload]
+        if not section:
+            continue
+        columns = COLUMNS[workload]
+        lines.append("")
+        lines.append(SECTION_TITLES[workload])
+        header = f"{'workload':<34} {'loop':<7} {'library':<30}"
+        for title, metric, _, ratio in columns:
+            header += f" {title:>13}"
+            if ratio:
+                header += f" {'/ws':>5} {'/pws':>5}"
+        lines.append(header)
+        lines.append("-" * len(header))
+        previous = None
+        for row in section:
+            group = (row["label"], row["loop"])
+            label = f"{row['label']:<34} {row['loop']:<7}" if group != previous else " " * 42
+            previous = group
+            line = f"{label} {_who(row):<30}"
+            median = row["median"]
+            if median is None:
+                lines.append(f"{line} n/a: {row['error'][:100]}")
+                continue
+            for title, metric, digits, ratio in columns:
+                if metric is None:
+                    text = f"{median['client_cpu_us']:.0f}+{median['server_cpu_us']:.0f}"
+                    line += f" {text:>13}"
+                    continue
+                line += f" {_fmt(median.get(metric), digits):>13}"
+                if ratio:
+                    for ref in peers.REFERENCES:
+                        ref_median = refs.get((row["label"], row["loop"], ref))
+                        line += f" {_ratio(median.get(metric), ref_median and ref_median.get(metric)):>5}"
+            if row.get("note"):
+                line += f"  ({row['note'][:60]})"
+            lines.append(line)
+    lines.append("")
+    lines.append("/ws and /pws: the figure divided by websockets' and by picows.websockets' figure for the same row.")
+    lines.append("'ours -> X srv': the websockets_fast client against X's server.")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# JSON
+
+
+def write_json(path, rows, meta) -> None:
+    with open(path, "w") as out:
+        json.dump({"meta": meta, "rows": rows}, out, indent=1, default=str)
+
+
+# --------------------------------------------------------------------------
+# Plot
+
+
+def write_plot(path, rows, meta) -> bool:
+    """Grouped bars: msg/s and CPU per workload, KiB per idle connection.
+
+    Returns False when matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+
+    own = [r for r in rows if r["client"] == r["server"]]
+    libs = [lib for lib in peers.LIBRARIES if any(r["client"] == lib for r in own)]
+    loops = list(dict.fromkeys(r["loop"] for r in own))
+    throughput = [r for r in own if r["workload"] in ("echo", "pipelined")]
+    memory = [r for r in own if r["workload"] == "memory"]
+
+    panels = [("rate", "messages/s (higher is better)", loop) for loop in loops]
+    panels += [("cpu_us", "CPU µs per message, client + server (lower is better)", loops[0])] if loops else []
+    if memory:
+        panels.append(("memory", "KiB per idle connection, server RSS (lower is better)", memory[0]["loop"]))
+    if not panels:
+        return False
+
+    fig, axes = plt.subplots(len(panels), 1, figsize=(13, 4.2 * len(panels)), squeeze=False)
+    width = 0.8 / max(1, len(libs))
+    for ax, (metric, title, loop) in zip(axes[:, 0], panels):
+        source = memory if metric == "memory" else [r for r in throughput if r["loop"] == loop]
+        source = [r for r in source if r["loop"] == loop]
+        labels = list(dict.fromkeys(r["label"] for r in source))
+        key = "rss_kib" if metric == "memory" else metric
+        for i, lib in enumerate(libs):
+            xs, ys = [], []
+            for j, label in enumerate(labels):
+                row = next((r for r in source if r["label"] == label and r["client"] == lib), None)
+                x = j + (i - (len(libs) - 1) / 2) * width
+                if row is None:
+                    continue
+                if row["median"] is None:
+                    ax.text(x, 0.02, "n/a", rotation=90, ha="center", va="bottom", fontsize=7,
+                            color=COLORS[lib], transform=ax.get_xaxis_transform())
+                    continue
+                xs.append(x)
+                ys.append(row["median"][key])
+            bars = ax.bar(xs, ys, width, label=SHORT[lib], color=COLORS[lib])
+            for bar, y in zip(bars, ys):
+                text = f"{y:,.0f}" if y >= 100 else f"{y:.1f}"
+                ax.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                            ha="center", va="bottom", fontsize=6, rotation=90, xytext=(0, 2),
+                            textcoords="offset points")
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels([label.replace(", ", "\n") for label in labels], fontsize=8)
+        if metric != "memory":
+            ax.set_yscale("log")
+        ax.set_title(f"{title} — {loop}", fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+        ax.margins(y=0.2)
+    axes[0, 0].legend(ncol=len(libs), fontsize=8, loc="upper right")
+    versions_text = ", ".join(f"{k} {v.split(' (')[0] if 'unavailable' not in v else 'n/a'}"
+                              for k, v in meta["versions"].items())
+    fig.suptitle(f"websockets_fast benchmark — {meta['machine']['processor']}, "
+                 f"{meta['machine']['cpus']} CPUs, {meta['machine']['python']}\n{versions_text}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
