@@ -401,8 +401,9 @@ def test_results_are_bools(module):
 
 @pytest.mark.parametrize("module", IMPLEMENTATIONS)
 def test_one_bad_byte_at_every_position_in_ascii(module):
-    # Exercises the 32-byte and 8-byte ASCII loops and their exits.
-    base = bytearray(b"0123456789abcdefghijklmnopqrstuvwxyz" * 3)
+    # Exercises every ASCII loop (128, 64, 32 and 8 bytes per round; the
+    # widest one runs on 256 bytes or more) and each way out of them.
+    base = bytearray(b"0123456789abcdefghijklmnopqrstuvwxyz" * 20)
     for index in range(len(base)):
         for bad in (b"\x80", b"\xff", b"\xc0"):
             data = bytes(base[:index] + bad + base[index + 1 :])
