@@ -74,7 +74,8 @@ cdef str _show(const unsigned char *p, Py_ssize_t length):
     if length > 80:
         length = 80
     # repr() escapes control characters and non-ASCII bytes alike.
-    return repr(PyBytes_FromStringAndSize(<const char *>p, length))[2:-1]
+    cdef str text = repr(PyBytes_FromStringAndSize(<const char *>p, length))
+    return text[2 : len(text) - 1]
 
 
 cdef str _ascii(const unsigned char *p, Py_ssize_t length):
