@@ -382,3 +382,52 @@ def test_duplicate_ping_payload_is_refused():
         other = websocket.ping(b"other")
         assert not other.is_set()
         websocket.close()
+
+
+def test_decode_true_on_invalid_utf8_fails_with_1007():
+    def handler(websocket):
+        websocket.send(b"\xff\xfe")
+        websocket.send(b"\xff\xfe")
+        try:
+            websocket.recv()
+        except ConnectionClosedError:
+            pass
+
+    with running_server(handler) as (port, _):
+        with connect(f"ws://127.0.0.1:{port}", compression=None) as websocket:
+            assert websocket.recv(timeout=BOUND) == b"\xff\xfe"
+            with pytest.raises(ConnectionClosedError) as info:
+                websocket.recv(timeout=BOUND, decode=True)
+            assert info.value.sent.code == 1007
+
+
+def test_recv_streaming_decode_true_on_invalid_utf8_fails_with_1007():
+    def handler(websocket):
+        websocket.send([b"ok", b"\xff"])
+        try:
+            websocket.recv()
+        except ConnectionClosedError:
+            pass
+
+    with running_server(handler) as (port, _):
+        with connect(f"ws://127.0.0.1:{port}", compression=None) as websocket:
+            fragments = websocket.recv_streaming(decode=True)
+            assert next(fragments) == "ok"
+            with pytest.raises(ConnectionClosedError) as info:
+                next(fragments)
+            assert info.value.sent.code == 1007
+
+
+def test_too_many_fragments_without_max_size_fails_with_1009():
+    def handler(websocket):
+        websocket.send([b"x"] * 5000)
+        try:
+            websocket.recv()
+        except ConnectionClosedError:
+            pass
+
+    with running_server(handler, max_size=None) as (port, _):
+        with connect(f"ws://127.0.0.1:{port}", compression=None, max_size=None) as websocket:
+            with pytest.raises(ConnectionClosedError) as info:
+                websocket.recv(timeout=BOUND)
+            assert info.value.sent.code == 1009

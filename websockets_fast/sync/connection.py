@@ -305,6 +305,7 @@ class Connection:
                 is kept for the next call.
         """
         lock = self._lock
+        chunks = None
         lock.acquire()
         try:
             if self._recv_in_progress:
@@ -351,11 +352,12 @@ class Connection:
             except EOFError:
                 pass
             except UnicodeDecodeError as exc:
-                self._fail_locked(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}", exc)
+                chunks = self._fail_locked(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}", exc)
             except TooManyFragments as exc:
-                self._fail_locked(CloseCode.MESSAGE_TOO_BIG, "too many fragments", exc)
+                chunks = self._fail_locked(CloseCode.MESSAGE_TOO_BIG, "too many fragments", exc)
         finally:
             lock.release()
+        self._write_quietly(chunks)
         self._raise_closed()
 
     def recv_streaming(self, decode: bool | None = None) -> Iterator[str | bytes]:
@@ -382,6 +384,7 @@ class Connection:
             self._recv_in_progress = True
         closed = False
         item = None
+        chunks = None
         try:
             while True:
                 with self._lock:
@@ -400,7 +403,7 @@ class Connection:
                         closed = True
                         break
                     except UnicodeDecodeError as exc:
-                        self._fail_locked(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}", exc)
+                        chunks = self._fail_locked(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}", exc)
                         closed = True
                         break
                 fragment, fin = item
@@ -414,6 +417,7 @@ class Connection:
                 with self._lock:
                     self._recv_in_progress = False
         if closed:
+            self._write_quietly(chunks)
             self._raise_closed()
 
     # Sending
@@ -704,7 +708,11 @@ class Connection:
             self._write_lock.release()
 
     def _fail_locked(self, code, reason, exc):
-        """Fail the connection with ``code``; the caller holds ``_lock`` and raises afterwards."""
+        """
+        Fail the connection with ``code``. The caller holds ``_lock``; it
+        must pass the result to :meth:`_write_quietly` once it has released
+        ``_lock``, then raise.
+        """
         if self._connection_exc is None:
             self._connection_exc = exc
         if self.protocol.state is OPEN:
@@ -712,19 +720,16 @@ class Connection:
             self._note_closing_locked()
         chunks = self.protocol.data_to_send()
         if chunks:
-            # Writing under _lock is acceptable here: this is a close frame
-            # on a connection that is going away.
             self._write_lock.acquire()
+        return chunks
+
+    def _write_quietly(self, chunks):
+        """Write the output of :meth:`_fail_locked`; errors are already handled."""
+        if chunks:
             try:
-                for chunk in chunks:
-                    if chunk:
-                        self.socket.sendall(chunk)
-                    else:
-                        self.socket.shutdown(socket.SHUT_WR)
-            except OSError:
-                self._aborted = True
-            finally:
-                self._write_lock.release()
+                self._write(chunks)
+            except ConnectionClosed:
+                pass
 
     def _note_closing_locked(self):
         """Start the close timer once we expect the TCP connection to end."""
