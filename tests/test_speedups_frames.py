@@ -585,3 +585,34 @@ def test_websockets_serializer_output_parsed(opcode, payload, fin, mask):
     frame = PeerFrame(opcode, payload, fin=fin)
     parser = FrameParser(mask)
     assert parser.feed(frame.serialize(mask=mask)) == [(fin, 0, int(opcode), payload)]
+
+
+@PROPERTY
+@given(
+    st.sampled_from([0, 1, 2]),
+    st.one_of(st.integers(0, 200), st.integers(126, 70000), st.integers(65536, 2**63 - 1)),
+    st.integers(0, 70000),
+    st.booleans(),
+)
+def test_limits_from_the_header_alone(opcode, length, limit, frame_limit):
+    # Only the header is fed: a frame over a limit fails at once, holding
+    # nothing; a frame within the limits waits for its payload.
+    kwargs = {"max_frame_size": limit} if frame_limit else {"max_size": limit}
+    header = serialize_header(True, opcode, length, mask_key=KEY)
+    for module in (COMPILED, PURE) if COMPILED is not None else (PURE,):
+        parser = module.FrameParser(True, **kwargs)
+        frames = parser.feed(header)
+        if length > limit:
+            assert frames == [] and isinstance(parser.exc, FrameTooLarge)
+        elif length == 0:
+            assert frames == [(True, 0, opcode, b"")] and parser.exc is None
+        else:
+            assert frames == [] and parser.exc is None
+        assert parser.buffered == 0
+
+
+@needs_compiled
+@PROPERTY
+@given(st.binary(max_size=20), st.sampled_from([bytearray, memoryview]))
+def test_same_parse_header_on_buffers(data, kind):
+    assert outcome(COMPILED.parse_header, kind(data)) == outcome(PURE.parse_header, kind(data))
