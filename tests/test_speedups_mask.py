@@ -7,6 +7,7 @@ skipped, with the reason, when it was not built.
 
 import array
 import random
+import threading
 
 import pytest
 from hypothesis import given, settings
@@ -138,6 +139,32 @@ def test_same_as_websockets(module):
     for length in (0, 1, 5, 125, 126, 4099, 65536):
         data = random_bytes(length, seed=length)
         assert module.apply_mask(data, KEY) == websockets_apply_mask(data, KEY)
+
+
+@pytest.mark.parametrize("module", IMPLEMENTATIONS)
+def test_threads_masking_at_once(module):
+    # Large buffers are masked without the GIL in the compiled module: two
+    # threads at once must each get their own, correct result.
+    data = random_bytes(1013, seed=10) * 600  # about 600 KB, above 256 KiB
+    keys = [b"\x01\x02\x03\x04", b"\xf0\x0f\xaa\x55"]
+    expected = [pure_mask.apply_mask(data, key) for key in keys]
+    results = [[], []]
+
+    def work(index):
+        buffer = bytearray(data)
+        for _ in range(3):
+            results[index].append(module.apply_mask(data, keys[index]))
+        module.apply_mask_inplace(buffer, keys[index])
+        results[index].append(bytes(buffer))
+
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+    for index in range(2):
+        assert results[index] == [expected[index]] * 4
 
 
 # -- apply_mask_inplace ----------------------------------------------------

@@ -13,6 +13,7 @@ have there. The oracle for that is ``is_valid_prefix`` below.
 import array
 import itertools
 import random
+import threading
 
 import pytest
 from hypothesis import given, settings
@@ -432,6 +433,28 @@ def test_large_inputs(module, length):
     validator = module.Utf8Validator()
     assert validator.feed(mixed_text[: length // 2 + 1]) is True
     assert validator.feed(mixed_text[length // 2 + 1 :], final=True) is True
+
+
+@pytest.mark.parametrize("module", IMPLEMENTATIONS)
+def test_threads_validating_at_once(module):
+    # Large inputs are validated without the GIL in the compiled module.
+    valid = ("ascii é€😀 " * 30000).encode()  # about 450 KB, above 256 KiB
+    invalid = valid[:-3] + b"\xff" + valid[-2:]
+    results = [[], []]
+
+    def work(index, data):
+        for _ in range(3):
+            results[index].append(module.validate_utf8(data))
+            validator = module.Utf8Validator()
+            results[index].append(validator.feed(data[:300001]) and validator.feed(data[300001:], final=True))
+
+    threads = [threading.Thread(target=work, args=(0, valid)), threading.Thread(target=work, args=(1, invalid))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+    assert results == [[True] * 6, [False] * 6]
 
 
 # -- argument types ----------------------------------------------------------
