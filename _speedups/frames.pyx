@@ -7,8 +7,8 @@ the same results and raise the same exceptions with the same messages.
 ``FrameParser.feed`` is the receive hot path of every connection: it walks
 the bytes it is given in C, unmasks each payload while copying it into the
 bytes object handed to the caller, and keeps only the bytes of a frame that
-is not complete yet, in storage no larger than what has arrived of it (and
-never larger than the frame).
+is not complete yet, in storage that grows with what has arrived of it (at
+most twice that, or 4 KiB, and never more than the frame needs).
 """
 
 from cpython.buffer cimport PyBUF_FULL_RO, PyBuffer_IsContiguous, PyBuffer_Release, PyObject_GetBuffer
@@ -398,8 +398,11 @@ cdef class FrameParser:
         if h.length > self._c_max_frame_size:
             raise FrameTooLarge(f"frame of {h.length} bytes exceeds the limit of {self._max_frame_size} bytes")
         if h.opcode < 8:
-            # Lengths are below 2**63, so the sum cannot overflow.
-            total = self._message_size + h.length if h.opcode == 0 else h.length
+            total = h.length
+            if h.opcode == 0:
+                # Saturate rather than wrap around (only without a limit,
+                # after exabytes, could the sum get there).
+                total = NO_LIMIT if self._message_size > NO_LIMIT - h.length else self._message_size + h.length
             if total > self._c_max_size:
                 raise FrameTooLarge(f"message of at least {total} bytes exceeds the limit of {self._max_size} bytes")
             self._message_size = 0 if h.fin else total
