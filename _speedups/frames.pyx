@@ -12,7 +12,7 @@ most twice that, or 4 KiB, and never more than the frame needs).
 """
 
 from cpython.buffer cimport PyBUF_FULL_RO, PyBuffer_IsContiguous, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.ref cimport PyObject, Py_XDECREF
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
@@ -505,6 +505,19 @@ cdef class FrameParser:
             start += self._start_frame(&h, data + start, end - start, frames)
         return 0
 
+    cdef int _feed_or_fail(self, const unsigned char *data, Py_ssize_t end, list frames) except -1:
+        try:
+            self._feed(data, end, frames)
+        except SpeedupsError as exc:
+            # No traceback: it would keep this parser alive through a cycle.
+            self.exc = exc.with_traceback(None)
+            self._head_length = 0
+            Py_XDECREF(self._payload)
+            self._payload = NULL
+            self._capacity = 0
+            self._filled = 0
+        return 0
+
     def feed(self, data):
         """Parse ``data`` (any C-contiguous bytes-like object): a list of frames.
 
@@ -514,17 +527,13 @@ cdef class FrameParser:
         cdef list frames = []
         if self.exc is not None:
             return frames
+        if PyBytes_CheckExact(data):
+            # bytes, what the event loop hands over: no buffer export needed.
+            self._feed_or_fail(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), frames)
+            return frames
         _get_buffer(data, &view)
         try:
-            self._feed(<const unsigned char *>view.buf, view.len, frames)
-        except SpeedupsError as exc:
-            # No traceback: it would keep this parser alive through a cycle.
-            self.exc = exc.with_traceback(None)
-            self._head_length = 0
-            Py_XDECREF(self._payload)
-            self._payload = NULL
-            self._capacity = 0
-            self._filled = 0
+            self._feed_or_fail(<const unsigned char *>view.buf, view.len, frames)
         finally:
             PyBuffer_Release(&view)
         return frames
