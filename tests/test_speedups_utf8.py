@@ -14,6 +14,7 @@ import array
 import itertools
 import random
 import threading
+import tracemalloc
 
 import pytest
 from hypothesis import given, settings
@@ -433,6 +434,36 @@ def test_large_inputs(module, length):
     validator = module.Utf8Validator()
     assert validator.feed(mixed_text[: length // 2 + 1]) is True
     assert validator.feed(mixed_text[length // 2 + 1 :], final=True) is True
+
+
+@pytest.mark.parametrize("module", IMPLEMENTATIONS)
+def test_code_points_across_64_kib_slice_boundaries(module):
+    # The twin decodes large inputs 64 KiB at a time: code points cut by a
+    # slice boundary, and bad bytes just after one, are handled like others.
+    emoji = "😀".encode()
+    for shift in range(-4, 5):
+        head = b"a" * (65536 + shift)
+        assert module.validate_utf8(head + emoji + b"tail") is True, shift
+        assert module.validate_utf8(head + emoji[:2] + b"x" + emoji[3:]) is False, shift
+        assert module.validate_utf8(head + emoji[:3]) is False, shift
+        validator = module.Utf8Validator()
+        assert validator.feed(head + emoji[:3]) is True, shift
+        assert validator.feed(emoji[3:] + head, final=True) is True, shift
+        assert module.validate_utf8(b"a" * (131072 + shift) + b"\xff") is False, shift
+
+
+def test_twin_memory_is_bounded_on_large_inputs():
+    # One astral character makes CPython's decoder build a 4-bytes-per-
+    # character str: decoding 1 MiB at once would allocate 4 MiB.
+    data = ("a" * (2**20 - 4) + "😀").encode()
+    tracemalloc.start()
+    try:
+        assert pure_utf8.validate_utf8(data) is True
+        assert pure_utf8.Utf8Validator().feed(data, final=True) is True
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 512 * 1024  # about 5 x 64 KiB: the str and its narrower first draft
 
 
 @pytest.mark.parametrize("module", IMPLEMENTATIONS)

@@ -11,9 +11,11 @@ end of a chunk (E0 80, F0 80, F4 90, ...) but lets one through: ED followed
 by A0..BF, which can only become a surrogate. That case is checked by hand,
 so that this twin fails at the same chunk as the compiled validator.
 
-Decoding builds a str that is thrown away: up to four times the chunk's size
-for a moment. That is the price of staying in C; the compiled module
-allocates nothing.
+Decoding builds a str that is thrown away, up to four times the size of the
+bytes decoded. Large inputs are therefore decoded in slices of 64 KiB
+(memoryview slices: no copy), which bounds that temporary str, and the
+narrower draft the decoder widens into it, to about 320 KiB.
+The compiled module allocates nothing.
 """
 
 import codecs
@@ -21,6 +23,9 @@ import codecs
 __all__ = ["validate_utf8", "Utf8Validator"]
 
 _utf_8_decode = codecs.utf_8_decode
+
+# Inputs longer than this are decoded one slice at a time.
+_SLICE = 65536
 
 
 def _as_bytes_like(data):
@@ -60,6 +65,8 @@ def validate_utf8(data):
     ``TypeError`` when it is not bytes-like.
     """
     data = _as_bytes_like(data)
+    if len(data) > _SLICE:
+        return Utf8Validator().feed(data, final=True)
     try:
         _utf_8_decode(data, "strict", True)
     except UnicodeDecodeError:
@@ -97,6 +104,17 @@ class Utf8Validator:
         data = _as_bytes_like(data)
         if self._failed:
             return False
+        final = bool(final)
+        if len(data) <= _SLICE:
+            return self._feed(data, final)
+        view = memoryview(data)
+        for start in range(0, len(view), _SLICE):
+            end = start + _SLICE
+            if not self._feed(view[start:end], final and end >= len(view)):
+                return False
+        return True
+
+    def _feed(self, data, final):
         pending = self._pending
         if pending:
             # Finish the split code point from the first bytes of this chunk
@@ -111,12 +129,12 @@ class Utf8Validator:
                 self._failed = True
                 return False
             self._pending = b""
-            data = data[missing:]
+            data = memoryview(data)[missing:]
         return self._check(data, final)
 
     def _check(self, data, final):
         try:
-            _, consumed = _utf_8_decode(data, "strict", bool(final))
+            _, consumed = _utf_8_decode(data, "strict", final)
         except UnicodeDecodeError:
             self._failed = True
             return False
