@@ -8,6 +8,7 @@ skipped, with the reason, when it was not built.
 import array
 import random
 import threading
+import tracemalloc
 
 import pytest
 from hypothesis import given, settings
@@ -88,6 +89,38 @@ def test_large_lengths(module, length):
         length, "big"
     )
     assert module.apply_mask(data, KEY) == expected
+    assert module.apply_mask(bytearray(data), KEY) == expected
+    assert module.apply_mask(memoryview(b"123" + data)[3:], KEY) == expected
+    buffer = bytearray(b"123" + data)
+    module.apply_mask_inplace(memoryview(buffer)[3:], KEY)
+    assert buffer[:3] == b"123" and buffer[3:] == expected
+
+
+@pytest.mark.parametrize("module", IMPLEMENTATIONS)
+def test_large_multibyte_item_buffers(module):
+    items = array.array("i", range(100_000))  # 400 KB of 4-byte items
+    expected = reference_mask(items.tobytes()[:1000], KEY)
+    assert module.apply_mask(items, KEY)[:1000] == expected
+    assert module.apply_mask(items, KEY) == pure_mask.apply_mask(items.tobytes(), KEY)
+    module.apply_mask_inplace(items, KEY)
+    assert items.tobytes()[:1000] == expected
+
+
+def test_twin_memory_is_bounded_on_large_inputs():
+    # Masking 1 MiB in one go would hold five 1 MiB temporaries at once.
+    data = random_bytes(1000, seed=11) * 1049
+    buffer = bytearray(data)
+    tracemalloc.start()
+    try:
+        pure_mask.apply_mask(data, KEY)
+        _, peak_new = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        pure_mask.apply_mask_inplace(buffer, KEY)
+        _, peak_inplace = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak_new < 2 * len(data) + 512 * 1024  # the slices and their join
+    assert peak_inplace < 512 * 1024
 
 
 @pytest.mark.parametrize("module", IMPLEMENTATIONS)

@@ -6,9 +6,17 @@ same results, same exceptions.
 Python has no fast byte loop, but it has arbitrary-precision integers: the
 payload and the repeated key become two big integers, one XOR masks every
 byte at once, and the result converts back to bytes. Each step runs in C.
+
+Large payloads go through in slices of 64 KiB: the temporary integers then
+stay small (five of them, the size of the data, would exist at once
+otherwise) and in the CPU cache, which also makes it about three times
+faster on 1 MiB.
 """
 
 __all__ = ["apply_mask", "apply_mask_inplace"]
+
+# A multiple of 4, so that every slice starts with the key in phase.
+_SLICE = 65536
 
 
 def _contiguous_view(obj):
@@ -41,6 +49,29 @@ def _xor(data, key, length):
     return value.to_bytes(length, "little")
 
 
+def _masked_slices(view, key):
+    """Yield (offset, masked bytes) for each 64 KiB slice of a byte view."""
+    whole_key = int.from_bytes(key * (_SLICE // 4), "little")
+    for start in range(0, len(view), _SLICE):
+        piece = view[start : start + _SLICE]
+        size = len(piece)
+        if size == _SLICE:
+            value = int.from_bytes(piece, "little") ^ whole_key
+            yield start, value.to_bytes(size, "little")
+        else:
+            yield start, _xor(piece, key, size)
+
+
+def _byte_view(view):
+    """The same memory as a one-dimensional view of bytes."""
+    if view.ndim == 1 and view.format in ("B", "b", "c"):
+        return view
+    try:
+        return view.cast("B")
+    except (TypeError, ValueError):  # a format memoryview cannot cast
+        return memoryview(view.tobytes())
+
+
 def apply_mask(data, mask):
     """Return ``data`` XOR-ed with the 4-byte ``mask`` repeated, as bytes.
 
@@ -53,10 +84,17 @@ def apply_mask(data, mask):
     not bytes-like.
     """
     if type(data) is bytes:
-        return _xor(data, _read_key(mask), len(data))
+        key = _read_key(mask)
+        if len(data) <= _SLICE:
+            return _xor(data, key, len(data))
+        with memoryview(data) as view:
+            return b"".join([piece for _, piece in _masked_slices(view, key)])
     view = _contiguous_view(data)
     with view:
-        return _xor(view, _read_key(mask), view.nbytes)
+        key = _read_key(mask)
+        if view.nbytes <= _SLICE:
+            return _xor(view, key, view.nbytes)
+        return b"".join([piece for _, piece in _masked_slices(_byte_view(view), key)])
 
 
 def apply_mask_inplace(buffer, mask):
@@ -81,4 +119,9 @@ def apply_mask_inplace(buffer, mask):
             return
         flat = view.cast("B")
         with flat:
-            flat[:] = _xor(flat, key, view.nbytes)
+            if view.nbytes <= _SLICE:
+                flat[:] = _xor(flat, key, view.nbytes)
+                return
+            # Each slice is read (copied) before it is written back.
+            for start, piece in _masked_slices(flat, key):
+                flat[start : start + len(piece)] = piece
