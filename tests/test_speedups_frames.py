@@ -628,8 +628,8 @@ def test_parser_holds_no_memory_after_many_connections():
         parser = FrameParser(True, max_size=2**20)
         frames = parser.feed(frame[:5000]) + parser.feed(frame[5000:]) + parser.feed(frame + frame[:3])
         frames += parser.feed(frame[3:7000])
-        parser.feed(bad)
-        assert len(frames) == 2 and isinstance(parser.exc, FrameProtocolError)
+        frames += parser.feed(frame[7000:] + bad)
+        assert len(frames) == 3 and isinstance(parser.exc, FrameProtocolError)
         FrameParser(True).feed(frame[:7000])
 
     for _ in range(20):
