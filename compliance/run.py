@@ -259,10 +259,11 @@ def case_patterns(cases):
 
 
 class Config:
-    __slots__ = ("role", "impl", "backend", "lib")
+    __slots__ = ("role", "impl", "backend", "lib", "installed")
 
-    def __init__(self, role, impl, backend, lib):
+    def __init__(self, role, impl, backend, lib, installed=False):
         self.role, self.impl, self.backend, self.lib = role, impl, backend, lib
+        self.installed = installed
 
     @property
     def agent(self):
@@ -277,10 +278,11 @@ class Config:
         env.pop("WEBSOCKETS_FAST_PURE", None)
         if self.backend == "pure":
             env["WEBSOCKETS_FAST_PURE"] = "1"
-        # Import the library from this checkout, as tests/ does.
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
-        )
+        if not self.installed:
+            # Import the library from this checkout (built in place), as tests/ does.
+            env["PYTHONPATH"] = os.pathsep.join(
+                [str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+            )
         return env
 
     def check_backend(self, announced):
@@ -532,6 +534,11 @@ def parse_args(argv):
         "(an explicit --impl etc. still applies)",
     )
     parser.add_argument(
+        "--installed", action="store_true",
+        help="test the library installed in this Python (e.g. a wheel in a venv) "
+        "rather than this checkout built in place",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=3600,
         help="seconds allowed for one configuration's run (default: 3600)",
     )
@@ -551,13 +558,16 @@ def parse_args(argv):
     return args
 
 
-def library_version(lib):
+def library_version(lib, installed):
+    """The version of the library under test, and where it is imported from."""
     result = subprocess.run(
-        [sys.executable, "-c", f"import {lib}; print({lib}.__version__)"],
+        [sys.executable, "-c", f"import {lib}; print({lib}.__version__, {lib}.__file__)"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=60,
-        env=Config("server", "asyncio", "compiled", lib).env(),
+        cwd=HERE,  # as the echo programs, whose folder is first on sys.path
+        env=Config("server", "asyncio", "compiled", lib, installed).env(),
     )
-    return result.stdout.strip() or "?"
+    words = result.stdout.split()
+    return tuple(words) if len(words) == 2 else ("?", "?")
 
 
 def main(argv=None):
@@ -567,6 +577,11 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     started = time.monotonic()
+    version, location = library_version(args.lib, args.installed)
+    if location == "?":
+        where = "installed in this Python" if args.installed else f"importable from {ROOT}"
+        sys.exit(f"compliance: {args.lib} is not {where}")
+    print(f"testing {args.lib} {version} from {location}")
     python2 = setup_wstest()
     versions = wstest_versions(python2)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -578,7 +593,7 @@ def main(argv=None):
         sys.exit(f"no case matches {args.cases!r}")
 
     configs = [
-        Config(role, impl, backend, args.lib)
+        Config(role, impl, backend, args.lib, args.installed)
         for role in args.roles
         for impl in args.impl
         for backend in args.backends
@@ -603,7 +618,7 @@ def main(argv=None):
     elapsed = time.monotonic() - started
     heading = (
         f"Autobahn|Testsuite {versions['autobahntestsuite']} (autobahn {versions['autobahn']}), "
-        f"{args.lib} {library_version(args.lib)}, Python {sys.version.split()[0]}, "
+        f"{args.lib} {version}, Python {sys.version.split()[0]}, "
         f"cases {args.cases!r} ({len(expected_cases)}), "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {elapsed / 60:.1f} min"
     )
