@@ -205,13 +205,13 @@ cdef unsigned int _advance(unsigned int state, const unsigned char *data, Py_ssi
     cdef int k
     while i + 8 <= length:
         if state == ACCEPTED:
-            # ASCII fast path: most text on the wire is mostly ASCII.
-            i += <Py_ssize_t>wsf_ascii_run(data + i, <size_t>(length - i))
-            if i + 8 > length:
-                break
+            # ASCII fast path: most text on the wire is mostly ASCII. One
+            # word first, so that text with few ASCII runs does not pay for
+            # starting the wide scan between every two characters.
             memcpy(&w0, data + i, 8)
             if not (w0 & HIGH_BITS):
                 i += 8
+                i += <Py_ssize_t>wsf_ascii_run(data + i, <size_t>(length - i))
                 continue
         # REJECT leads only to REJECT: checking once per 8 bytes is enough.
         for k in range(8):
