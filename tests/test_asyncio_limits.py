@@ -466,3 +466,28 @@ def test_keepalive_keeps_pinging_with_timers_not_tasks():
                 await ws.close()
 
     run(main())
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_full_duplex_streaming_does_not_deadlock(loop_factory):
+    # Both sides write faster than the other reads, so both write buffers
+    # overflow at times; each must keep reading the other.
+    async def echo(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main():
+        count, chunk = 2000, b"d" * 16384
+        async with serve(echo, "127.0.0.1", 0, write_limit=4096, compression=None) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/", write_limit=4096, compression=None) as ws:
+
+                async def sender():
+                    for _ in range(count):
+                        await ws.send(chunk)
+
+                task = asyncio.ensure_future(sender())
+                for _ in range(count):
+                    assert await ws.recv() == chunk
+                await task
+
+    run(main(), loop_factory=loop_factory)

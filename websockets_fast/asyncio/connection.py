@@ -83,6 +83,7 @@ class Connection(asyncio.Protocol):
         "_recv_waiter",
         "_send_busy",
         "_write_paused",
+        "_reading_held",
         "_drain_waiters",
         "_lost",
         "_lost_waiter",
@@ -122,6 +123,9 @@ class Connection(asyncio.Protocol):
         # A future while a fragmented message is being sent.
         self._send_busy = None
         self._write_paused = False
+        # True while reading is paused because our answers to the peer's
+        # frames (pongs) fill the write buffer.
+        self._reading_held = False
         self._drain_waiters = None
         self._lost = False
         self._lost_waiter = None
@@ -557,9 +561,12 @@ class Connection(asyncio.Protocol):
         """
         Write what the protocol has to send. Returns False if the transport failed.
         """
+        return self._write(self.protocol.data_to_send())
+
+    def _write(self, writes):
         transport = self.transport
         try:
-            for data in self.protocol.data_to_send():
+            for data in writes:
                 if data:
                     transport.write(data)
                 elif transport.can_write_eof():
@@ -724,8 +731,9 @@ class Connection(asyncio.Protocol):
 
     def _resume_reading(self):
         # The queue may drain after the transport closed; don't touch it then.
-        # Reading stays paused while the write buffer is full (see below).
-        if not self._lost and not self._write_paused:
+        # Reading stays paused while held by a full write buffer (see
+        # data_received); resume_writing() resumes it then.
+        if not self._lost and not self._reading_held:
             self.transport.resume_reading()
 
     def data_received(self, data):
@@ -733,7 +741,17 @@ class Connection(asyncio.Protocol):
         protocol.receive_data(data)
         events = protocol.events_received()
         # Automatic answers (pong, close) go out before events are handled.
-        self._flush()
+        writes = protocol.data_to_send()
+        if writes:
+            self._write(writes)
+            if self._write_paused and not self._drain_waiters and not self._lost:
+                # Our answers to this peer pile up: it sends (pings, say) but
+                # doesn't read. Read no more from it until it catches up, so
+                # that a ping flood can't grow the write buffer. Not when the
+                # application is itself waiting to write: two endpoints that
+                # stream both ways must keep reading each other.
+                self._reading_held = True
+                self.transport.pause_reading()
         if self._open:
             put = self._messages.put
             got_data = False
@@ -788,15 +806,13 @@ class Connection(asyncio.Protocol):
 
     def pause_writing(self):
         self._write_paused = True
-        # A peer that doesn't read what we write (pongs to its pings, echoes
-        # of its messages) mustn't make us buffer without bound: read no
-        # more from it until it has caught up.
-        self.transport.pause_reading()
 
     def resume_writing(self):
         self._write_paused = False
-        if not self._lost and not (self._messages is not None and self._messages.paused):
-            self.transport.resume_reading()
+        if self._reading_held:
+            self._reading_held = False
+            if not self._lost and not self._messages.paused:
+                self.transport.resume_reading()
         self._wake_drain_waiters()
 
 
