@@ -218,8 +218,39 @@ def write_json(path, rows, meta) -> None:
 # Plot
 
 
+def _bars(ax, groups, libs, value_of, log=False, fmt=None):
+    """Grouped bars: one group per entry of ``groups``, one bar per library.
+
+    ``value_of(group, lib)`` returns a number, None for n/a, or ... for a
+    workload the library does not support.
+    """
+    width = 0.8 / max(1, len(libs))
+    for i, lib in enumerate(libs):
+        xs, ys = [], []
+        for j, group in enumerate(groups):
+            x = j + (i - (len(libs) - 1) / 2) * width
+            value = value_of(group, lib)
+            if value is None or value is ...:
+                ax.text(x, 0.02, "n/a" if value is None else "unsupported", rotation=90, ha="center",
+                        va="bottom", fontsize=7, color=COLORS[lib], transform=ax.get_xaxis_transform())
+                continue
+            xs.append(x)
+            ys.append(value)
+        bars = ax.bar(xs, ys, width, label=SHORT[lib], color=COLORS[lib])
+        for bar, y in zip(bars, ys):
+            text = fmt(y) if fmt else (f"{y:,.0f}" if y >= 100 else f"{y:.1f}")
+            ax.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
+                        va="bottom", fontsize=6, rotation=90, xytext=(0, 2), textcoords="offset points")
+    ax.set_xticks(range(len(groups)))
+    if log:
+        ax.set_yscale("log")
+    ax.grid(axis="y", alpha=0.3)
+    ax.margins(y=0.25)
+
+
 def write_plot(path, rows, meta) -> bool:
-    """Grouped bars: msg/s and CPU per workload, KiB per idle connection.
+    """Grouped bars: msg/s and CPU per workload, KiB per idle connection,
+    and (full suite) handshakes and broadcast.
 
     Returns False when matplotlib is not installed.
     """
@@ -234,55 +265,84 @@ def write_plot(path, rows, meta) -> bool:
     own = [r for r in rows if r["client"] == r["server"]]
     libs = [lib for lib in peers.LIBRARIES if any(r["client"] == lib for r in own)]
     loops = list(dict.fromkeys(r["loop"] for r in own))
-    throughput = [r for r in own if r["workload"] in ("echo", "pipelined")]
-    memory = [r for r in own if r["workload"] == "memory"]
-
-    panels = [("rate", "messages/s (higher is better)", loop) for loop in loops]
-    panels += [("cpu_us", "CPU µs per message, client + server (lower is better)", loops[0])] if loops else []
-    if memory:
-        panels.append(("memory", "KiB per idle connection, server RSS (lower is better)", memory[0]["loop"]))
-    if not panels:
+    if not own:
         return False
 
-    fig, axes = plt.subplots(len(panels), 1, figsize=(13, 4.2 * len(panels)), squeeze=False)
-    width = 0.8 / max(1, len(libs))
-    for ax, (metric, title, loop) in zip(axes[:, 0], panels):
-        source = memory if metric == "memory" else [r for r in throughput if r["loop"] == loop]
-        source = [r for r in source if r["loop"] == loop]
-        labels = list(dict.fromkeys(r["label"] for r in source))
-        key = "rss_kib" if metric == "memory" else metric
-        for i, lib in enumerate(libs):
-            xs, ys = [], []
-            for j, label in enumerate(labels):
-                row = next((r for r in source if r["label"] == label and r["client"] == lib), None)
-                x = j + (i - (len(libs) - 1) / 2) * width
-                if row is None:
-                    continue
-                if row["median"] is None:
-                    ax.text(x, 0.02, "n/a", rotation=90, ha="center", va="bottom", fontsize=7,
-                            color=COLORS[lib], transform=ax.get_xaxis_transform())
-                    continue
-                xs.append(x)
-                ys.append(row["median"][key])
-            bars = ax.bar(xs, ys, width, label=SHORT[lib], color=COLORS[lib])
-            for bar, y in zip(bars, ys):
-                text = f"{y:,.0f}" if y >= 100 else f"{y:.1f}"
-                ax.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                            ha="center", va="bottom", fontsize=6, rotation=90, xytext=(0, 2),
-                            textcoords="offset points")
-        ax.set_xticks(range(len(labels)))
-        ax.set_xticklabels([label.replace(", ", "\n") for label in labels], fontsize=8)
-        if metric != "memory":
-            ax.set_yscale("log")
-        ax.set_title(f"{title} — {loop}", fontsize=10)
-        ax.grid(axis="y", alpha=0.3)
-        ax.margins(y=0.2)
-    axes[0, 0].legend(ncol=len(libs), fontsize=8, loc="upper right")
-    versions_text = ", ".join(f"{k} {v.split(' (')[0] if 'unavailable' not in v else 'n/a'}"
-                              for k, v in meta["versions"].items())
-    fig.suptitle(f"websockets_fast benchmark — {meta['machine']['processor']}, "
-                 f"{meta['machine']['cpus']} CPUs, {meta['machine']['python']}\n{versions_text}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    def lookup(workload, loop):
+        index = {(r["label"], r["client"]): r for r in own if r["workload"] in workload and r["loop"] == loop}
+        labels = list(dict.fromkeys(label for label, _ in index))
+        return index, labels
+
+    def value_getter(index, metric):
+        def value_of(label, lib):
+            row = index.get((label, lib))
+            if row is None:
+                return ...
+            return row["median"][metric] if row["median"] else None
+        return value_of
+
+    layout = [[f"rate {loop}"] * 2 for loop in loops if lookup(("echo", "pipelined"), loop)[1]]
+    layout += [[f"cpu {loops[0]}"] * 2]
+    memory_loop = next((r["loop"] for r in own if r["workload"] == "memory"), None)
+    if memory_loop:
+        layout.append(["memory"] * 2)
+    extra_loop = next((r["loop"] for r in own if r["workload"] in ("handshake", "broadcast")), None)
+    if extra_loop:
+        layout.append(["handshake", "broadcast"])
+    fig, axes = plt.subplot_mosaic(layout, figsize=(max(12, 1.3 * len(libs) * 3), 3.8 * len(layout)))
+
+    for loop in loops:
+        index, labels = lookup(("echo", "pipelined"), loop)
+        if f"rate {loop}" in axes:
+            ax = axes[f"rate {loop}"]
+            _bars(ax, labels, libs, value_getter(index, "rate"), log=True)
+            ax.set_xticklabels([label.replace(", ", "\n") for label in labels], fontsize=8)
+            ax.set_title(f"messages/s, one connection (higher is better) - {loop}", fontsize=10)
+        if f"cpu {loop}" in axes:
+            ax = axes[f"cpu {loop}"]
+            _bars(ax, labels, libs, value_getter(index, "cpu_us"), log=True)
+            ax.set_xticklabels([label.replace(", ", "\n") for label in labels], fontsize=8)
+            ax.set_title(f"CPU µs per message, client + server processes (lower is better) - {loop}", fontsize=10)
+
+    if memory_loop:
+        index, labels = lookup(("memory",), memory_loop)
+        groups = [(label, metric) for label in labels for metric in ("traced_kib", "rss_kib")]
+
+        def memory_value(group, lib):
+            row = index.get((group[0], lib))
+            if row is None:
+                return ...
+            return row["median"][group[1]] if row["median"] else None
+
+        ax = axes["memory"]
+        _bars(ax, groups, libs, memory_value)
+        names = {"traced_kib": "tracemalloc", "rss_kib": "RSS"}
+        ax.set_xticklabels([f"{label.split(', ', 1)[1].replace(', ', ' ')}\n{names[metric]}"
+                            for label, metric in groups], fontsize=8)
+        ax.set_title(f"KiB per idle connection on the server, after one message each (lower is better) - {memory_loop}",
+                     fontsize=10)
+
+    if extra_loop:
+        for name, workload, metric, title in (
+            ("handshake", "handshake", "rate", "connections opened/s, 100 concurrent (higher is better)"),
+            ("broadcast", "broadcast", "delivery_ms", "broadcast: ms until every connection has it (lower is better)"),
+        ):
+            index, labels = lookup((workload,), extra_loop)
+            ax = axes[name]
+            _bars(ax, labels, libs, value_getter(index, metric))
+            ax.set_xticklabels(labels, fontsize=8)
+            ax.set_title(f"{title} - {extra_loop}", fontsize=9)
+
+    first = axes[layout[0][0]]
+    first.legend(ncol=len(libs), fontsize=8, loc="upper left")
+    versions_text = ", ".join(
+        f"{k} {v}" if k == "websockets_fast" else f"{k} {v.split(' (')[0]}"
+        for k, v in meta["versions"].items() if not v.startswith("unavailable")
+    )
+    m = meta["machine"]
+    fig.suptitle(f"websockets_fast side by side ({meta['mode']} suite, median of {meta['reps']}) - "
+                 f"{m['processor']}, {m['cpus']} CPUs, {m['python']}\n{versions_text}", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return True

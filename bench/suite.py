@@ -205,6 +205,13 @@ class Pool:
             raise WorkerError(worker.error)
         return worker
 
+    def wait_all(self):
+        """Wait until every started worker is ready (or failed)."""
+        for key, worker in list(self.workers.items()):
+            if not worker.wait_ready():
+                self.failures[key] = worker.error
+                del self.workers[key]
+
     def stop_all(self):
         for worker in self.workers.values():
             worker.stop()
@@ -314,16 +321,18 @@ def measure_memory(case: Case, pool: Pool, options: Options) -> dict:
         # before the baseline.
         client.call("open_idle", uri, 1, settings=conn_settings, message_size=case.size, timeout=60)
         client.call("close_idle", timeout=60)
+        server.call("wait_connections", 0, timeout=30)
         base = server.call("memory")
         client.call("open_idle", uri, n, settings=conn_settings, message_size=case.size, timeout=_open_timeout(n))
         try:
+            server.call("wait_connections", n, timeout=30)
             after = server.call("memory", timeout=60)
         finally:
             client.call("close_idle", timeout=_open_timeout(n))
     finally:
         server.stop()
-    if after["connections"] - base["connections"] != n:
-        raise WorkerError(f"server holds {after['connections']} connections, expected {n}")
+    if base["connections"] != 0 or after["connections"] != n:
+        raise WorkerError(f"server holds {base['connections']} then {after['connections']} connections, expected 0 then {n}")
     overhead = after["tracemalloc_overhead"] - base["tracemalloc_overhead"]
     return {
         "count": n,
@@ -369,6 +378,10 @@ def run(options: Options, progress=None) -> dict:
             if case.workload != "memory":
                 pool.start("server", case.server, case.loop, case.compression)
             pool.start("client", case.client, case.loop)
+        # Measure nothing while other workers are still importing.
+        if progress is not None:
+            progress(0, total, f"starting {len(pool.workers)} worker processes")
+        pool.wait_all()
         done = 0
         for rep in range(options.reps):
             for case in rotated(cases, rep, libraries):

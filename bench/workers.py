@@ -151,6 +151,15 @@ class ServerRole:
             result["tracemalloc_overhead"] = tracemalloc.get_tracemalloc_memory()
         return result
 
+    async def cmd_wait_connections(self, count: int, timeout: float = 10) -> int:
+        """Wait until the server holds ``count`` connections; return how many it holds."""
+        deadline = time.monotonic() + timeout
+        # A closed connection leaves the registry when the server has seen the
+        # close, which can be a moment after the client's close() returned.
+        while len(self.lib.connections) != count and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return len(self.lib.connections)
+
     async def cmd_broadcast(self, size: int) -> dict:
         payload = make_payload(size, "random", seed=1)
         start = time.monotonic()
