@@ -23,7 +23,7 @@ __all__ = ["apply_mask", "apply_mask_inplace"]
 
 # Masking a large buffer takes long enough (tens of microseconds) that other
 # threads should run meanwhile. Handing the GIL over and back costs about
-# 70 ns, a tenth of the work on 64 KiB: smaller buffers keep it.
+# 70 ns, measurable on 64 KiB (about 1.3 us of work): smaller buffers keep it.
 cdef Py_ssize_t NOGIL_THRESHOLD = 262144
 
 
