@@ -23,6 +23,7 @@ from ..exceptions import (
     ConcurrencyError,
     ConnectionClosed,
     ConnectionClosedOK,
+    InvalidState,
     TooManyFragments,
 )
 from ..http11 import RequestParser, ResponseParser
@@ -365,35 +366,43 @@ class Connection(asyncio.Protocol):
         while self._send_busy is not None:
             await asyncio.shield(self._send_busy)
         protocol = self.protocol
-        if type(message) is str:
-            if protocol.state is not OPEN:
-                raise await self._closed_error()
-            if text is False:
-                protocol.send_binary(message.encode())
-            else:
-                protocol.send_text(message.encode())
-        elif isinstance(message, BYTES_LIKE):
-            if protocol.state is not OPEN:
-                raise await self._closed_error()
-            if text:
-                protocol.send_text(message)
-            else:
-                protocol.send_binary(message)
-        elif isinstance(message, str):  # a str subclass
+        kind = type(message)
+        if kind is bytes or kind is str or kind is bytearray or kind is memoryview:
+            # The hot path: one frame. The protocol checks the state itself.
+            try:
+                if kind is str:
+                    if text is False:
+                        protocol.send_binary(message.encode())
+                    else:
+                        protocol.send_text(message.encode())
+                elif text:
+                    protocol.send_text(message)
+                else:
+                    protocol.send_binary(message)
+            except InvalidState:
+                raise await self._closed_error() from None
+            # A data frame never comes with an EOF: write it directly.
+            try:
+                for data in protocol.data_to_send():
+                    self.transport.write(data)
+            except Exception as exc:
+                self._write_failed(exc)
+                raise await self._closed_error() from None
+            if self._write_paused:
+                await self._drain()
+            return
+        if isinstance(message, str):  # a subclass
             return await self.send(str(message), text=text)
-        elif isinstance(message, Mapping):
+        if isinstance(message, BYTES_LIKE):  # a subclass
+            return await self.send(bytes(message), text=text)
+        if isinstance(message, Mapping):
             # Iterating a dict sends its keys, which is never what was meant.
             raise TypeError("data is a dict-like object")
-        elif isinstance(message, Iterable):
+        if isinstance(message, Iterable):
             return await self._send_fragments(iter(message), text)
-        elif isinstance(message, AsyncIterable):
+        if isinstance(message, AsyncIterable):
             return await self._send_async_fragments(message.__aiter__(), text)
-        else:
-            raise TypeError("data must be str, bytes, iterable, or async iterable")
-        if not self._flush():
-            raise await self._closed_error()
-        if self._write_paused:
-            await self._drain()
+        raise TypeError("data must be str, bytes, iterable, or async iterable")
 
     async def _send_fragments(self, chunks, text):
         try:
@@ -580,15 +589,18 @@ class Connection(asyncio.Protocol):
                     # TLS can't half-close.
                     transport.close()
         except Exception as exc:
-            if self.protocol.debug:
-                self.protocol.logger.debug("! error while sending data", exc_info=True)
-            self._set_connection_exc(exc)
-            transport.abort()
+            self._write_failed(exc)
             return False
         if not self._open or self.protocol.state is not OPEN:
             if self.protocol.close_expected():
                 self._arm_close_timer()
         return True
+
+    def _write_failed(self, exc):
+        if self.protocol.debug:
+            self.protocol.logger.debug("! error while sending data", exc_info=True)
+        self._set_connection_exc(exc)
+        self.transport.abort()
 
     async def _drain(self):
         # Wait until resume_writing() (buffer under low) or connection_lost().
@@ -762,8 +774,10 @@ class Connection(asyncio.Protocol):
                     got_data = True
                 elif opcode == OP_PONG:
                     self._on_pong(event.data)
-            if got_data and self._recv_waiter is not None:
-                self._wake_reader()
+            if got_data:
+                waiter = self._recv_waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
         else:
             for event in events:
                 self._process_event(event)
