@@ -93,7 +93,7 @@ wsf_xor_mask(const unsigned char *src, unsigned char *dst, size_t length,
        and Python's bytes objects keep their data 16 bytes past a 16-byte
        boundary, so half of all 32-byte stores would. */
     if (length >= 256) {
-        size_t head = (size_t)(-(uintptr_t)dst & 31);
+        size_t head = (size_t)((32 - ((uintptr_t)dst & 31)) & 31);
         for (; i + 8 <= head; i += 8) {
             uint64_t word;
             memcpy(&key64, key_bytes + (i & 3), 8);
