@@ -483,6 +483,15 @@ def summarize(results, expected_cases, configs):
     return lines, problems
 
 
+def slowest_cases(results, count):
+    """The ``count`` cases with the longest duration in any configuration (ms)."""
+    longest = {}
+    for cases in results.values():
+        for case, result in cases.items():
+            longest[case] = max(longest.get(case, 0), result.get("duration") or 0)
+    return sorted(longest.items(), key=lambda item: -item[1])[:count]
+
+
 def describe(config, case, result, kind, reason):
     if result is None:
         return f"- {config.label} {case}: MISSING from the report"
@@ -628,6 +637,9 @@ def main(argv=None):
     report += [describe(*p) for p in problems]
     report += [f"ERROR {e}" for e in errors]
     report += ["", "Durations: " + ", ".join(f"{k} {v:.0f}s" for k, v in durations.items())]
+    report += ["Slowest cases: " + ", ".join(
+        f"{case} {ms / 1000:.1f}s" for case, ms in slowest_cases(results, 10)
+    )]
     text = "\n".join(report)
     print()
     print(text)
