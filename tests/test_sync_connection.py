@@ -4,6 +4,7 @@ Our client against our server over real sockets on 127.0.0.1.
 """
 
 import contextlib
+import socket
 import threading
 import time
 
@@ -22,7 +23,8 @@ BOUND = 10.0
 def running_server(handler, **kwargs):
     """Run a sync server in a thread; yield its ws:// URI."""
     kwargs.setdefault("compression", None)
-    with serve(handler, "127.0.0.1", 0, **kwargs) as server:
+    address = {} if "sock" in kwargs else {"host": "127.0.0.1", "port": 0}
+    with serve(handler, **address, **kwargs) as server:
         thread = threading.Thread(target=server.serve_forever)
         thread.start()
         try:
@@ -388,3 +390,37 @@ def test_context_manager_closes_with_1011_on_error():
             with connect(uri):
                 1 / 0
     assert codes == [1011]
+
+
+def small_buffers(sock):
+    """Shrink kernel buffers so that a few messages fill them."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32 * 1024)
+    return sock
+
+
+def test_concurrent_large_sends_to_an_echo_peer_do_not_deadlock():
+    # Several senders fill the socket buffers both ways while one thread
+    # receives: a sender blocked on a full socket mustn't stop reading.
+    threads_count, per_thread, size = 3, 12, 256 * 1024
+    listener = small_buffers(socket.socket())  # accepted sockets inherit the sizes
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    with running_server(echo, sock=listener, max_queue=2) as (uri, server):
+        client_socket = small_buffers(socket.socket())
+        client_socket.connect(server.socket.getsockname())
+        with connect(uri, sock=client_socket, max_queue=2) as websocket:
+
+            def sender(index):
+                for _ in range(per_thread):
+                    websocket.send(bytes([index]) * size)
+
+            senders = [threading.Thread(target=sender, args=(index,)) for index in range(threads_count)]
+            for thread in senders:
+                thread.start()
+            received = [websocket.recv(timeout=BOUND) for _ in range(threads_count * per_thread)]
+            for thread in senders:
+                thread.join(BOUND)
+                assert not thread.is_alive()
+    assert sorted(message[0] for message in received) == sorted(list(range(threads_count)) * per_thread)
+    assert all(message == message[:1] * size for message in received)

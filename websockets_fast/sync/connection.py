@@ -14,13 +14,15 @@ stops calling ``recv()`` until the application has consumed the queue down
 to the low-water mark, so the peer feels TCP backpressure.
 
 Locking. ``_lock`` guards the protocol, the assembler and every attribute
-that changes after the opening handshake; two conditions share it, one for
-``recv()`` waiting for a message and one for the reader waiting to resume.
-``_write_lock`` serialises writes to the socket. A thread takes
-``_write_lock`` while it still holds ``_lock``, then releases ``_lock``
-before writing: frames reach the socket in the order the protocol produced
-them (which compression requires), yet a ``send()`` blocked by a slow peer
-never stops the reader from handing messages to ``recv()``.
+that changes after the opening handshake; three conditions share it:
+``recv()`` waits for a message, the reader thread for its turn to read, and
+writers for their frames to be written.
+Writes happen outside ``_lock``: a thread claims the socket while it holds
+``_lock``, right after the protocol produced its frames; a thread that
+finds the socket claimed queues its frames for the writing thread, which
+writes them next. Frames thus reach the socket in the order the protocol
+produced them (which compression requires), and a ``send()`` blocked by a
+slow peer never stops the connection from reading.
 """
 
 from __future__ import annotations
@@ -130,7 +132,12 @@ class Connection:
         "latency",
         "recv_messages",
         "_lock",
-        "_write_lock",
+        "_writing",
+        "_outgoing",
+        "_write_seq",
+        "_written_seq",
+        "_written",
+        "_write_error",
         "_message_ready",
         "_reader_wake",
         "_paused",
@@ -191,7 +198,14 @@ class Connection:
         """
 
         self._lock = threading.Lock()
-        self._write_lock = threading.Lock()
+        # Writing: the thread that claimed the socket writes; others queue
+        # their frames in _outgoing and wait on _written (see _write).
+        self._writing = False
+        self._outgoing = []
+        self._write_seq = 0
+        self._written_seq = 0
+        self._written = threading.Condition(self._lock)
+        self._write_error = None
         self._message_ready = threading.Condition(self._lock)
         # The reader thread waits on this one: to resume reading, for the
         # read token, or for recv() to be done with the socket.
@@ -465,10 +479,10 @@ class Connection:
                 else:
                     self.protocol.send_binary(data)
                 chunks = self.protocol.data_to_send()
-                self._write_lock.acquire()
+                ticket = self._claim_write_locked(chunks)
         if chunks is None:
             self._raise_closed()
-        self._write(chunks)
+        self._write(chunks, ticket)
 
     def _send_fragments(self, message, text):
         chunks = iter(message)
@@ -497,10 +511,10 @@ class Connection:
                 else:
                     self.protocol.send_binary(data, fin=False)
                 out = self.protocol.data_to_send()
-                self._write_lock.acquire()
+                ticket = self._claim_write_locked(out)
         if out is None:
             self._raise_closed()
-        self._write(out)
+        self._write(out, ticket)
 
         try:
             for chunk in chunks:
@@ -522,12 +536,12 @@ class Connection:
                     self.protocol.fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
                     self._note_closing_locked()
                     out = self.protocol.data_to_send()
-                    self._write_lock.acquire()
+                    ticket = self._claim_write_locked(out)
                 else:
                     out = None
             if out is not None:
                 try:
-                    self._write(out)
+                    self._write(out, ticket)
                 except ConnectionClosed:
                     pass
             raise
@@ -541,10 +555,10 @@ class Connection:
                 if fin:
                     self._send_in_progress = False
                 out = self.protocol.data_to_send()
-                self._write_lock.acquire()
+                ticket = self._claim_write_locked(out)
         if out is None:
             self._raise_closed()
-        self._write(out)
+        self._write(out, ticket)
 
     def ping(self, data: Any = None, *, ack_on_close: bool = False) -> threading.Event:
         """
@@ -581,10 +595,10 @@ class Connection:
                 self._pings.add(data, (pong_received, ack_on_close), _monotonic())
                 self.protocol.send_ping(data)
                 chunks = self.protocol.data_to_send()
-                self._write_lock.acquire()
+                ticket = self._claim_write_locked(chunks)
         if chunks is None:
             self._raise_closed()
-        self._write(chunks)
+        self._write(chunks, ticket)
         return pong_received
 
     def pong(self, data: Any = b"") -> None:
@@ -609,10 +623,10 @@ class Connection:
             else:
                 self.protocol.send_pong(data)
                 chunks = self.protocol.data_to_send()
-                self._write_lock.acquire()
+                ticket = self._claim_write_locked(chunks)
         if chunks is None:
             self._raise_closed()
-        self._write(chunks)
+        self._write(chunks, ticket)
 
     # Closing
 
@@ -637,14 +651,14 @@ class Connection:
                     self.protocol.send_close(code, reason)
                 self._note_closing_locked()
                 chunks = self.protocol.data_to_send()
-                self._write_lock.acquire()
+                ticket = self._claim_write_locked(chunks)
         if state is CONNECTING:
             # The opening handshake didn't complete: nothing to say.
             self.close_socket()
             return
         if chunks is not None:
             try:
-                self._write(chunks)
+                self._write(chunks, ticket)
             except ConnectionClosed:
                 return
         self._wait_reader()
@@ -683,29 +697,84 @@ class Connection:
 
     # Internals: writing
 
-    def _write(self, chunks):
+    def _claim_write_locked(self, chunks):
         """
-        Write ``chunks`` from the protocol to the socket.
+        Claim the socket to write ``chunks``, or queue them behind the thread
+        that is writing. The caller holds ``_lock``, then releases it and
+        calls :meth:`_write` with ``chunks`` and the returned ticket: 0 means
+        "you write", any other value "wait until the writer has written
+        this".
+        """
+        if not self._writing:
+            self._writing = True
+            return 0
+        self._outgoing.extend(chunks)
+        self._write_seq += 1
+        return self._write_seq
 
-        The caller holds ``_write_lock``; this releases it. A write error
-        drops the connection and raises ConnectionClosed.
+    def _write(self, chunks, ticket, wait=True):
         """
+        Write ``chunks`` from the protocol to the socket, as claimed by
+        :meth:`_claim_write_locked`.
+
+        The writing thread also writes what other threads queued meanwhile,
+        in order, so that no thread ever waits for the socket while holding
+        ``_lock``. A write error drops the connection and raises
+        ConnectionClosed.
+
+        With ``wait=False``, for the thread that reads the socket (it must
+        not wait for the connection to close: it is the one closing it), a
+        queued write returns at once and a write error returns False.
+        """
+        if ticket:
+            if wait:
+                self._wait_written(ticket)
+            return True
+        lock = self._lock
+        sock = self.socket
+        written = 0
         try:
-            sock = self.socket
-            for chunk in chunks:
-                if chunk:
-                    sock.sendall(chunk)
-                else:
-                    # The protocol asks to half-close the connection.
-                    sock.shutdown(socket.SHUT_WR)
+            while True:
+                for chunk in chunks:
+                    if chunk:
+                        sock.sendall(chunk)
+                    else:
+                        # The protocol asks to half-close the connection.
+                        sock.shutdown(socket.SHUT_WR)
+                with lock:
+                    if written:
+                        self._written_seq = written
+                        self._written.notify_all()
+                    chunks = self._outgoing
+                    if not chunks:
+                        self._writing = False
+                        if self._finished:
+                            self._written.notify_all()
+                        return True
+                    self._outgoing = []
+                    written = self._write_seq
         except OSError as exc:
-            self._write_lock.release()
+            with lock:
+                self._writing = False
+                self._outgoing = []
+                if self._write_error is None:
+                    self._write_error = exc
+                self._written.notify_all()
             if self.debug:
                 self.logger.debug("! error while sending data", exc_info=True)
             self._abort(exc)
+            if wait:
+                self._raise_closed()
+            return False
+
+    def _wait_written(self, ticket):
+        """Wait until the writing thread has written up to ``ticket``."""
+        with self._lock:
+            while self._written_seq < ticket and self._write_error is None:
+                self._written.wait()
+            written = self._written_seq >= ticket
+        if not written:
             self._raise_closed()
-        else:
-            self._write_lock.release()
 
     def _fail_locked(self, code, reason, exc):
         """
@@ -719,15 +788,15 @@ class Connection:
             self.protocol.fail(code, reason)
             self._note_closing_locked()
         chunks = self.protocol.data_to_send()
-        if chunks:
-            self._write_lock.acquire()
-        return chunks
+        if not chunks:
+            return None
+        return chunks, self._claim_write_locked(chunks)
 
-    def _write_quietly(self, chunks):
+    def _write_quietly(self, claim):
         """Write the output of :meth:`_fail_locked`; errors are already handled."""
-        if chunks:
+        if claim is not None:
             try:
-                self._write(chunks)
+                self._write(*claim)
             except ConnectionClosed:
                 pass
 
@@ -860,7 +929,7 @@ class Connection:
                 self.process_event(event)
             chunks = protocol.data_to_send()
             if chunks:
-                self._write_lock.acquire()
+                ticket = self._claim_write_locked(chunks)
             if self._close_due is None and protocol.close_expected():
                 self._note_closing_locked()
             status = 1
@@ -870,11 +939,9 @@ class Connection:
                 self._recv_waiting = False
                 self._message_ready.notify()
                 status = 2
-        if chunks:
-            try:
-                self._write(chunks)
-            except ConnectionClosed:
-                return -1
+        # Don't wait behind another writer: keep reading.
+        if chunks and not self._write(chunks, ticket, wait=False):
+            return -1
         return status
 
     def _release_token_locked(self):
@@ -1003,12 +1070,9 @@ class Connection:
                     self._note_closing_locked()
                 chunks = self.protocol.data_to_send()
                 if chunks:
-                    self._write_lock.acquire()
-            if chunks:
-                try:
-                    self._write(chunks)
-                except ConnectionClosed:
-                    return -1
+                    ticket = self._claim_write_locked(chunks)
+            if chunks and not self._write(chunks, ticket, wait=False):
+                return -1
         elif ping_due is not None and now >= ping_due:
             self._send_keepalive_ping(now)
         return self._time_to_next_deadline()
@@ -1027,25 +1091,24 @@ class Connection:
             if self.protocol.state is not OPEN:
                 self._ping_due = None
                 return
-            # Don't queue behind a write blocked by a slow peer: the reader
-            # would stop reading. Try again a little later.
-            if not self._write_lock.acquire(blocking=False):
+            # Another thread is writing, maybe to a slow peer: the connection
+            # is busy, hence alive. Try again a little later.
+            if self._writing:
                 self._ping_due = now + min(KEEPALIVE_RETRY, self.ping_interval)
                 return
             payload = self._pings.new_payload()
             self._pings.add(payload, None, now)
             self.protocol.send_ping(payload)
             chunks = self.protocol.data_to_send()
+            ticket = self._claim_write_locked(chunks)
             self._ping_due = now + self.ping_interval
             if self.ping_timeout is not None and self._keepalive_payload is None:
                 self._keepalive_payload = payload
                 self._pong_due = now + self.ping_timeout
         if self.debug:
             self.logger.debug("% sent keepalive ping")
-        try:
-            self._write(chunks)
-        except ConnectionClosed:
-            pass
+        # A failure shows up at the next read.
+        self._write(chunks, ticket, wait=False)
 
     def _finish_reading(self):
         """
@@ -1074,11 +1137,13 @@ class Connection:
             pass
         # A writer in sendall() has just failed on the shut-down socket; let
         # it finish before the fd is closed, so it never writes to a reused fd.
-        with self._write_lock:
-            try:
-                sock.close()
-            except OSError:
-                pass
+        with self._lock:
+            while self._writing:
+                self._written.wait()
+        try:
+            sock.close()
+        except OSError:
+            pass
 
 
 def broadcast(
@@ -1132,9 +1197,9 @@ def broadcast(
             else:
                 connection.protocol.send_binary(message)
             chunks = connection.protocol.data_to_send()
-            connection._write_lock.acquire()
+            ticket = connection._claim_write_locked(chunks)
         try:
-            connection._write(chunks)
+            connection._write(chunks, ticket)
         except Exception as write_exception:
             if raise_exceptions:
                 exception = RuntimeError("failed to write message")

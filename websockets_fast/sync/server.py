@@ -180,9 +180,9 @@ class ServerConnection(Connection):
             self.protocol.send_close(code, reason)
             self._note_closing_locked()
             chunks = self.protocol.data_to_send()
-            self._write_lock.acquire()
+            ticket = self._claim_write_locked(chunks)
         try:
-            self._write(chunks)
+            self._write(chunks, ticket)
         except Exception:
             pass
 
