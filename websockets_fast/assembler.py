@@ -210,22 +210,19 @@ class Assembler:
         if self._streaming:
             raise ConcurrencyError("a message is being streamed")
         queue = self._queue
-        # Fast path: an unfragmented message at the head of the queue.
-        if self._first is None and self.complete and queue.peek().fin:
-            frame = queue.pop()
-            self.complete -= 1
-            if decode is None:
-                decode = frame.opcode == OP_TEXT
-            return _as_str(frame.data) if decode else _as_bytes(frame.data)
-        # Move what has arrived of the current message into one buffer.
+        # Move what has arrived of the current message into one buffer; an
+        # unfragmented message returns on the first iteration.
         while queue:
             frame = queue.pop()
             if self._first is None:
                 if frame.fin:
                     self.complete -= 1
+                    data = frame.data
                     if decode is None:
                         decode = frame.opcode == OP_TEXT
-                    return _as_str(frame.data) if decode else _as_bytes(frame.data)
+                    if decode:
+                        return _as_str(data)
+                    return data if type(data) is bytes else bytes(data)
                 self._first = frame.data
                 self._text = frame.opcode == OP_TEXT
                 self._count = 1

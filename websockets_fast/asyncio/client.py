@@ -111,7 +111,7 @@ class connect:
         max_size: largest incoming message in bytes (close 1009 above it);
             :obj:`None` for no limit; or ``(message, fragment)`` limits.
             Default 1 MiB.
-        logger: logger. Default ``logging.getLogger("websockets.client")``.
+        logger: logger. Default ``logging.getLogger("websockets_fast.client")``.
         create_connection: :class:`ClientConnection` subclass to use.
 
     Other keyword arguments go to :meth:`asyncio.loop.create_connection`:
@@ -161,7 +161,7 @@ class connect:
         elif compression is not None:
             raise ValueError(f"unsupported compression: {compression}")
         if logger is None:
-            logger = logging.getLogger("websockets.client")
+            logger = logging.getLogger("websockets_fast.client")
         if create_connection is None:
             create_connection = ClientConnection
         self.additional_headers = additional_headers

@@ -182,14 +182,14 @@ class Server:
         create_server: coroutine function that creates the asyncio server.
         handler: coroutine run in one task per connection (the whole
             connection lifecycle).
-        logger: logger for this server. Default ``websockets.server``.
+        logger: logger for this server. Default ``websockets_fast.server``.
     """
 
     def __init__(self, create_server, handler, logger=None):
         self.create_server = create_server
         self.handler = handler
         if logger is None:
-            logger = logging.getLogger("websockets.server")
+            logger = logging.getLogger("websockets_fast.server")
         self.logger = logger
         self.open_timeout = None
         # Connections past their opening handshake, and all handler tasks.
@@ -356,7 +356,7 @@ def serve(
         max_size: largest incoming message in bytes (close 1009 above it);
             :obj:`None` for no limit; or ``(message, fragment)`` limits.
             Default 1 MiB.
-        logger: logger. Default ``logging.getLogger("websockets.server")``.
+        logger: logger. Default ``logging.getLogger("websockets_fast.server")``.
         create_connection: :class:`ServerConnection` subclass to use.
 
     Other keyword arguments go to :meth:`asyncio.loop.create_server`:
