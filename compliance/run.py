@@ -548,12 +548,15 @@ def parse_args(argv):
         "rather than this checkout built in place",
     )
     parser.add_argument(
-        "--timeout", type=float, default=3600,
-        help="seconds allowed for one configuration's run (default: 3600)",
+        "--timeout", type=float, default=None,
+        help="seconds allowed for one configuration's run "
+        "(default: 3600, 900 with --ci)",
     )
     args = parser.parse_args(argv)
     if args.ci and args.cases == "1-10":
         args.cases = "ci"
+    if args.timeout is None:
+        args.timeout = 900 if args.ci else 3600
     for name, allowed in (("roles", {"server", "client"}),
                           ("backends", {"compiled", "pure"}),
                           ("impl", {"asyncio", "sync"})):

@@ -71,9 +71,14 @@ def expected_backend(lib):
 
 
 def program_env():
+    """The programs import the websockets_fast this test imports: the checkout
+    in development, the installed wheel under tests/run.sh."""
+    import websockets_fast
+
+    where = str(Path(websockets_fast.__file__).resolve().parent.parent)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+        [where] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
     )
     return env
 
