@@ -81,7 +81,7 @@ class FrameQueue:
     def __bool__(self):
         return self._items is not None
 
-    def push(self, item):
+    def push(self, item, /):
         """Add ``item`` at the end; call pause() if the length rises above high."""
         items = self._items
         if items is None:
