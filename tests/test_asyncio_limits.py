@@ -12,7 +12,7 @@ from conftest import run
 
 from websockets_fast.asyncio.client import ClientConnection, connect
 from websockets_fast.asyncio.server import ServerConnection, broadcast, serve
-from websockets_fast.exceptions import ConcurrencyError, ConnectionClosedError
+from websockets_fast.exceptions import ConcurrencyError, ConnectionClosedError, ConnectionClosedOK
 from websockets_fast.protocol import State
 
 LOOPS = [pytest.param(None, id="asyncio"), pytest.param(uvloop.new_event_loop, id="uvloop")]
@@ -491,3 +491,29 @@ def test_full_duplex_streaming_does_not_deadlock(loop_factory):
                 await task
 
     run(main(), loop_factory=loop_factory)
+
+
+def test_close_with_unread_messages_completes_handshake():
+    # The handler returns leaving messages queued past max_queue, so reading
+    # is paused; closing must still read the client's close frame rather
+    # than wait for close_timeout and abort.
+    async def handler(websocket):
+        # Above max_queue: reading is paused.
+        websocket.queued_target = 5
+        await websocket.events["queued"].wait()
+
+    async def main():
+        async with serve(
+            handler, "127.0.0.1", 0, max_queue=4, close_timeout=30, create_connection=WatchedServerConnection
+        ) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/", close_timeout=30) as ws:
+                for i in range(10):
+                    await ws.send(str(i))
+                with pytest.raises(ConnectionClosedOK):
+                    await ws.recv()
+            assert ws.close_code == 1000
+            server_ws = WatchedServerConnection.instances[0]
+            await server_ws.wait_closed()
+            assert server_ws.protocol.close_rcvd is not None
+
+    run(main(), timeout=10)

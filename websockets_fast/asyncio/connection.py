@@ -85,6 +85,7 @@ class Connection(asyncio.Protocol):
         "_send_busy",
         "_write_paused",
         "_reading_held",
+        "_discarding",
         "_drain_waiters",
         "_lost",
         "_lost_waiter",
@@ -127,6 +128,8 @@ class Connection(asyncio.Protocol):
         # True while reading is paused because our answers to the peer's
         # frames (pongs) fill the write buffer.
         self._reading_held = False
+        # True once incoming data frames are dropped (see _read_on_for_close).
+        self._discarding = False
         self._drain_waiters = None
         self._lost = False
         self._lost_waiter = None
@@ -594,7 +597,23 @@ class Connection(asyncio.Protocol):
         if not self._open or self.protocol.state is not OPEN:
             if self.protocol.close_expected():
                 self._arm_close_timer()
+            self._read_on_for_close()
         return True
+
+    def _read_on_for_close(self):
+        # We sent a close frame while the application leaves messages unread:
+        # the queue is full and reading paused, so the peer's close frame
+        # would never be read and closing would wait for close_timeout.
+        # Nobody will read data sent after our close: drop it and read on.
+        if (
+            not self._discarding
+            and self._messages is not None
+            and self._messages.paused
+            and self.protocol.close_sent is not None
+        ):
+            self._discarding = True
+            if not self._reading_held and not self._lost:
+                self.transport.resume_reading()
 
     def _write_failed(self, exc):
         if self.protocol.debug:
@@ -765,7 +784,7 @@ class Connection(asyncio.Protocol):
                 self._reading_held = True
                 self.transport.pause_reading()
         if self._open:
-            put = self._messages.put
+            put = self._messages.put if not self._discarding else _drop
             got_data = False
             for event in events:
                 opcode = event.opcode
@@ -778,6 +797,8 @@ class Connection(asyncio.Protocol):
                 waiter = self._recv_waiter
                 if waiter is not None and not waiter.done():
                     waiter.set_result(None)
+                if protocol.close_sent is not None:
+                    self._read_on_for_close()
         else:
             for event in events:
                 self._process_event(event)
@@ -828,6 +849,10 @@ class Connection(asyncio.Protocol):
             if not self._lost and not self._messages.paused:
                 self.transport.resume_reading()
         self._wake_drain_waiters()
+
+
+def _drop(frame):
+    pass
 
 
 def broadcast(connections, message, *, text=None, raise_exceptions=False):
