@@ -392,3 +392,82 @@ def test_http_proxy_refusal():
             proxy.close()
 
     run(main())
+
+
+async def socks5_proxy(seen):
+    """A minimal SOCKS5 proxy (no authentication, CONNECT only) on 127.0.0.1."""
+
+    async def pipe(reader, writer):
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader, writer):
+        version, count = await reader.readexactly(2)
+        await reader.readexactly(count)
+        writer.write(b"\x05\x00")  # no authentication
+        version, command, _, address_type = await reader.readexactly(4)
+        if address_type == 1:
+            host = socket.inet_ntoa(await reader.readexactly(4))
+        else:
+            (length,) = await reader.readexactly(1)
+            host = (await reader.readexactly(length)).decode()
+        port = int.from_bytes(await reader.readexactly(2), "big")
+        seen.append((host, port))
+        up_reader, up_writer = await asyncio.open_connection(host, port)
+        writer.write(b"\x05\x00\x00\x01" + socket.inet_aton("127.0.0.1") + b"\x00\x00")
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+def test_socks5_proxy():
+    pytest.importorskip("python_socks")
+
+    async def main():
+        seen = []
+        proxy = await socks5_proxy(seen)
+        try:
+            async with serve(echo, "127.0.0.1", 0) as server:
+                port = port_of(server)
+                async with connect(f"ws://127.0.0.1:{port}/", proxy=f"socks5h://127.0.0.1:{port_of(proxy)}") as ws:
+                    await ws.send("via socks")
+                    assert await ws.recv() == "via socks"
+                assert seen == [("127.0.0.1", port)]
+        finally:
+            proxy.close()
+
+    run(main())
+
+
+def test_proxy_from_environment(monkeypatch):
+    async def main():
+        seen = []
+        proxy = await http_connect_proxy(seen)
+        try:
+            async with serve(echo, "127.0.0.1", 0) as server:
+                port = port_of(server)
+                monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{port_of(proxy)}")
+                monkeypatch.delenv("no_proxy", raising=False)
+                monkeypatch.delenv("NO_PROXY", raising=False)
+                async with connect(f"ws://127.0.0.1:{port}/") as ws:
+                    await ws.send("env")
+                    assert await ws.recv() == "env"
+                assert len(seen) == 1
+                # proxy=None ignores the environment.
+                async with connect(f"ws://127.0.0.1:{port}/", proxy=None) as ws:
+                    await ws.send("direct")
+                    assert await ws.recv() == "direct"
+                assert len(seen) == 1
+        finally:
+            proxy.close()
+
+    run(main())
