@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, binding=False
 """WebSocket frame headers and an incremental frame parser (RFC 6455, 5.2), compiled.
 
 The pure-Python twin is :mod:`websockets_fast._pyspeedups.frames`; both give

@@ -1,4 +1,4 @@
-# cython: language_level=3
+# cython: language_level=3, binding=False
 """HTTP/1.1 request and response heads (RFC 9112), parsed with hard limits, compiled.
 
 The pure-Python twin is :mod:`websockets_fast._pyspeedups.http`, whose

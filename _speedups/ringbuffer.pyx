@@ -1,4 +1,4 @@
-# cython: language_level=3, always_allow_keywords=False
+# cython: language_level=3, binding=False, always_allow_keywords=False
 """FIFO of incoming frames with high and low water marks, compiled.
 
 The pure-Python twin is :mod:`websockets_fast._pyspeedups.ringbuffer`; both
