@@ -9,7 +9,8 @@ compiled module, its pure-Python twin, and the nearest peer:
   parser: ``websockets.frames.Frame.parse`` driven by a
   ``websockets.streams.StreamReader``, and the whole
   ``websockets.protocol.Protocol.receive_data`` + ``events_received``;
-- the same bytes fed 1460 bytes at a time (frames cut across feeds);
+- the same bytes fed 1460 bytes at a time (frames cut across feeds), and a
+  1 MiB masked frame fed 64 KiB at a time;
 - ``parse_header``, ``serialize_header`` and ``build_frame`` of one frame;
 - ``parse_request`` of a typical browser handshake and ``parse_response`` of
   the server's answer, against websockets' ``http11.Request.parse`` and
@@ -60,6 +61,8 @@ FRAME_COUNT = 1000
 FRAME_SIZE = 64
 # A typical TCP segment's payload: what one read often returns.
 SEGMENT = 1460
+# What asyncio's selector loop reads at most at once.
+BIG_READ = 65536
 
 BROWSER_REQUEST = (
     b"GET /chat HTTP/1.1\r\n"
@@ -154,16 +157,16 @@ def peer_frame_parse(data):
     return parse
 
 
-def peer_protocol(data, segment=None):
+def peer_protocol(data, segment=None, count=FRAME_COUNT):
     def receive():
-        protocol = PeerProtocol(PeerSide.SERVER, state=PeerState.OPEN, max_size=2**20)
+        protocol = PeerProtocol(PeerSide.SERVER, state=PeerState.OPEN, max_size=2**21)
         if segment is None:
             protocol.receive_data(data)
         else:
             for start in range(0, len(data), segment):
                 protocol.receive_data(data[start : start + segment])
         events = protocol.events_received()
-        assert len(events) == FRAME_COUNT
+        assert len(events) == count
         return events
 
     return receive
@@ -189,19 +192,19 @@ def peer_http(is_request, data):
 # Ours.
 
 
-def ours_feed(module, data, segment=None):
+def ours_feed(module, data, segment=None, count=FRAME_COUNT):
     if module is None:
         return None
 
     def feed():
-        parser = module.FrameParser(True, max_size=2**20)
+        parser = module.FrameParser(True, max_size=2**21)
         if segment is None:
             frames = parser.feed(data)
         else:
             frames = []
             for start in range(0, len(data), segment):
                 frames += parser.feed(data[start : start + segment])
-        assert len(frames) == FRAME_COUNT
+        assert len(frames) == count
         return frames
 
     return feed
@@ -240,6 +243,7 @@ def run(quick: bool) -> list[dict]:
     label = f"{FRAME_COUNT} x {FRAME_SIZE} B masked"
     c, p = compiled_frames, pure_frames
     header = p.serialize_header(True, 2, FRAME_SIZE, 0, KEY)
+    big = p.build_frame(True, 2, os.urandom(2**20), 0, KEY)
     payload = bytes(FRAME_SIZE)
     rows = [
         row(
@@ -267,6 +271,15 @@ def run(quick: bool) -> list[dict]:
             ours_feed(p, data, SEGMENT),
             "websockets Protocol",
             have_peer and peer_protocol(data, SEGMENT),
+            quick,
+        ),
+        row(
+            "FrameParser.feed",
+            f"1 MiB masked, {BIG_READ // 1024} KiB reads",
+            ours_feed(c, big, BIG_READ, 1),
+            ours_feed(p, big, BIG_READ, 1),
+            "websockets Protocol",
+            have_peer and peer_protocol(big, BIG_READ, 1),
             quick,
         ),
         row(
