@@ -282,9 +282,17 @@ def test_max_queue_none_never_pauses():
         with connect(f"ws://127.0.0.1:{port}", compression=None) as websocket:
             for _ in range(50):
                 websocket.send(b"x")
-            websocket.ping().wait(BOUND)  # the server has read everything before the pong
-            assert not connections[0]._paused
-            release.set()
+            try:
+                assert websocket.ping().wait(BOUND)  # the server has read everything before the pong
+                waiter = threading.Event()
+                for _ in range(2000):  # the handler starts after the server's reader
+                    if connections:
+                        break
+                    waiter.wait(0.005)
+                assert len(connections[0].recv_messages) == 50
+                assert not connections[0]._paused
+            finally:
+                release.set()
 
 
 # Timeouts
