@@ -393,3 +393,51 @@ def test_no_fd_leak():
                 websocket.send("x")
                 websocket.recv(timeout=BOUND)
         wait_for(lambda: count_fds() <= before, "server sockets to close")
+
+
+def test_reconnect_after_transient_failures():
+    attempts = []
+
+    def process_request(connection, request):
+        attempts.append(request.path)
+        if len(attempts) == 1:
+            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "try again\n")
+        return None
+
+    def handler(websocket):
+        websocket.send(f"connection {len(attempts)}")
+        if len(attempts) == 2:
+            websocket.close(1011, "fail once")
+
+    delays = []
+
+    def no_delays():
+        while True:
+            delays.append(0.0)
+            yield 0.0
+
+    from websockets_fast.sync.client import reconnect
+
+    with running_server(handler, process_request=process_request) as (uri, _):
+        greetings = []
+        for websocket in reconnect(uri, reconnect_delays=no_delays):
+            greetings.append(websocket.recv(timeout=BOUND))
+            if len(greetings) == 2:
+                break
+        assert greetings == ["connection 2", "connection 3"]
+        assert len(delays) == 1  # one failed attempt: the 503
+        # connect(legacy=False) is the same thing.
+        with connect(uri, legacy=False) as websocket:
+            assert websocket.recv(timeout=BOUND) == "connection 4"
+
+
+def test_reconnect_raises_fatal_errors():
+    from websockets_fast.sync.client import reconnect
+
+    def process_request(connection, request):
+        return connection.respond(http.HTTPStatus.FORBIDDEN, "no\n")
+
+    with running_server(echo, process_request=process_request) as (uri, _):
+        with pytest.raises(InvalidStatus):
+            for _ in reconnect(uri):
+                pass

@@ -9,15 +9,17 @@ refused connection costs no thread.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import ssl as ssl_module
 import time
+import traceback
 import urllib.parse
 import warnings
 from typing import Any, Callable, Sequence
 
-from ..client import ClientProtocol
+from ..client import ClientProtocol, backoff, process_exception
 from ..datastructures import Headers
 from ..exceptions import InvalidMessage, InvalidProxyMessage, InvalidProxyStatus, InvalidStatus, ProxyError, SecurityError
 from ..extensions.permessage_deflate import enable_client_permessage_deflate
@@ -26,7 +28,7 @@ from ..http11 import USER_AGENT
 from ..uri import parse_uri
 from .connection import Connection
 
-__all__ = ["connect", "unix_connect", "ClientConnection"]
+__all__ = ["connect", "unix_connect", "reconnect", "unix_reconnect", "ClientConnection"]
 
 MAX_REDIRECTS = int(os.environ.get("WEBSOCKETS_MAX_REDIRECTS", "10"))
 
@@ -357,7 +359,8 @@ def connect(
         create_connection: factory for the connection, e.g. a subclass of
             :class:`ClientConnection`. Default :class:`ClientConnection`.
 
-    Other keyword arguments go to :func:`socket.create_connection`.
+    Other keyword arguments go to :func:`socket.create_connection`. As in
+    websockets 17, ``legacy=False`` returns a :class:`reconnect` instead.
 
     Raises:
         InvalidURI: ``uri`` isn't a WebSocket URI.
@@ -368,9 +371,32 @@ def connect(
     if ssl is None and "ssl_context" in kwargs:
         ssl = kwargs.pop("ssl_context")
         warnings.warn("ssl_context was renamed to ssl", DeprecationWarning, stacklevel=2)
-    # websockets 17 accepts legacy=...; this connect() always returns the
-    # connection, which is also a context manager.
-    kwargs.pop("legacy", None)
+    # As in websockets 17: legacy=False asks for the reconnecting form.
+    if kwargs.pop("legacy", None) is False:
+        return reconnect(
+            uri,
+            sock=sock,
+            ssl=ssl,
+            server_hostname=server_hostname,
+            origin=origin,
+            extensions=extensions,
+            subprotocols=subprotocols,
+            compression=compression,
+            additional_headers=additional_headers,
+            user_agent_header=user_agent_header,
+            proxy=proxy,
+            proxy_ssl=proxy_ssl,
+            proxy_server_hostname=proxy_server_hostname,
+            open_timeout=open_timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_size=max_size,
+            max_queue=max_queue,
+            logger=logger,
+            create_connection=create_connection,
+            **kwargs,
+        )
 
     ws_uri = parse_uri(uri)
     if not ws_uri.secure and ssl is not None:
@@ -495,3 +521,102 @@ def unix_connect(path: Any = None, uri: str | None = None, **kwargs: Any) -> Cli
         else:
             uri = "wss://localhost/"
     return connect(uri=uri, unix=True, path=path, **kwargs)
+
+
+class reconnect:
+    """
+    :func:`connect` that reconnects after failures, as in websockets 17.
+
+    Use it as an iterator that yields a new connection after each failure,
+    with exponential backoff between attempts::
+
+        for websocket in reconnect("ws://127.0.0.1:8765"):
+            try:
+                for message in websocket:
+                    print(message)
+            except ConnectionClosed:
+                continue
+
+    or as a context manager, like :func:`connect`. Each connection is closed
+    when the loop moves on.
+
+    Args:
+        uri: as in :func:`connect`.
+        process_exception: ``(exception) -> exception or None``; None means
+            the failure is transient: reconnect. Default
+            :func:`websockets_fast.client.process_exception` (network errors,
+            timeouts and HTTP 500, 502, 503, 504 are transient).
+        reconnect_delays: generator of delays in seconds between attempts.
+            Default :func:`websockets_fast.client.backoff`.
+
+    Other keyword arguments are as in :func:`connect`.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        process_exception: Callable[[Exception], Exception | None] = process_exception,
+        reconnect_delays: Callable[[], Any] = backoff,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.pop("legacy", None)
+        self.uri = uri
+        self.process_exception = process_exception
+        self.reconnect_delays = reconnect_delays
+        self.kwargs = kwargs
+        logger = kwargs.get("logger")
+        self.logger = logger if logger is not None else logging.getLogger("websockets.client")
+        self.connection = None
+
+    def connect(self) -> ClientConnection:
+        """Open one connection, as :func:`connect` does."""
+        return connect(self.uri, **self.kwargs)
+
+    def __enter__(self) -> ClientConnection:
+        if self.connection is not None:
+            raise RuntimeError("connect() isn't reentrant")
+        self.connection = self.connect()
+        return self.connection
+
+    def __exit__(self, exc_type, exc_value, traceback) -> None:
+        connection, self.connection = self.connection, None
+        connection.__exit__(exc_type, exc_value, traceback)
+
+    def __iter__(self):
+        delays = None
+        while True:
+            try:
+                with self as connection:
+                    yield connection
+            except Exception as exc:
+                try:
+                    new_exc = self.process_exception(exc)
+                except Exception as raised:
+                    new_exc = raised
+                if new_exc is exc:
+                    raise
+                if new_exc is not None:
+                    raise new_exc from exc
+                if delays is None:
+                    delays = self.reconnect_delays()
+                delay = next(delays)
+                self.logger.info(
+                    "connect failed; reconnecting in %.1f seconds: %s",
+                    delay,
+                    traceback.format_exception_only(type(exc), exc)[0].strip(),
+                )
+                time.sleep(delay)
+            else:
+                delays = None
+
+
+def unix_reconnect(path: Any = None, uri: str | None = None, **kwargs: Any) -> reconnect:
+    """:func:`unix_connect` that reconnects after failures; see :class:`reconnect`."""
+    if path is None and kwargs.get("sock") is None:
+        raise ValueError("missing path argument")
+    if path is not None and kwargs.get("sock") is not None:
+        raise ValueError("path is incompatible with sock")
+    if uri is None:
+        uri = "ws://localhost/" if kwargs.get("ssl") is None else "wss://localhost/"
+    return reconnect(uri, unix=True, path=path, **kwargs)
