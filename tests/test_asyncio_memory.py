@@ -1,0 +1,87 @@
+"""Memory per idle server connection, measured with tracemalloc.
+
+The clients run in another process (the ``websockets`` library), so that only
+the server's allocations are counted. The goal is 7 KiB per connection
+without compression, and with deflate negotiated before any compressed
+message (zlib state is allocated lazily).
+"""
+
+import asyncio
+import gc
+import subprocess
+import sys
+import tracemalloc
+
+import pytest
+from conftest import run
+
+from websockets_fast.asyncio.server import serve
+
+CONNECTIONS = 300
+
+CLIENT = """
+import asyncio, sys
+from websockets.asyncio.client import connect
+
+async def main(port, count, compression, send):
+    connections = []
+    for _ in range(count):
+        ws = await connect(f"ws://127.0.0.1:{port}/", compression=compression, ping_interval=None)
+        if send:
+            await ws.send("hello")
+            assert await ws.recv() == "hello"
+        connections.append(ws)
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+port, count, compression, send = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
+asyncio.run(main(port, count, None if compression == "none" else "deflate", send))
+"""
+
+
+async def echo(websocket):
+    async for message in websocket:
+        await websocket.send(message)
+
+
+@pytest.mark.parametrize(
+    "compression, send",
+    [("none", True), ("deflate", False)],
+    ids=["no-compression-after-one-message", "deflate-negotiated-idle"],
+)
+def test_idle_server_connection_memory(compression, send):
+    async def main():
+        async with serve(
+            echo, "127.0.0.1", 0, compression=None if compression == "none" else "deflate", ping_interval=None
+        ) as server:
+            port = server.sockets[0].getsockname()[1]
+            gc.collect()
+            tracemalloc.start()
+            try:
+                before = tracemalloc.get_traced_memory()[0]
+                client = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-c",
+                    CLIENT,
+                    str(port),
+                    str(CONNECTIONS),
+                    compression,
+                    "1" if send else "0",
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                )
+                try:
+                    assert await client.stdout.readline() == b"ready\n"
+                    gc.collect()
+                    growth = tracemalloc.get_traced_memory()[0] - before
+                    assert len(server.connections) == CONNECTIONS
+                finally:
+                    client.stdin.close()
+                    await client.wait()
+            finally:
+                tracemalloc.stop()
+        per_connection = growth / CONNECTIONS
+        print(f"{per_connection / 1024:.2f} KiB per connection")
+        assert per_connection <= 7 * 1024
+
+    run(main(), timeout=60)
