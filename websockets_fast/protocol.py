@@ -425,8 +425,11 @@ class Protocol:
         if self._state is CLOSING:
             # We had sent a close frame first.
             self.close_rcvd_then_sent = False
-        if self._in_message:
-            raise ProtocolError("incomplete fragmented message")
+        # RFC 6455 5.4 allows control frames, close included, between the
+        # frames of a fragmented message: the message is then abandoned and
+        # the closing handshake proceeds as usual (Autobahn case 7.1.5).
+        # websockets fails the connection with 1002 instead.
+        self._in_message = False
         if self._state is OPEN:
             # RFC 6455 5.5.1: answer a close frame with a close frame. Echo
             # the payload as received: an empty one stays empty rather than
