@@ -825,10 +825,11 @@ class Connection:
         reader = self._reader
         if reader is None or reader is threading.current_thread():
             return
-        # The reader enforces close_timeout itself, unless it is stuck in a
-        # write to a peer that doesn't read: then drop the connection.
+        # Whoever reads may be blocked in recv() without a timeout, or in a
+        # write to a peer that doesn't read: at the deadline, drop the
+        # connection, which wakes them up.
         close_due = self._close_due
-        timeout = None if close_due is None else max(close_due - _monotonic(), 0.0) + 1.0
+        timeout = None if close_due is None else max(close_due - _monotonic(), 0.0)
         reader.join(timeout)
         if reader.is_alive():
             self._abort(TimeoutError("timed out while closing connection"))
@@ -856,6 +857,10 @@ class Connection:
 
     def _resume_reading(self):
         self._paused = False
+        # A pong may have been waiting unread while reading was paused: give
+        # it the full ping_timeout from now rather than fail at once.
+        if self._pong_due is not None:
+            self._pong_due = max(self._pong_due, _monotonic() + self.ping_timeout)
         self._reader_wake.notify()
 
     # Internals: reading.
