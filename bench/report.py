@@ -232,7 +232,7 @@ def _bars(ax, groups, libs, value_of, log=False, fmt=None):
             value = value_of(group, lib)
             if value is None or value is ...:
                 ax.text(x, 0.02, "n/a" if value is None else "unsupported", rotation=90, ha="center",
-                        va="bottom", fontsize=7, color=COLORS[lib], transform=ax.get_xaxis_transform())
+                        va="bottom", fontsize=7, color="#444444", transform=ax.get_xaxis_transform())
                 continue
             xs.append(x)
             ys.append(value)
