@@ -439,3 +439,43 @@ def test_too_many_fragments_without_max_size_fails_with_1009():
             with pytest.raises(ConnectionClosedError) as info:
                 websocket.recv(timeout=BOUND)
             assert info.value.sent.code == 1009
+
+
+def test_ping_flood_from_a_peer_that_does_not_read_is_bounded():
+    # The peer floods pings and never reads: our writer is stuck, so pongs
+    # can't go out. They must not pile up in memory without bound.
+    from websockets_fast.sync.connection import MAX_QUEUED_REPLIES
+
+    pings = 2_000_000  # 4 MB: more than the kernel buffers take
+    flooding = threading.Event()
+    done = threading.Event()
+
+    def behaviour(sock):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        flooding.set()
+        try:
+            sock.sendall(b"\x89\x00" * pings)
+        except OSError:
+            pass
+        done.wait(BOUND)
+
+    with raw_server(behaviour) as uri:
+        websocket = connect(uri, compression=None, ping_interval=None, close_timeout=0.2)
+        sender = threading.Thread(target=lambda: pytest.raises(Exception, websocket.send, b"x" * (32 * 2**20)))
+        sender.start()
+        assert flooding.wait(BOUND)
+        deadline = time.monotonic() + BOUND
+        waiter = threading.Event()
+        while websocket._write_seq - websocket._written_seq <= MAX_QUEUED_REPLIES:
+            assert time.monotonic() < deadline, "pongs never queued up"
+            waiter.wait(0.005)
+        # Reading has stopped: the queue stays bounded however many pings come
+        # (each entry answers at most one read of recv_bufsize bytes).
+        sender.join(0.3)
+        queued = websocket._outgoing
+        assert len(queued) <= 2 * (MAX_QUEUED_REPLIES + 1)
+        assert sum(map(len, queued)) <= (MAX_QUEUED_REPLIES + 1) * 4 * websocket.recv_bufsize
+        done.set()
+        websocket.close_socket()
+        sender.join(BOUND)
+        assert not sender.is_alive()

@@ -63,8 +63,14 @@ BYTES_LIKE = (bytes, bytearray, memoryview)
 RECV_HANDOVER = 0.005
 
 # When a keepalive ping finds another thread writing, it tries again after
-# this many seconds rather than blocking the reader behind a slow write.
+# this many seconds rather than queue behind a slow write.
 KEEPALIVE_RETRY = 1.0
+
+# Most writes (pongs, close frames) the reading thread queues behind a busy
+# writer before it waits for them, which stops reading. Each holds the
+# replies to one read, so this bounds the memory a peer that pings without
+# reading can make us hold.
+MAX_QUEUED_REPLIES = 4
 
 _monotonic = time.monotonic
 
@@ -702,15 +708,21 @@ class Connection:
         Claim the socket to write ``chunks``, or queue them behind the thread
         that is writing. The caller holds ``_lock``, then releases it and
         calls :meth:`_write` with ``chunks`` and the returned ticket: 0 means
-        "you write", any other value "wait until the writer has written
-        this".
+        "you write", any other value "your frames are queued".
         """
-        if not self._writing:
-            self._writing = True
-            return 0
-        self._outgoing.extend(chunks)
-        self._write_seq += 1
-        return self._write_seq
+        if self._writing or self._outgoing or self._write_error is not None:
+            if len(chunks) == 1:
+                self._outgoing.append(chunks[0])
+            else:
+                # One read can answer thousands of pings: keep one object,
+                # not thousands. An EOF (b"") can only come last.
+                self._outgoing.append(b"".join(chunks))
+                if not chunks[-1]:
+                    self._outgoing.append(b"")
+            self._write_seq += 1
+            return self._write_seq
+        self._writing = True
+        return 0
 
     def _write(self, chunks, ticket, wait=True):
         """
@@ -722,17 +734,36 @@ class Connection:
         ``_lock``. A write error drops the connection and raises
         ConnectionClosed.
 
-        With ``wait=False``, for the thread that reads the socket (it must
-        not wait for the connection to close: it is the one closing it), a
-        queued write returns at once and a write error returns False.
+        With ``wait=False``, for the thread that reads the socket: a queued
+        write returns at once, unless too many are queued already; a claimed
+        write leaves what others queued to them, so that reading goes on;
+        and a write error returns False (the reading thread must not wait
+        for the connection to close: it is the one closing it).
         """
         if ticket:
             if wait:
-                self._wait_written(ticket)
+                if not self._wait_written(ticket):
+                    self._raise_closed()
+            elif ticket - self._written_seq > MAX_QUEUED_REPLIES:
+                # A peer that sends pings but doesn't read would grow the
+                # queue without end: stop reading until it drains.
+                return self._wait_written(ticket)
             return True
+        if not self._write_batches(chunks, 0, hand_over=not wait):
+            if wait:
+                self._raise_closed()
+            return False
+        return True
+
+    def _write_batches(self, chunks, written, hand_over):
+        """
+        As the writing thread, write ``chunks`` (the queue up to ticket
+        ``written``), then what was queued meanwhile, until the queue is
+        empty; with ``hand_over``, leave the queue to the threads waiting on
+        it instead. Return False after a write error.
+        """
         lock = self._lock
         sock = self.socket
-        written = 0
         try:
             while True:
                 for chunk in chunks:
@@ -746,9 +777,11 @@ class Connection:
                         self._written_seq = written
                         self._written.notify_all()
                     chunks = self._outgoing
-                    if not chunks:
+                    if not chunks or hand_over:
                         self._writing = False
-                        if self._finished:
+                        if chunks or self._finished:
+                            # Wake a waiting writer to take over, or the
+                            # reader waiting to close the socket.
                             self._written.notify_all()
                         return True
                     self._outgoing = []
@@ -763,18 +796,26 @@ class Connection:
             if self.debug:
                 self.logger.debug("! error while sending data", exc_info=True)
             self._abort(exc)
-            if wait:
-                self._raise_closed()
             return False
 
     def _wait_written(self, ticket):
-        """Wait until the writing thread has written up to ``ticket``."""
+        """
+        Wait until the frames queued with ``ticket`` are written, writing
+        them if the writing thread handed the queue over. Return False if
+        they won't be (the connection broke).
+        """
         with self._lock:
             while self._written_seq < ticket and self._write_error is None:
+                if not self._writing:
+                    # Handed over: this thread writes the queue now.
+                    self._writing = True
+                    chunks, self._outgoing = self._outgoing, []
+                    written = self._write_seq
+                    break
                 self._written.wait()
-            written = self._written_seq >= ticket
-        if not written:
-            self._raise_closed()
+            else:
+                return self._written_seq >= ticket
+        return self._write_batches(chunks, written, hand_over=False)
 
     def _fail_locked(self, code, reason, exc):
         """
@@ -1126,6 +1167,10 @@ class Connection:
                 return
             self._finished = True
             self._aborted = True
+            # No write may start now: the socket is about to close.
+            if self._write_error is None:
+                self._write_error = EOFError("connection closed")
+            self._written.notify_all()
             self.protocol.receive_eof()
             self.protocol.data_to_send()  # at most the EOF: the socket closes below
             self.recv_messages.close()
