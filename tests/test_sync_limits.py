@@ -447,12 +447,12 @@ def test_ping_flood_from_a_peer_that_does_not_read_is_bounded():
     from websockets_fast.sync.connection import MAX_QUEUED_REPLIES
 
     pings = 2_000_000  # 4 MB: more than the kernel buffers take
-    flooding = threading.Event()
+    start_flood = threading.Event()
     done = threading.Event()
 
     def behaviour(sock):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
-        flooding.set()
+        start_flood.wait(BOUND)
         try:
             sock.sendall(b"\x89\x00" * pings)
         except OSError:
@@ -463,9 +463,13 @@ def test_ping_flood_from_a_peer_that_does_not_read_is_bounded():
         websocket = connect(uri, compression=None, ping_interval=None, close_timeout=0.2)
         sender = threading.Thread(target=lambda: pytest.raises(Exception, websocket.send, b"x" * (32 * 2**20)))
         sender.start()
-        assert flooding.wait(BOUND)
+        # Flood once the sender holds the socket: pongs queue behind it.
         deadline = time.monotonic() + BOUND
         waiter = threading.Event()
+        while not websocket._writing:
+            assert time.monotonic() < deadline, "the sender never started writing"
+            waiter.wait(0.001)
+        start_flood.set()
         while websocket._write_seq - websocket._written_seq <= MAX_QUEUED_REPLIES:
             assert time.monotonic() < deadline, "pongs never queued up"
             waiter.wait(0.005)
