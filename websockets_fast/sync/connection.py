@@ -786,7 +786,9 @@ class Connection:
                         return True
                     self._outgoing = []
                     written = self._write_seq
-        except OSError as exc:
+        except BaseException as exc:
+            # Whatever happened (a network error, or KeyboardInterrupt in
+            # sendall()), the stream of frames is cut: no write may follow.
             with lock:
                 self._writing = False
                 self._outgoing = []
@@ -796,6 +798,8 @@ class Connection:
             if self.debug:
                 self.logger.debug("! error while sending data", exc_info=True)
             self._abort(exc)
+            if not isinstance(exc, OSError):
+                raise
             return False
 
     def _wait_written(self, ticket):
