@@ -29,7 +29,10 @@ def parse_args(argv):
                       help="the short suite (default): echo 64 B and 1 KiB, pipelined 256 B, idle memory")
     mode.add_argument("--full", action="store_true",
                       help="everything: all echo sizes, cross rows, compression, handshakes, broadcast")
-    parser.add_argument("--reps", type=int, default=3, help="repetitions; the median is reported (default 3)")
+    parser.add_argument("--reps", type=int, default=5,
+                        help="repetitions of each throughput case; the median is reported (default 5)")
+    parser.add_argument("--memory-reps", type=int, default=3,
+                        help="repetitions of each idle-memory case, at most --reps (default 3)")
     parser.add_argument("--loops", default=None,
                         help="comma-separated event loops among uvloop,asyncio (default: both when uvloop is installed)")
     parser.add_argument("--libs", default=None, help="comma-separated libraries (default: all)")
@@ -40,7 +43,7 @@ def parse_args(argv):
     parser.add_argument("--broadcast", type=int, default=1000,
                         help="connections for the broadcast workload of --full (default 1000)")
     parser.add_argument("--seconds", type=float, default=0.0,
-                        help="time per throughput sample (default 0.3 s quick, 1 s full)")
+                        help="time per throughput sample (default 0.2 s quick, 0.6 s full)")
     parser.add_argument("--out", default=RESULTS_DIR, help="directory of the JSON and PNG (default bench/results)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
     return parser.parse_args(argv)
@@ -101,6 +104,7 @@ def main(argv=None) -> int:
     options = suite.Options(
         quick=not args.full,
         reps=max(1, args.reps),
+        memory_reps=max(1, args.memory_reps),
         loops=loops,
         libraries=libraries,
         connections=args.connections,
@@ -113,13 +117,15 @@ def main(argv=None) -> int:
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "mode": "quick" if options.quick else "full",
         "reps": options.reps,
+        "memory_reps": min(options.reps, options.memory_reps),
         "loops": list(loops),
         "settings": suite.SETTINGS,
         "versions": report.versions(libraries),
         "machine": report.machine(),
         "sample_seconds": options.sample_seconds,
     }
-    print(f"websockets_fast benchmark, {meta['mode']} suite, {options.reps} repetitions (median reported)")
+    print(f"websockets_fast benchmark, {meta['mode']} suite, median of {options.reps} repetitions "
+          f"({meta['memory_reps']} for idle memory), {options.sample_seconds:g} s per throughput sample")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
     m = meta["machine"]
     print(f"machine: {m['processor']}, {m['cpus']} CPUs, {m['platform']}, {m['python']}")
