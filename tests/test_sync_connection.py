@@ -424,3 +424,42 @@ def test_concurrent_large_sends_to_an_echo_peer_do_not_deadlock():
                 assert not thread.is_alive()
     assert sorted(message[0] for message in received) == sorted(list(range(threads_count)) * per_thread)
     assert all(message == message[:1] * size for message in received)
+
+
+@pytest.mark.parametrize("keepalive", [None, 0.05])
+def test_close_from_another_thread_while_receiving(keepalive):
+    with running_server(echo) as (uri, _):
+        websocket = connect(uri, ping_interval=keepalive)
+        outcome = []
+
+        def receive():
+            try:
+                websocket.recv()
+            except ConnectionClosedOK as exc:
+                outcome.append(exc.sent.code)
+
+        receiver = threading.Thread(target=receive)
+        receiver.start()
+        wait_for(lambda: websocket._recv_in_progress, "recv() in the other thread")
+        websocket.close(1001)
+        receiver.join(BOUND)
+        assert not receiver.is_alive()
+        assert outcome == [1001]
+        assert websocket.wait_closed(0)
+        assert websocket.state is State.CLOSED
+
+
+def test_messages_queued_before_the_close_are_delivered():
+    # Fewer than max_queue messages: reading doesn't pause before the close.
+    def handler(websocket):
+        for i in range(10):
+            websocket.send(str(i))
+        websocket.close()
+
+    with running_server(handler) as (uri, _):
+        with connect(uri) as websocket:
+            assert websocket.wait_closed(BOUND)
+            # Closed, yet the messages that came before the close remain.
+            assert [websocket.recv(timeout=0) for _ in range(10)] == [str(i) for i in range(10)]
+            with pytest.raises(ConnectionClosedOK):
+                websocket.recv(timeout=0)
