@@ -548,3 +548,53 @@ def test_interop_compressed_close_after_failure():
     pump(ours, theirs)
     assert theirs.close_rcvd.code == 1009
     assert int(theirs.state) == int(CLOSED)  # our server also sent EOF
+
+
+# Random messages and fragmentations, random parameters, both directions.
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+message_strategy = st.tuples(
+    st.booleans(),  # text?
+    st.one_of(st.binary(max_size=300), st.binary(max_size=4).map(lambda b: b * 500)),
+    st.lists(st.integers(0, 3000), max_size=3),  # fragment boundaries
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(message_strategy, min_size=1, max_size=6),
+    st.sampled_from(INTEROP_CONFIGS),
+    st.booleans(),
+)
+def test_random_compressed_conversations(messages_, config, we_are_client):
+    server_nct, client_nct, server_bits, client_bits = config
+    client_factory = ClientPerMessageDeflateFactory(server_nct, client_nct, server_bits, client_bits)
+    theirs_factory = ws_pmd.ServerPerMessageDeflateFactory()
+    params, theirs_server_ext = theirs_factory.process_request_params(client_factory.get_request_params(), [])
+    if we_are_client:
+        ours, theirs = Protocol(CLIENT, max_size=None), WsProtocol(WsSide.SERVER, max_size=None)
+        ours.extensions = [client_factory.process_response_params(params, [])]
+        theirs.extensions = [theirs_server_ext]
+    else:
+        ours_factory = ServerPerMessageDeflateFactory(server_nct, client_nct)
+        theirs_client = ws_pmd.ClientPerMessageDeflateFactory(server_nct, client_nct)
+        params, ours_ext = ours_factory.process_request_params(theirs_client.get_request_params(), [])
+        ours, theirs = Protocol(SERVER, max_size=None), WsProtocol(WsSide.CLIENT, max_size=None)
+        ours.extensions = [ours_ext]
+        theirs.extensions = [theirs_client.process_response_params(params, [])]
+    for sender, receiver in ((ours, theirs), (theirs, ours)):
+        for is_text, data, cuts in messages_:
+            if is_text:
+                data = data.decode("latin-1").encode()  # valid UTF-8
+            bounds = sorted({c % (len(data) + 1) for c in cuts})
+            pieces = [data[a:b] for a, b in zip([0] + bounds, bounds + [len(data)])]
+            first = sender.send_text if is_text else sender.send_binary
+            first(pieces[0], fin=len(pieces) == 1)
+            for i, piece in enumerate(pieces[1:], 2):
+                sender.send_continuation(piece, fin=i == len(pieces))
+            pump(sender, receiver)
+            events = receiver.events_received()
+            assert b"".join(bytes(e.data) for e in events) == data
+            assert [e.fin for e in events] == [False] * (len(pieces) - 1) + [True]
