@@ -108,6 +108,8 @@ WIRE_CLOSE_CODES = frozenset(
     code for code in CloseCode if code not in (1005, 1006, 1015)
 )
 
+EXTERNAL_CLOSE_CODES = WIRE_CLOSE_CODES  # websockets' name for the same set
+
 # Closures that count as normal: ConnectionClosedOK rather than ...Error.
 OK_CLOSE_CODES = frozenset(
     {CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD}
