@@ -28,8 +28,6 @@ from .frames import (
     CLOSE,
     OK_CLOSE_CODES,
     OPCODE_BY_VALUE,
-    PING,
-    PONG,
     Close,
     CloseCode,
     Frame,
