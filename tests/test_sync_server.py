@@ -441,3 +441,59 @@ def test_reconnect_raises_fatal_errors():
         with pytest.raises(InvalidStatus):
             for _ in reconnect(uri):
                 pass
+
+
+def test_broadcast_large_messages_finish_in_the_background():
+    # Too big for the socket buffers: the non-blocking write is partial and
+    # the executor finishes it while the clients read.
+    count, size = 3, 8 * 2**20
+    ready = threading.Barrier(count + 1, timeout=BOUND)
+
+    def handler(websocket):
+        ready.wait()
+        for message in websocket:
+            pass
+
+    with running_server(handler) as (uri, server):
+        clients = [connect(uri, max_size=None) for _ in range(count)]
+        ready.wait()
+        received = []
+        readers = [threading.Thread(target=lambda c=c: received.append(len(c.recv(timeout=BOUND)))) for c in clients]
+        for reader in readers:
+            reader.start()
+        broadcast(server.connections, b"x" * size, raise_exceptions=True)
+        broadcast(server.connections, "small", raise_exceptions=True)
+        for reader in readers:
+            reader.join(BOUND)
+            assert not reader.is_alive()
+        assert received == [size] * count
+        for client in clients:
+            assert client.recv(timeout=BOUND) == "small"
+            client.close()
+
+
+def test_broadcast_skips_connections_sending_fragments():
+    release = threading.Event()
+    first_sent = threading.Event()
+
+    def fragments():
+        yield "a"
+        first_sent.set()
+        release.wait(BOUND)
+        yield "b"
+
+    with running_server(echo) as (uri, _):
+        client = connect(uri)
+        sender = threading.Thread(target=client.send, args=(fragments(),))
+        sender.start()
+        assert first_sent.wait(BOUND)
+        try:
+            with pytest.raises(Exception) as info:
+                broadcast([client], "no", raise_exceptions=True)
+            assert "skipped broadcast" in str(info.value)
+            broadcast([client], "no")  # logged, not raised
+        finally:
+            release.set()
+            sender.join(BOUND)
+        assert client.recv(timeout=BOUND) == "ab"
+        client.close()

@@ -31,6 +31,7 @@ import concurrent.futures
 import logging
 import select
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -73,6 +74,9 @@ KEEPALIVE_RETRY = 1.0
 MAX_QUEUED_REPLIES = 4
 
 _monotonic = time.monotonic
+
+# send() flag for a write that never blocks (not on Windows).
+_NONBLOCKING_FLAG = getattr(socket, "MSG_DONTWAIT", None)
 
 
 def _readiness_waiter(sock):
@@ -1211,10 +1215,14 @@ def broadcast(
     """
     Send a message to several connections, skipping those that aren't open.
 
-    A str goes in a text frame, a bytes-like object in a binary frame. Writes
-    run in a :class:`concurrent.futures.ThreadPoolExecutor` so that one slow
-    peer doesn't hold up the others; extra keyword arguments (such as
-    ``max_workers``) configure it.
+    A str goes in a text frame, a bytes-like object in a binary frame. Each
+    frame goes out at once when the connection's socket takes it whole
+    without blocking, which is the common case; the writes that would block
+    (slow peers, or a connection busy with another write) finish in a
+    :class:`concurrent.futures.ThreadPoolExecutor` so that one slow peer
+    doesn't hold up the others, and :func:`broadcast` returns when they are
+    done. Extra keyword arguments (such as ``max_workers``) configure the
+    executor.
 
     Args:
         connections: the connections to send to.
@@ -1235,39 +1243,68 @@ def broadcast(
         raise TypeError("data must be str or bytes")
 
     exceptions = []
+    # (connection, chunks, ticket): writes to finish in the executor.
+    unfinished = []
 
-    def send_one(connection):
+    for connection in connections:
         with connection._lock:
             if connection.protocol.state is not OPEN:
-                return
+                continue
             if connection._send_in_progress:
                 if raise_exceptions:
                     exceptions.append(ConcurrencyError("sending a fragmented message"))
                 else:
                     connection.logger.warning("skipped broadcast: sending a fragmented message")
-                return
+                continue
             if as_text:
                 connection.protocol.send_text(message)
             else:
                 connection.protocol.send_binary(message)
             chunks = connection.protocol.data_to_send()
             ticket = connection._claim_write_locked(chunks)
-        try:
-            connection._write(chunks, ticket)
-        except Exception as write_exception:
-            if raise_exceptions:
-                exception = RuntimeError("failed to write message")
-                exception.__cause__ = write_exception
-                exceptions.append(exception)
+        if ticket == 0 and _NONBLOCKING_FLAG is not None and not isinstance(connection.socket, ssl.SSLSocket):
+            # This thread holds the socket: try to write the frame without
+            # blocking, and release the socket if nothing else is queued.
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            try:
+                sent = connection.socket.send(data, _NONBLOCKING_FLAG)
+            except OSError:  # would block, or broken: the executor sorts it out
+                sent = 0
+            if sent == len(data):
+                with connection._lock:
+                    if not connection._outgoing:
+                        connection._writing = False
+                        if connection._finished:
+                            connection._written.notify_all()
+                        continue
+                chunks = []
             else:
-                connection.logger.warning(
-                    "skipped broadcast: failed to write message: %s",
-                    traceback.format_exception_only(type(write_exception), write_exception)[0].strip(),
-                )
+                chunks = [data[sent:]]
+        unfinished.append((connection, chunks, ticket))
 
-    with concurrent.futures.ThreadPoolExecutor(**kwargs) as executor:
-        # list() re-raises a bug in send_one rather than losing it.
-        list(executor.map(send_one, connections))
+    def finish(item):
+        connection, chunks, ticket = item
+        if ticket:
+            written = connection._wait_written(ticket)
+        else:
+            written = connection._write_batches(chunks, 0, hand_over=False)
+        if written:
+            return
+        write_exception = connection._write_error
+        if raise_exceptions:
+            exception = RuntimeError("failed to write message")
+            exception.__cause__ = write_exception
+            exceptions.append(exception)
+        else:
+            connection.logger.warning(
+                "skipped broadcast: failed to write message: %s",
+                traceback.format_exception_only(type(write_exception), write_exception)[0].strip(),
+            )
+
+    if unfinished:
+        with concurrent.futures.ThreadPoolExecutor(**kwargs) as executor:
+            # list() re-raises a bug in finish() rather than losing it.
+            list(executor.map(finish, unfinished))
 
     if raise_exceptions and exceptions:
         if sys.version_info >= (3, 11):
