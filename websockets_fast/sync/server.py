@@ -175,9 +175,12 @@ class ServerConnection(Connection):
     def _begin_close(self, code, reason):
         """Send a close frame without waiting for the closing handshake."""
         with self._lock:
-            if self.protocol.state is not OPEN or self._send_in_progress:
+            if self.protocol.state is not OPEN:
                 return
-            self.protocol.send_close(code, reason)
+            if self._send_in_progress:
+                self.protocol.fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
+            else:
+                self.protocol.send_close(code, reason)
             self._note_closing_locked()
             chunks = self.protocol.data_to_send()
             ticket = self._claim_write_locked(chunks)
