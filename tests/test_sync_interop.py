@@ -225,3 +225,26 @@ def test_our_iteration_ends_with_websockets_server_close():
             assert list(websocket) == ["one", "two"]
             with pytest.raises(ConnectionClosedOK):
                 websocket.recv(timeout=BOUND)
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"])
+def test_websockets_client_hits_our_max_size(compression):
+    # With deflate, 100 kB of zeros arrive as a tiny frame: the limit applies
+    # to the decompressed size.
+    with sync_server(serve, echo, max_size=1000, compression=compression) as uri:
+        with websockets.sync.client.connect(uri, compression=compression) as websocket:
+            websocket.send(b"\x00" * 1000)
+            assert websocket.recv(timeout=BOUND) == b"\x00" * 1000
+            websocket.send(b"\x00" * 100_000)
+            with pytest.raises(websockets.exceptions.ConnectionClosedError) as info:
+                websocket.recv(timeout=BOUND)
+            assert info.value.rcvd.code == 1009
+
+
+def test_invalid_utf8_from_websockets_gets_1007():
+    with sync_server(serve, echo) as uri:
+        with websockets.sync.client.connect(uri) as websocket:
+            websocket.send(b"\xff\xfe", text=True)
+            with pytest.raises(websockets.exceptions.ConnectionClosedError) as info:
+                websocket.recv(timeout=BOUND)
+            assert info.value.rcvd.code == 1007
