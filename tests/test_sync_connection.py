@@ -158,6 +158,7 @@ def test_close_code_and_reason_reach_the_peer():
             assert info.value.rcvd.reason == "bye"
             assert websocket.close_code == 4000
             assert websocket.close_reason == "bye"
+            assert websocket.close_exc.rcvd.code == 4000
             # Later calls raise the same way, and close() is a no-op.
             with pytest.raises(ConnectionClosed):
                 websocket.send("late")

@@ -281,6 +281,18 @@ class Connection:
         """Close reason received from the peer once the connection is closed, else :obj:`None`."""
         return self.protocol.close_reason
 
+    @property
+    def close_exc(self) -> ConnectionClosed:
+        """
+        The :exc:`~websockets_fast.exceptions.ConnectionClosed` exception
+        that calls raise once the connection is closed, chained to the error
+        that broke it, if any. Only valid once :attr:`state` is CLOSED.
+        """
+        exc = self.protocol.close_exc
+        if self._connection_exc is not None:
+            exc.__cause__ = self._connection_exc
+        return exc
+
     # Context manager and iteration
 
     def __enter__(self):
@@ -865,9 +877,7 @@ class Connection:
             # The reader feeds EOF when it exits; this covers a connection
             # whose reader never started.
             self.protocol.receive_eof()
-            exc = self.protocol.close_exc
-        if self._connection_exc is not None:
-            exc.__cause__ = self._connection_exc
+            exc = self.close_exc
         raise exc
 
     def _wait_reader(self):
