@@ -1,26 +1,29 @@
 """
 The threading implementation of a WebSocket connection.
 
-Each connection has exactly one helper thread, the reader. It reads the
-socket, feeds the Sans-I/O protocol, queues incoming data frames in the
-shared :class:`~websockets_fast.assembler.Assembler` and answers pings. It
-also keeps time: keepalive pings and the closing deadline are computed from
-the socket's read timeout, so there is no keepalive thread.
+Each connection has exactly one helper thread, the reader. Reading the
+socket, feeding the Sans-I/O protocol, queueing incoming data frames in the
+shared :class:`~websockets_fast.assembler.Assembler`, answering pings and
+keeping time (keepalive pings, the closing deadline, computed from the read
+timeout: there is no keepalive thread) is the job of whichever thread holds
+the read token: the reader thread, or a thread in ``recv()`` that found the
+socket idle and reads it itself, which saves two thread switches per
+message.
 
 There are no library-level buffers. Outgoing frames go straight to the
 socket with ``sendall()``. Incoming frames wait in the assembler's frame
-queue; when it grows above the ``max_queue`` high-water mark the reader
-stops calling ``recv()`` until the application has consumed the queue down
+queue; when it grows above the ``max_queue`` high-water mark nobody calls
+``recv()`` on the socket until the application has consumed the queue down
 to the low-water mark, so the peer feels TCP backpressure.
 
 Locking. ``_lock`` guards the protocol, the assembler and every attribute
 that changes after the opening handshake; three conditions share it:
 ``recv()`` waits for a message, the reader thread for its turn to read, and
-writers for their frames to be written.
-Writes happen outside ``_lock``: a thread claims the socket while it holds
-``_lock``, right after the protocol produced its frames; a thread that
-finds the socket claimed queues its frames for the writing thread, which
-writes them next. Frames thus reach the socket in the order the protocol
+writers for their frames to be written. Writes happen outside ``_lock``: a
+thread claims the socket while it holds ``_lock``, right after the protocol
+produced its frames; a thread that finds the socket claimed queues its
+frames for the writing thread, which writes them next (and waits until they
+are written). Frames thus reach the socket in the order the protocol
 produced them (which compression requires), and a ``send()`` blocked by a
 slow peer never stops the connection from reading.
 """
