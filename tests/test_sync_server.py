@@ -497,3 +497,32 @@ def test_broadcast_skips_connections_sending_fragments():
             sender.join(BOUND)
         assert client.recv(timeout=BOUND) == "ab"
         client.close()
+
+
+def test_no_memory_leak_over_many_connections():
+    import gc
+    import tracemalloc
+
+    def session(uri):
+        with connect(uri) as websocket:
+            websocket.send("x" * 100)
+            websocket.recv(timeout=BOUND)
+            websocket.ping().wait(BOUND)
+
+    with running_server(echo) as (uri, server):
+        for _ in range(20):  # warm up caches, lazily created objects
+            session(uri)
+        wait_for(lambda: not server.handler_threads, "handlers to finish")
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for _ in range(200):
+                session(uri)
+            wait_for(lambda: not server.handler_threads, "handlers to finish")
+            gc.collect()
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    # A leaked connection would keep kilobytes each; allow noise only.
+    assert grown < 200 * 1024, f"{grown} bytes kept after 200 connections"
