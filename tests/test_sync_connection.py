@@ -464,3 +464,33 @@ def test_messages_queued_before_the_close_are_delivered():
             assert [websocket.recv(timeout=0) for _ in range(10)] == [str(i) for i in range(10)]
             with pytest.raises(ConnectionClosedOK):
                 websocket.recv(timeout=0)
+
+
+def test_interrupted_processing_drops_the_connection_cleanly():
+    # KeyboardInterrupt can strike the main thread while it processes bytes
+    # it has just read: the connection must end, not misread what follows.
+    from websockets_fast.sync.client import ClientConnection
+
+    class Interrupted(ClientConnection):
+        armed = False
+
+        def process_event(self, event):
+            if self.armed:
+                self.armed = False
+                raise KeyboardInterrupt
+            super().process_event(event)
+
+    with running_server(echo) as (uri, _):
+        websocket = connect(uri, create_connection=Interrupted)
+        websocket.armed = True
+        websocket.send("x")
+        # KeyboardInterrupt if this thread was processing, ConnectionClosed
+        # if the reader thread was.
+        with pytest.raises((KeyboardInterrupt, ConnectionClosedError)):
+            websocket.recv(timeout=BOUND)
+        with pytest.raises(ConnectionClosedError):
+            websocket.recv(timeout=BOUND)
+        with pytest.raises(ConnectionClosedError):
+            websocket.send("y")
+        websocket.close()
+        assert websocket.state is State.CLOSED

@@ -990,22 +990,36 @@ class Connection:
         if not data:
             return -1
         protocol = self.protocol
-        with self._lock:
-            protocol.receive_data(data)
-            for event in protocol.events_received():
-                self.process_event(event)
-            chunks = protocol.data_to_send()
-            if chunks:
-                ticket = self._claim_write_locked(chunks)
-            if self._close_due is None and protocol.close_expected():
-                self._note_closing_locked()
-            status = 1
-            if self._recv_waiting:
-                # Cleared here, not by the woken thread, so that the reader
-                # doesn't take the token back before that thread runs.
-                self._recv_waiting = False
-                self._message_ready.notify()
-                status = 2
+        chunks = ticket = None
+        try:
+            with self._lock:
+                protocol.receive_data(data)
+                for event in protocol.events_received():
+                    self.process_event(event)
+                chunks = protocol.data_to_send()
+                if chunks:
+                    ticket = self._claim_write_locked(chunks)
+                if self._close_due is None and protocol.close_expected():
+                    self._note_closing_locked()
+                status = 1
+                if self._recv_waiting:
+                    # Cleared here, not by the woken thread, so that the reader
+                    # doesn't take the token back before that thread runs.
+                    self._recv_waiting = False
+                    self._message_ready.notify()
+                    status = 2
+        except BaseException as exc:
+            # Interrupted half-way (KeyboardInterrupt in the main thread, or
+            # a bug): the bytes just read may be half processed, so what
+            # follows can't be trusted. Drop the connection, don't misread.
+            with self._lock:
+                if chunks and ticket == 0:
+                    self._writing = False  # claimed, never written
+                if self._write_error is None:
+                    self._write_error = exc
+                self._written.notify_all()
+            self._abort(exc)
+            raise
         # Don't wait behind another writer: keep reading.
         if chunks and not self._write(chunks, ticket, wait=False):
             return -1
@@ -1073,7 +1087,7 @@ class Connection:
                         self._token_busy = False
                         if status == 2:
                             self._recv_left_at = _monotonic()
-        except Exception as exc:  # a bug: log it and drop the connection
+        except BaseException as exc:  # a bug: log it and drop the connection
             self.logger.error("unexpected internal error", exc_info=True)
             with self._lock:
                 if self._connection_exc is None:
