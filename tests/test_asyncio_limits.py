@@ -517,3 +517,73 @@ def test_close_with_unread_messages_completes_handshake():
             assert server_ws.protocol.close_rcvd is not None
 
     run(main(), timeout=10)
+
+
+def test_bursts_keep_order_with_control_frames():
+    # Messages sent back to back are gathered into one write; pings and
+    # fragmented messages in the middle must not overtake them.
+    async def echo(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main():
+        async with serve(echo, "127.0.0.1", 0) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/") as ws:
+                pongs = []
+                for i in range(1000):
+                    await ws.send(str(i))
+                    if i % 100 == 50:
+                        pongs.append(await ws.ping())
+                    if i % 250 == 0:
+                        await ws.send([f"frag{i}-", "end"])
+                expected = []
+                for i in range(1000):
+                    expected.append(str(i))
+                    if i % 250 == 0:
+                        expected.append(f"frag{i}-end")
+                assert [await ws.recv() for _ in expected] == expected
+                await asyncio.gather(*pongs)
+
+    run(main())
+
+
+def test_bursts_respect_write_limit():
+    async def main():
+        release = asyncio.Event()
+
+        async def handler(websocket):
+            await release.wait()
+            async for _ in websocket:
+                pass
+
+        high = 20_000
+        async with serve(handler, "127.0.0.1", 0, max_queue=1) as server:
+            async with connect(
+                f"ws://127.0.0.1:{port_of(server)}/",
+                compression=None,
+                write_limit=high,
+                create_connection=WatchedClientConnection,
+            ) as ws:
+                message = b"m" * 1000
+                try:
+                    # Back-to-back sends, as in a burst, without yielding.
+                    for _ in range(MAX_BYTES_SENT // len(message)):
+                        send = ws.send(message).__await__()
+                        try:
+                            next(send)
+                        except StopIteration:
+                            pass  # returned without waiting
+                        else:
+                            # It waits for the drain: the limit was reached.
+                            send.close()
+                            break
+                        # Gathered and buffered bytes: at most high + one frame.
+                        buffered = ws._pending_size + ws.transport.get_write_buffer_size()
+                        assert buffered <= high + len(message) + 14
+                    else:
+                        raise AssertionError("the peer never pushed back")
+                    assert ws.events["pause_writing"].is_set()
+                finally:
+                    release.set()
+
+    run(main())

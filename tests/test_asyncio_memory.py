@@ -17,7 +17,7 @@ from conftest import run
 
 from websockets_fast.asyncio.server import serve
 
-CONNECTIONS = 300
+CONNECTIONS = 200
 
 CLIENT = """
 import asyncio, sys

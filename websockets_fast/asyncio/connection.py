@@ -84,6 +84,9 @@ class Connection(asyncio.Protocol):
         "_recv_waiter",
         "_send_busy",
         "_write_paused",
+        "_pending",
+        "_pending_size",
+        "_sent_since_read",
         "_reading_held",
         "_discarding",
         "_drain_waiters",
@@ -125,6 +128,10 @@ class Connection(asyncio.Protocol):
         # A future while a fragmented message is being sent.
         self._send_busy = None
         self._write_paused = False
+        # Frames that send() gathers during a loop iteration (see send()).
+        self._pending = None
+        self._pending_size = 0
+        self._sent_since_read = False
         # True while reading is paused because our answers to the peer's
         # frames (pongs) fill the write buffer.
         self._reading_held = False
@@ -384,13 +391,37 @@ class Connection(asyncio.Protocol):
                     protocol.send_binary(message)
             except InvalidState:
                 raise await self._closed_error() from None
-            # A data frame never comes with an EOF: write it directly.
-            try:
-                for data in protocol.data_to_send():
-                    self.transport.write(data)
-            except Exception as exc:
-                self._write_failed(exc)
-                raise await self._closed_error() from None
+            writes = protocol.data_to_send()
+            pending = self._pending
+            if pending is None and not self._sent_since_read:
+                # A lone message (the echo pattern: receive, send, receive)
+                # goes straight to the transport, which sends at once when
+                # its buffer is empty. A data frame never comes with an EOF.
+                self._sent_since_read = True
+                try:
+                    for data in writes:
+                        self.transport.write(data)
+                except Exception as exc:
+                    self._write_failed(exc)
+                    raise await self._closed_error() from None
+            else:
+                # A burst: messages sent one after the other with nothing
+                # received in between are gathered and written together at
+                # the end of this loop iteration, one system call instead
+                # of one each.
+                if pending is None:
+                    self._pending = pending = []
+                    self._pending_size = 0
+                    self.loop.call_soon(self._write_pending)
+                for data in writes:
+                    pending.append(data)
+                    self._pending_size += len(data)
+                # What is gathered counts towards write_limit: past the
+                # high-water mark, hand it to the transport now, which
+                # pauses writing and makes this send() wait for the drain.
+                if self._pending_size + self.transport.get_write_buffer_size() > self._write_limit[0]:
+                    if not self._write_gathered():
+                        raise await self._closed_error()
             if self._write_paused:
                 await self._drain()
             return
@@ -575,8 +606,31 @@ class Connection(asyncio.Protocol):
         """
         return self._write(self.protocol.data_to_send())
 
+    def _write_pending(self):
+        # Scheduled by send(): the end of the loop iteration.
+        self._write_gathered()
+        self._pending = None
+        self._sent_since_read = False
+
+    def _write_gathered(self):
+        """Write the frames send() gathered. Returns False if the transport failed."""
+        pending = self._pending
+        if not pending or self._lost:
+            return not self._lost
+        self._pending = []
+        self._pending_size = 0
+        try:
+            self.transport.write(b"".join(pending))
+        except Exception as exc:
+            self._write_failed(exc)
+            return False
+        return True
+
     def _write(self, writes):
         transport = self.transport
+        if self._pending:
+            # Frames gathered by send() go first.
+            self._write_gathered()
         try:
             for data in writes:
                 if data:
@@ -768,6 +822,7 @@ class Connection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def data_received(self, data):
+        self._sent_since_read = False
         protocol = self.protocol
         protocol.receive_data(data)
         events = protocol.events_received()
