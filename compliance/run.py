@@ -582,6 +582,18 @@ def library_version(lib, installed):
     return tuple(words) if len(words) == 2 else ("?", "?")
 
 
+def checkout_revision():
+    """The commit of this checkout, with -dirty when files differ from it."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return result.stdout.strip() or "?"
+
+
 def main(argv=None):
     args = parse_args(argv)
     # A SIGTERM (e.g. from CI's own timeout) unwinds through the finally
@@ -628,9 +640,12 @@ def main(argv=None):
 
     table, problems = summarize(results, expected_cases, configs)
     elapsed = time.monotonic() - started
+    source = ""
+    if args.lib == "websockets_fast" and not args.installed:
+        source = f" (git {checkout_revision()})"
     heading = (
         f"Autobahn|Testsuite {versions['autobahntestsuite']} (autobahn {versions['autobahn']}), "
-        f"{args.lib} {version}, Python {sys.version.split()[0]}, "
+        f"{args.lib} {version}{source}, Python {sys.version.split()[0]}, "
         f"cases {args.cases!r} ({len(expected_cases)}), "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {elapsed / 60:.1f} min"
     )
