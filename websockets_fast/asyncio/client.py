@@ -19,7 +19,6 @@ from ..exceptions import InvalidProxyMessage, InvalidProxyStatus, InvalidStatus,
 from ..extensions.permessage_deflate import enable_client_permessage_deflate
 from ..headers import validate_subprotocols
 from ..http11 import USER_AGENT, ResponseParser
-from ..protocol import CONNECTING
 from ..proxy import get_proxy, parse_proxy, prepare_connect_request
 from ..uri import parse_uri
 from .connection import Connection

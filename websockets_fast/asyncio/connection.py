@@ -5,7 +5,8 @@ A :class:`Connection` is the asyncio protocol of its transport and drives a
 Sans-I/O :class:`~websockets_fast.protocol.Protocol`: bytes from the
 transport go to the protocol at once (no read buffer of our own), data frames
 go to an :class:`~websockets_fast.assembler.Assembler`, and what the protocol
-wants to send goes straight to ``transport.write``.
+wants to send goes to ``transport.write``: at once for a lone message, in one
+write per loop iteration for messages sent back to back.
 
 No task runs per connection beyond the server's handler task: keepalive, the
 closing handshake deadline and the opening handshake deadline are
@@ -31,7 +32,7 @@ from ..protocol import OPEN
 
 __all__ = ["Connection", "broadcast"]
 
-OP_CONT, OP_TEXT, OP_BINARY, OP_PONG = 0, 1, 2, 10
+OP_BINARY, OP_PONG = 2, 10
 
 BYTES_LIKE = (bytes, bytearray, memoryview)
 
