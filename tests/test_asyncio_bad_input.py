@@ -4,6 +4,7 @@ import asyncio
 import os
 
 import pytest
+import uvloop
 from conftest import run
 
 from websockets_fast.asyncio.server import ServerConnection, serve
@@ -17,6 +18,9 @@ HANDSHAKE = (
     b"Sec-WebSocket-Version: 13\r\n"
     b"\r\n"
 )
+
+
+LOOPS = [pytest.param(None, id="asyncio"), pytest.param(uvloop.new_event_loop, id="uvloop")]
 
 
 def port_of(server):
@@ -90,7 +94,8 @@ async def idle(websocket):
         pytest.param([bytes([0xC1, 0x80]) + b"\0\0\0\0"], 1002, id="rsv1-without-extension"),
     ],
 )
-def test_bad_frame_close_code(frames, code):
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_bad_frame_close_code(frames, code, loop_factory):
     async def main():
         async with serve(idle, "127.0.0.1", 0, max_size=1000, compression=None) as server:
             reader, writer = await open_raw(port_of(server))
@@ -101,7 +106,7 @@ def test_bad_frame_close_code(frames, code):
             assert await reader.read() == b""
             writer.close()
 
-    run(main())
+    run(main(), loop_factory=loop_factory)
 
 
 @pytest.mark.parametrize(
@@ -153,7 +158,8 @@ class WatchedServerConnection(ServerConnection):
         WatchedServerConnection.instances.append(self)
 
 
-def test_ping_flood_is_bounded():
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_ping_flood_is_bounded(loop_factory):
     async def main():
         WatchedServerConnection.instances = []
         async with serve(idle, "127.0.0.1", 0, create_connection=WatchedServerConnection) as server:
@@ -175,7 +181,7 @@ def test_ping_flood_is_bounded():
             assert server_ws.transport.get_write_buffer_size() < 2**20
             writer.transport.abort()
 
-    run(main())
+    run(main(), loop_factory=loop_factory)
 
 
 def test_peer_that_never_reads_blocks_send_not_memory():
