@@ -344,29 +344,41 @@ def run_server_role(config, python2, patterns, out_dir, timeout):
     return read_report(out_dir, config.agent)
 
 
+def start_fuzzing_server(python2, patterns, out_dir):
+    """Start wstest's fuzzing server on a free port; returns (process, port).
+
+    The port is free when chosen but could be taken before wstest binds it;
+    wstest then exits, and another port is tried, three times at most.
+    """
+    for attempt in range(3):
+        port = free_port()
+        spec = {
+            "url": f"ws://{HOST}:{port}",
+            "outdir": str(out_dir),
+            "cases": patterns,
+            "exclude-cases": [],
+            "exclude-agent-cases": {},
+        }
+        spec_path = out_dir / "fuzzingserver.json"
+        spec_path.write_text(json.dumps(spec, indent=2))
+        server = Process(
+            "wstest fuzzingserver",
+            [str(python2), str(HERE / "wstest_loopback.py"),
+             "-m", "fuzzingserver", "-s", str(spec_path), "--webport", "0"],
+            out_dir / "wstest.log",
+            env=wstest_env(),
+            cwd=out_dir,
+        )
+        if wait_for_port(server, port, 60):
+            return server, port
+        server.stop()
+    raise RunError(f"wstest fuzzingserver did not start:\n{server.output()[-3000:]}")
+
+
 def run_client_role(config, python2, patterns, out_dir, timeout):
     """wstest's fuzzing server, our echo client. Returns the report's cases."""
-    port = free_port()
-    spec = {
-        "url": f"ws://{HOST}:{port}",
-        "outdir": str(out_dir),
-        "cases": patterns,
-        "exclude-cases": [],
-        "exclude-agent-cases": {},
-    }
-    spec_path = out_dir / "fuzzingserver.json"
-    spec_path.write_text(json.dumps(spec, indent=2))
-    server = Process(
-        "wstest fuzzingserver",
-        [str(python2), str(HERE / "wstest_loopback.py"),
-         "-m", "fuzzingserver", "-s", str(spec_path), "--webport", "0"],
-        out_dir / "wstest.log",
-        env=wstest_env(),
-        cwd=out_dir,
-    )
+    server, port = start_fuzzing_server(python2, patterns, out_dir)
     try:
-        if not wait_for_port(server, port, 60):
-            raise RunError(f"wstest fuzzingserver did not start:\n{server.output()[-3000:]}")
         client = Process(
             "echo_client",
             [sys.executable, str(HERE / "echo_client.py"), f"ws://{HOST}:{port}",
