@@ -13,7 +13,9 @@ both layers ask.
   mark, ``pause()`` is called once; when the reader has consumed it down to
   the low-water mark, ``resume()`` is called once.
 * ``complete`` is the number of complete messages queued. A reader may call
-  :meth:`~Assembler.take` without waiting when ``complete or closed``.
+  :meth:`~Assembler.take` without waiting when ``complete or closed``; when
+  ``queue`` (the frame queue: read it, don't push or pop) is empty too,
+  there is nothing for take() to do.
 * ``take(decode=None)`` returns the next complete message (``str`` or
   ``bytes``). When no message is complete yet it returns :obj:`None` after
   moving the fragments received so far out of the queue and into one
@@ -141,7 +143,7 @@ class Assembler:
     """
 
     __slots__ = (
-        "_queue",
+        "queue",
         "complete",
         "closed",
         "_max_fragments",
@@ -155,7 +157,7 @@ class Assembler:
 
     def __init__(self, max_queue=16, pause=None, resume=None, max_size=2**20, max_fragments=MAX_FRAGMENTS):
         high, low = parse_max_queue(max_queue)
-        self._queue = FrameQueue(high, low, pause, resume)
+        self.queue = FrameQueue(high, low, pause, resume)
         # Number of messages whose last frame is queued.
         self.complete = 0
         self.closed = False
@@ -173,12 +175,12 @@ class Assembler:
 
     def __len__(self):
         """Number of frames in the queue."""
-        return len(self._queue)
+        return len(self.queue)
 
     @property
     def paused(self):
         """Whether the queue is above its high-water mark (reading paused)."""
-        return self._queue.paused
+        return self.queue.paused
 
     def put(self, frame):
         """Queue a data frame. Raises :exc:`EOFError` after :meth:`close`."""
@@ -186,7 +188,7 @@ class Assembler:
             raise EOFError("stream of frames ended")
         if frame.fin:
             self.complete += 1
-        self._queue.push(frame)
+        self.queue.push(frame)
 
     def close(self):
         """End the stream of frames. Complete messages remain available."""
@@ -209,7 +211,7 @@ class Assembler:
         """
         if self._streaming:
             raise ConcurrencyError("a message is being streamed")
-        queue = self._queue
+        queue = self.queue
         # Move what has arrived of the current message into one buffer; an
         # unfragmented message returns on the first iteration.
         while queue:
@@ -266,7 +268,7 @@ class Assembler:
             self._reset()
             self._start_stream(text, decode)
             return self._fragment(data, False), False
-        queue = self._queue
+        queue = self.queue
         if not queue:
             if self.closed:
                 raise EOFError("stream of frames ended")

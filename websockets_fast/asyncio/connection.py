@@ -288,9 +288,13 @@ class Connection(asyncio.Protocol):
             self._recv_busy = True
             try:
                 while True:
-                    message = messages.take(decode)
-                    if message is not None:
-                        return message
+                    # take() joins the fragments queued so far, returns a
+                    # complete message or raises EOFError; with none of these
+                    # to do, skip the call.
+                    if messages.complete or messages.queue or messages.closed:
+                        message = messages.take(decode)
+                        if message is not None:
+                            return message
                     self._recv_waiter = waiter = self.loop.create_future()
                     try:
                         await waiter
