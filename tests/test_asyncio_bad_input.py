@@ -4,7 +4,6 @@ import asyncio
 import os
 
 import pytest
-import uvloop
 from conftest import run
 
 from websockets_fast.asyncio.server import ServerConnection, serve
@@ -20,7 +19,14 @@ HANDSHAKE = (
 )
 
 
-LOOPS = [pytest.param(None, id="asyncio"), pytest.param(uvloop.new_event_loop, id="uvloop")]
+try:
+    import uvloop
+except ImportError:  # not on PyPy or Windows
+    uvloop = None
+
+LOOPS = [pytest.param(None, id="asyncio")]
+if uvloop is not None:
+    LOOPS.append(pytest.param(uvloop.new_event_loop, id="uvloop"))
 
 
 def port_of(server):

@@ -3,7 +3,6 @@
 import asyncio
 
 import pytest
-import uvloop
 import websockets
 import websockets.asyncio.client
 import websockets.asyncio.server
@@ -14,7 +13,14 @@ from websockets_fast.asyncio.server import ServerConnection, serve
 from websockets_fast.exceptions import ConcurrencyError, ConnectionClosedError, ConnectionClosedOK
 from websockets_fast.protocol import State
 
-LOOPS = [pytest.param(None, id="asyncio"), pytest.param(uvloop.new_event_loop, id="uvloop")]
+try:
+    import uvloop
+except ImportError:  # not on PyPy or Windows
+    uvloop = None
+
+LOOPS = [pytest.param(None, id="asyncio")]
+if uvloop is not None:
+    LOOPS.append(pytest.param(uvloop.new_event_loop, id="uvloop"))
 
 
 def port_of(server):

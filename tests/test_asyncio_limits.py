@@ -7,7 +7,6 @@ Synchronisation uses events set from connection subclasses (the public
 import asyncio
 
 import pytest
-import uvloop
 from conftest import run
 
 from websockets_fast.asyncio.client import ClientConnection, connect
@@ -15,7 +14,14 @@ from websockets_fast.asyncio.server import ServerConnection, broadcast, serve
 from websockets_fast.exceptions import ConcurrencyError, ConnectionClosedError, ConnectionClosedOK
 from websockets_fast.protocol import State
 
-LOOPS = [pytest.param(None, id="asyncio"), pytest.param(uvloop.new_event_loop, id="uvloop")]
+try:
+    import uvloop
+except ImportError:  # not on PyPy or Windows
+    uvloop = None
+
+LOOPS = [pytest.param(None, id="asyncio")]
+if uvloop is not None:
+    LOOPS.append(pytest.param(uvloop.new_event_loop, id="uvloop"))
 
 # Most bytes a test writes before it must have seen the limit act.
 MAX_BYTES_SENT = 256 * 2**20
