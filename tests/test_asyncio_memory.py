@@ -19,6 +19,10 @@ from websockets_fast.asyncio.server import serve
 
 CONNECTIONS = 200
 
+# The goal, measured on CPython 3.11. Older interpreters spend about 2 KiB
+# more on the handler's coroutine frames and the transport.
+GOAL = 7 * 1024 if sys.version_info >= (3, 11) else 9 * 1024
+
 CLIENT = """
 import asyncio, sys
 from websockets.asyncio.client import connect
@@ -82,6 +86,6 @@ def test_idle_server_connection_memory(compression, send):
                 tracemalloc.stop()
         per_connection = growth / CONNECTIONS
         print(f"{per_connection / 1024:.2f} KiB per connection")
-        assert per_connection <= 7 * 1024
+        assert per_connection <= GOAL
 
     run(main(), timeout=60)

@@ -11,6 +11,7 @@ import hmac
 import http
 import logging
 import socket
+import sys
 from collections.abc import Awaitable, Iterable
 
 from ..exceptions import InvalidHeader
@@ -372,7 +373,8 @@ def serve(
         create_connection = ServerConnection
     if kwargs.get("ssl") is not None:
         kwargs.setdefault("ssl_handshake_timeout", open_timeout)
-        kwargs.setdefault("ssl_shutdown_timeout", close_timeout)
+        if sys.version_info >= (3, 11):  # create_server() has no such argument before
+            kwargs.setdefault("ssl_shutdown_timeout", close_timeout)
     unix = kwargs.pop("unix", False)
 
     async def create_server():
