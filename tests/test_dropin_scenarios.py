@@ -1,0 +1,1034 @@
+"""Drop-in scenarios: programs written the way websockets' documentation writes them.
+
+Each scenario is written once, against a namespace of library modules, and
+runs twice: with websockets 17 and with websockets_fast. The scenarios pass
+on websockets, so a failure on websockets_fast alone is a drop-in gap.
+
+Real sockets on 127.0.0.1, every asyncio scenario bounded by ``run()``'s
+timeout, no sleeps used for synchronisation.
+"""
+
+import asyncio
+import http
+import importlib
+import socket
+import tempfile
+import os
+import threading
+import types
+
+import pytest
+
+from conftest import run
+
+pytest.importorskip("websockets")
+
+LIBRARIES = ["websockets", "websockets_fast"]
+
+# Scenarios that fail on websockets_fast today: name -> the gap. Each is an
+# xfail(strict) on websockets_fast only, so fixing it asks for the entry to go.
+KNOWN_GAPS = {}
+
+
+def load(name):
+    """The library's modules, under the names a program would import."""
+    return types.SimpleNamespace(
+        name=name,
+        top=importlib.import_module(name),
+        client=importlib.import_module(name + ".asyncio.client"),
+        server=importlib.import_module(name + ".asyncio.server"),
+        sync_client=importlib.import_module(name + ".sync.client"),
+        sync_server=importlib.import_module(name + ".sync.server"),
+        exceptions=importlib.import_module(name + ".exceptions"),
+        protocol=importlib.import_module(name + ".protocol"),
+        frames=importlib.import_module(name + ".frames"),
+        datastructures=importlib.import_module(name + ".datastructures"),
+    )
+
+
+def scenarios(func):
+    """Run the scenario against websockets and websockets_fast."""
+    params = []
+    for name in LIBRARIES:
+        marks = ()
+        if name == "websockets_fast" and func.__name__ in KNOWN_GAPS:
+            marks = pytest.mark.xfail(reason="gap: " + KNOWN_GAPS[func.__name__], strict=True)
+        params.append(pytest.param(name, id=name, marks=marks))
+    return pytest.mark.parametrize("lib_name", params)(func)
+
+
+def port_of(server):
+    return server.sockets[0].getsockname()[1]
+
+
+async def raw_http_get(port, path, headers=""):
+    """Send a plain HTTP GET and return (status line, headers text, body)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}\r\n".encode())
+        data = await reader.read(65536)
+        # The server may split its response; read until it closes or the
+        # announced body is complete, within a bounded number of reads.
+        for _ in range(100):
+            head, sep, body = data.partition(b"\r\n\r\n")
+            if sep:
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    key, _, value = line.partition(b":")
+                    if key.strip().lower() == b"content-length":
+                        length = int(value)
+                if len(body) >= length:
+                    break
+            more = await reader.read(65536)
+            if not more:
+                break
+            data += more
+        head, _, body = data.partition(b"\r\n\r\n")
+        status, _, rest = head.decode().partition("\r\n")
+        return status, rest, body
+    finally:
+        writer.close()
+
+
+# Quick start
+
+
+@scenarios
+def test_quickstart_echo(lib_name):
+    lib = load(lib_name)
+
+    async def echo(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main():
+        async with lib.server.serve(echo, "127.0.0.1", 0) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                await websocket.send("Hello world!")
+                assert await websocket.recv() == "Hello world!"
+                await websocket.send(b"\x00\xff")
+                assert await websocket.recv() == b"\x00\xff"
+
+    run(main())
+
+
+@scenarios
+def test_top_level_connect_and_serve(lib_name):
+    """`from websockets import connect, serve` are the asyncio ones."""
+    lib = load(lib_name)
+
+    async def echo(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main():
+        async with lib.top.serve(echo, "127.0.0.1", 0) as server:
+            assert isinstance(server, lib.top.Server)
+            async with lib.top.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                assert isinstance(websocket, lib.top.ClientConnection)
+                await websocket.send("hi")
+                assert await websocket.recv() == "hi"
+
+    run(main())
+
+
+@scenarios
+def test_await_connect_and_serve_then_close(lib_name):
+    """`server = await serve(...)`, `websocket = await connect(...)`."""
+    lib = load(lib_name)
+
+    async def echo(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main():
+        server = await lib.server.serve(echo, "127.0.0.1", 0)
+        websocket = await lib.client.connect(f"ws://127.0.0.1:{port_of(server)}")
+        await websocket.send("ping")
+        assert await websocket.recv() == "ping"
+        await websocket.close()
+        assert websocket.close_code == 1000
+        server.close()
+        await server.wait_closed()
+
+    run(main())
+
+
+@scenarios
+def test_serve_forever_stopped_by_close(lib_name):
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        await websocket.send("welcome")
+        await websocket.wait_closed()
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            forever = asyncio.ensure_future(server.serve_forever())
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                assert await websocket.recv() == "welcome"
+                server.close()
+                # Closing the server closes its connections with 1001.
+                with pytest.raises(lib.exceptions.ConnectionClosedOK):
+                    await websocket.recv()
+                assert websocket.close_code == 1001
+            await forever
+            assert not server.is_serving()
+
+    run(main())
+
+
+@scenarios
+def test_server_close_keep_connections(lib_name):
+    """close(close_connections=False) stops accepting, lets handlers finish."""
+    lib = load(lib_name)
+
+    async def echo(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main():
+        server = await lib.server.serve(echo, "127.0.0.1", 0)
+        async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+            server.close(close_connections=False)
+            await websocket.send("still here")
+            assert await websocket.recv() == "still here"
+        await server.wait_closed()
+
+    run(main())
+
+
+# HTTP hooks
+
+
+@scenarios
+def test_health_check_process_request(lib_name):
+    lib = load(lib_name)
+
+    def health_check(connection, request):
+        if request.path == "/healthz":
+            return connection.respond(http.HTTPStatus.OK, "OK\n")
+
+    async def echo(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main():
+        async with lib.server.serve(echo, "127.0.0.1", 0, process_request=health_check) as server:
+            status, headers, body = await raw_http_get(port_of(server), "/healthz")
+            assert status == "HTTP/1.1 200 OK"
+            assert body == b"OK\n"
+            assert "content-type: text/plain; charset=utf-8" in headers.lower()
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}/") as websocket:
+                await websocket.send("still a websocket server")
+                assert await websocket.recv() == "still a websocket server"
+
+    run(main())
+
+
+@scenarios
+def test_async_process_request_rejects(lib_name):
+    """An async process_request; the client sees InvalidStatus with the response."""
+    lib = load(lib_name)
+
+    async def forbid(connection, request):
+        if request.headers.get("Authorization") != "Bearer sesame":
+            return connection.respond(http.HTTPStatus.FORBIDDEN, "go away\n")
+
+    async def handler(websocket):
+        await websocket.send("in")
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0, process_request=forbid) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}"
+            with pytest.raises(lib.top.InvalidStatus) as info:
+                async with lib.client.connect(uri):
+                    pass
+            assert info.value.response.status_code == 403
+            assert info.value.response.body == b"go away\n"
+            assert "HTTP 403" in str(info.value)
+            async with lib.client.connect(uri, additional_headers={"Authorization": "Bearer sesame"}) as websocket:
+                assert await websocket.recv() == "in"
+
+    run(main())
+
+
+@scenarios
+def test_process_response_adds_header(lib_name):
+    lib = load(lib_name)
+
+    def add_header(connection, request, response):
+        response.headers["X-Served-By"] = "scenario"
+
+    async def handler(websocket):
+        await websocket.wait_closed()
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0, process_response=add_header) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                assert websocket.response.status_code == 101
+                assert websocket.response.headers["X-Served-By"] == "scenario"
+
+    run(main())
+
+
+@scenarios
+def test_basic_auth(lib_name):
+    lib = load(lib_name)
+
+    async def whoami(websocket):
+        await websocket.send(websocket.username)
+
+    async def main():
+        auth = lib.server.basic_auth(realm="example", credentials=("alice", "secret"))
+        async with lib.server.serve(whoami, "127.0.0.1", 0, process_request=auth) as server:
+            port = port_of(server)
+            async with lib.client.connect(f"ws://alice:secret@127.0.0.1:{port}") as websocket:
+                assert await websocket.recv() == "alice"
+            with pytest.raises(lib.top.InvalidStatus) as info:
+                async with lib.client.connect(f"ws://alice:wrong@127.0.0.1:{port}"):
+                    pass
+            assert info.value.response.status_code == 401
+            assert info.value.response.headers["WWW-Authenticate"] == 'Basic realm="example", charset="UTF-8"'
+            status, _, _ = await raw_http_get(port, "/")
+            assert status.startswith("HTTP/1.1 401")
+
+    run(main())
+
+
+@scenarios
+def test_basic_auth_check_credentials(lib_name):
+    lib = load(lib_name)
+    users = {"bob": "builder"}
+
+    async def check(username, password):
+        return users.get(username) == password
+
+    async def whoami(websocket):
+        await websocket.send(websocket.username)
+
+    async def main():
+        auth = lib.server.basic_auth(check_credentials=check)
+        async with lib.server.serve(whoami, "127.0.0.1", 0, process_request=auth) as server:
+            async with lib.client.connect(f"ws://bob:builder@127.0.0.1:{port_of(server)}") as websocket:
+                assert await websocket.recv() == "bob"
+
+    run(main())
+
+
+# Messages
+
+
+@scenarios
+def test_broadcast_to_server_connections(lib_name):
+    lib = load(lib_name)
+    clients = 3
+
+    async def main():
+        joined = asyncio.Event()
+        count = 0
+
+        async def handler(websocket):
+            nonlocal count
+            count += 1
+            if count == clients:
+                joined.set()
+            await websocket.wait_closed()
+
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}"
+            websockets = [await lib.client.connect(uri) for _ in range(clients)]
+            await joined.wait()
+            lib.server.broadcast(server.connections, "news")
+            lib.top.broadcast(server.connections, b"binary news")
+            for websocket in websockets:
+                assert await websocket.recv() == "news"
+                assert await websocket.recv() == b"binary news"
+                await websocket.close()
+
+    run(main())
+
+
+@scenarios
+def test_recv_streaming_and_fragmented_send(lib_name):
+    lib = load(lib_name)
+
+    async def collect(websocket):
+        # Fragment boundaries are the sender's business (websockets ends an
+        # iterable with an empty final frame); the joined content is not.
+        for _ in range(3):
+            fragments = [fragment async for fragment in websocket.recv_streaming()]
+            await websocket.send(fragments[0][:0].join(fragments))
+
+    async def main():
+        async def agen():
+            yield b"x"
+            yield b"yz"
+
+        async with lib.server.serve(collect, "127.0.0.1", 0) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}", compression=None) as websocket:
+                await websocket.send(["Hel", "lo", "!"])
+                assert await websocket.recv() == "Hello!"
+                await websocket.send(agen())
+                assert await websocket.recv() == b"xyz"
+                fragments = []
+                await websocket.send("streamed back")
+                async for fragment in websocket.recv_streaming():
+                    fragments.append(fragment)
+                assert "".join(fragments) == "streamed back"
+
+    run(main())
+
+
+@scenarios
+def test_recv_decode(lib_name):
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        await websocket.send("text")
+        await websocket.send(b"bytes")
+        await websocket.send("raw", text=False)
+        await websocket.send(b"cooked", text=True)
+        await websocket.wait_closed()
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                assert await websocket.recv(decode=False) == b"text"
+                assert await websocket.recv(decode=True) == "bytes"
+                assert await websocket.recv() == b"raw"
+                assert await websocket.recv() == "cooked"
+
+    run(main())
+
+
+@scenarios
+def test_ping_latency(lib_name):
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        await websocket.wait_closed()
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                pong_waiter = await websocket.ping()
+                latency = await pong_waiter
+                assert isinstance(latency, float) and latency >= 0
+                assert websocket.latency == latency
+                pong_waiter = await websocket.ping("custom")
+                await pong_waiter
+                await websocket.pong(b"unsolicited")
+
+    run(main())
+
+
+@scenarios
+def test_concurrent_recv_raises_concurrency_error(lib_name):
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        await websocket.recv()
+        await websocket.send("done")
+        await websocket.wait_closed()
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                # Whichever recv() starts second fails; the other gets the message.
+                first = asyncio.ensure_future(websocket.recv())
+                second = asyncio.ensure_future(websocket.recv())
+                await websocket.send("go")
+                results = await asyncio.gather(first, second, return_exceptions=True)
+                assert "done" in results
+                (error,) = [r for r in results if r != "done"]
+                assert isinstance(error, lib.top.ConcurrencyError)
+
+    run(main())
+
+
+# Closing
+
+
+@scenarios
+def test_connection_closed_ok_on_normal_close(lib_name):
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        await websocket.send("bye")
+        await websocket.close(1001, "going away")
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                assert await websocket.recv() == "bye"
+                with pytest.raises(lib.top.ConnectionClosedOK) as info:
+                    await websocket.recv()
+                assert isinstance(info.value, lib.exceptions.ConnectionClosed)
+                assert info.value.rcvd.code == 1001
+                assert info.value.rcvd.reason == "going away"
+                assert info.value.rcvd_then_sent is True
+                assert websocket.close_code == 1001
+                assert websocket.close_reason == "going away"
+                assert websocket.state is lib.protocol.State.CLOSED
+                assert websocket.state == lib.top.State.CLOSED
+
+    run(main())
+
+
+@scenarios
+def test_async_for_ends_quietly_on_normal_close(lib_name):
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        for i in range(3):
+            await websocket.send(str(i))
+        # Returning from the handler closes with 1000.
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                received = [message async for message in websocket]
+                assert received == ["0", "1", "2"]
+                assert websocket.close_code == 1000
+
+    run(main())
+
+
+@scenarios
+def test_handler_exception_closes_with_1011(lib_name):
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        raise RuntimeError("boom")
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                with pytest.raises(lib.top.ConnectionClosedError) as info:
+                    await websocket.recv()
+                assert info.value.rcvd.code == 1011
+                # async for re-raises errors other than a normal close.
+                with pytest.raises(lib.top.ConnectionClosedError):
+                    async for _ in websocket:
+                        pass
+
+    run(main())
+
+
+@scenarios
+def test_message_too_big_closes_with_1009(lib_name):
+    lib = load(lib_name)
+
+    async def echo(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main():
+        async with lib.server.serve(echo, "127.0.0.1", 0, max_size=1024) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                await websocket.send(b"x" * 1024)
+                assert await websocket.recv() == b"x" * 1024
+                await websocket.send(b"x" * 1025)
+                with pytest.raises(lib.top.ConnectionClosedError) as info:
+                    await websocket.recv()
+                assert info.value.rcvd.code == 1009
+
+    run(main())
+
+
+@scenarios
+def test_send_after_close_raises_connection_closed(lib_name):
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        await websocket.wait_closed()
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                await websocket.close()
+                await websocket.wait_closed()
+                with pytest.raises(lib.top.ConnectionClosedOK):
+                    await websocket.send("late")
+
+    run(main())
+
+
+# Reconnecting
+
+
+@scenarios
+def test_reconnect_loop_with_break(lib_name):
+    lib = load(lib_name)
+
+    async def main():
+        connections = 0
+
+        async def handler(websocket):
+            nonlocal connections
+            connections += 1
+            if connections == 1:
+                await websocket.close(1011, "restarting")
+            else:
+                await websocket.send("second life")
+                await websocket.wait_closed()
+
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            received = []
+            attempts = 0
+            async for websocket in lib.client.connect(f"ws://127.0.0.1:{port_of(server)}"):
+                attempts += 1
+                assert attempts <= 3, "the loop should have ended"
+                try:
+                    received.append(await websocket.recv())
+                    break
+                except lib.top.ConnectionClosed:
+                    continue
+            assert received == ["second life"]
+            assert attempts == 2
+            # The connection is closed when the loop is left.
+            await asyncio.wait_for(websocket.wait_closed(), 10)
+
+    run(main())
+
+
+# Handshake details
+
+
+@scenarios
+def test_request_path_headers_and_additional_headers(lib_name):
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        request = websocket.request
+        await websocket.send(request.path)
+        await websocket.send(request.headers["X-Token"])
+        await websocket.send(request.headers.get("User-Agent", "none"))
+        await websocket.send(str(isinstance(request.headers, lib.top.Headers)))
+        await websocket.send(repr(type(websocket.remote_address)))
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}/chat?room=1"
+            headers = lib.top.Headers()
+            headers["X-Token"] = "abc"
+            async with lib.client.connect(uri, additional_headers=headers, user_agent_header="scenario/1.0") as ws:
+                assert await ws.recv() == "/chat?room=1"
+                assert await ws.recv() == "abc"
+                assert await ws.recv() == "scenario/1.0"
+                assert await ws.recv() == "True"
+                assert await ws.recv() == repr(tuple)
+            async with lib.client.connect(uri, additional_headers=[("X-Token", "list")], user_agent_header=None) as ws:
+                assert await ws.recv() == "/chat?room=1"
+                assert await ws.recv() == "list"
+                assert await ws.recv() == "none"
+
+    run(main())
+
+
+@scenarios
+def test_server_header_none(lib_name):
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        await websocket.wait_closed()
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0, server_header=None) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                assert "Server" not in websocket.response.headers
+        async with lib.server.serve(handler, "127.0.0.1", 0, server_header="scenario") as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                assert websocket.response.headers["Server"] == "scenario"
+
+    run(main())
+
+
+@scenarios
+def test_subprotocols(lib_name):
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        await websocket.send(str(websocket.subprotocol))
+        await websocket.wait_closed()
+
+    def select_subprotocol(connection, subprotocols):
+        if "chat.v2" in subprotocols:
+            return "chat.v2"
+        return None
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0, subprotocols=["chat.v1", "chat.v2"]) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}"
+            async with lib.client.connect(uri, subprotocols=["chat.v2"]) as websocket:
+                assert websocket.subprotocol == "chat.v2"
+                assert await websocket.recv() == "chat.v2"
+        async with lib.server.serve(handler, "127.0.0.1", 0, select_subprotocol=select_subprotocol) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}"
+            async with lib.client.connect(uri, subprotocols=["chat.v1", "chat.v2"]) as websocket:
+                assert websocket.subprotocol == "chat.v2"
+                assert await websocket.recv() == "chat.v2"
+            # A custom selector that returns None: no subprotocol.
+            async with lib.client.connect(uri, subprotocols=["chat.v1"]) as websocket:
+                assert websocket.subprotocol is None
+                assert await websocket.recv() == "None"
+        async with lib.server.serve(handler, "127.0.0.1", 0, subprotocols=["chat.v1"]) as server:
+            # The default selector rejects a client with no common subprotocol.
+            with pytest.raises(lib.top.InvalidStatus) as info:
+                async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}", subprotocols=["other"]):
+                    pass
+            assert info.value.response.status_code == 400
+
+    run(main())
+
+
+@scenarios
+def test_origins(lib_name):
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        await websocket.send(websocket.request.headers["Origin"])
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0, origins=["https://example.com"]) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}"
+            async with lib.client.connect(uri, origin="https://example.com") as websocket:
+                assert await websocket.recv() == "https://example.com"
+            with pytest.raises(lib.top.InvalidStatus) as info:
+                async with lib.client.connect(uri, origin="https://evil.example"):
+                    pass
+            assert info.value.response.status_code == 403
+
+    run(main())
+
+
+@scenarios
+def test_connection_attributes(lib_name):
+    lib = load(lib_name)
+    import uuid
+    import logging
+
+    async def handler(websocket):
+        await websocket.send(str(websocket.id))
+        await websocket.wait_closed()
+
+    async def main():
+        logger = logging.getLogger("scenario")
+        async with lib.server.serve(handler, "127.0.0.1", 0, logger=logger, ping_interval=None) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}", logger=logger) as websocket:
+                assert isinstance(websocket.id, uuid.UUID)
+                await websocket.recv()
+                assert websocket.local_address[0] == "127.0.0.1"
+                assert websocket.remote_address == ("127.0.0.1", port_of(server))
+                assert websocket.state is lib.top.State.OPEN
+                assert websocket.close_code is None and websocket.close_reason is None
+                assert websocket.request.path == "/"
+                assert websocket.response.reason_phrase == "Switching Protocols"
+                assert websocket.latency == 0
+                assert websocket.logger is not None
+                (connection,) = server.connections
+                assert connection.request.path == "/"
+                assert connection.response.status_code == 101
+
+    run(main())
+
+
+@scenarios
+def test_compression_negotiated_and_disabled(lib_name):
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        await websocket.send(websocket.request.headers.get("Sec-WebSocket-Extensions", "none"))
+        await websocket.send("a" * 10000)
+        await websocket.wait_closed()
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}"
+            async with lib.client.connect(uri) as websocket:
+                assert "permessage-deflate" in await websocket.recv()
+                assert "permessage-deflate" in websocket.response.headers["Sec-WebSocket-Extensions"]
+                assert await websocket.recv() == "a" * 10000
+            async with lib.client.connect(uri, compression=None) as websocket:
+                assert await websocket.recv() == "none"
+                assert await websocket.recv() == "a" * 10000
+
+    run(main())
+
+
+@scenarios
+def test_invalid_uri_and_refused_connection(lib_name):
+    lib = load(lib_name)
+
+    async def main():
+        with pytest.raises(lib.top.InvalidURI):
+            async with lib.client.connect("http://127.0.0.1/"):
+                pass
+        # A port nobody listens on: bind one, close it, connect to it.
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        with pytest.raises(OSError):
+            async with lib.client.connect(f"ws://127.0.0.1:{port}", open_timeout=10):
+                pass
+
+    run(main())
+
+
+@scenarios
+def test_plain_http_to_websocket_server(lib_name):
+    """A browser-like GET without Upgrade gets 426 from the server."""
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        await websocket.wait_closed()
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            status, _, _ = await raw_http_get(port_of(server), "/")
+            assert status.startswith("HTTP/1.1 426")
+
+    run(main())
+
+
+@scenarios
+def test_unix_socket(lib_name):
+    lib = load(lib_name)
+
+    async def echo(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main():
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "ws.sock")
+            async with lib.server.unix_serve(echo, path):
+                async with lib.client.unix_connect(path) as websocket:
+                    await websocket.send("over unix")
+                    assert await websocket.recv() == "over unix"
+
+    run(main())
+
+
+# Threading API
+
+
+def run_sync_server(lib, handler, **kwargs):
+    """Start lib.sync.server.serve in a thread; return (server, thread)."""
+    server = lib.sync_server.serve(handler, "127.0.0.1", 0, **kwargs)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread
+
+
+def stop_sync_server(server, thread):
+    server.shutdown()
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+@scenarios
+def test_sync_echo_with_recv_timeout(lib_name):
+    lib = load(lib_name)
+
+    def echo(websocket):
+        for message in websocket:
+            websocket.send(message)
+
+    server, thread = run_sync_server(lib, echo)
+    try:
+        uri = f"ws://127.0.0.1:{server.socket.getsockname()[1]}"
+        with lib.sync_client.connect(uri) as websocket:
+            websocket.send("Hello world!")
+            assert websocket.recv(timeout=10) == "Hello world!"
+            # Nothing was sent: recv gives up with TimeoutError.
+            with pytest.raises(TimeoutError):
+                websocket.recv(timeout=0.05)
+            websocket.send(b"\x01")
+            assert websocket.recv(timeout=10) == b"\x01"
+            pong = websocket.ping()
+            assert pong.wait(10)
+            assert websocket.latency >= 0
+            websocket.send(["frag", "ments"])
+            assert websocket.recv(timeout=10) == "fragments"
+        assert websocket.close_code == 1000
+    finally:
+        stop_sync_server(server, thread)
+
+
+@scenarios
+def test_sync_context_manager_server(lib_name):
+    """`with serve(...) as server: server.serve_forever()` as the docs show."""
+    lib = load(lib_name)
+
+    def handler(websocket):
+        websocket.send(websocket.request.path)
+
+    with lib.sync_server.serve(handler, "127.0.0.1", 0) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            with lib.sync_client.connect(f"ws://127.0.0.1:{server.socket.getsockname()[1]}/path") as websocket:
+                assert websocket.recv(timeout=10) == "/path"
+                with pytest.raises(lib.top.ConnectionClosedOK):
+                    websocket.recv(timeout=10)
+        finally:
+            server.shutdown()
+            thread.join(10)
+
+
+@scenarios
+def test_sync_health_check_and_basic_auth(lib_name):
+    lib = load(lib_name)
+
+    def health_check(connection, request):
+        if request.path == "/healthz":
+            return connection.respond(http.HTTPStatus.OK, "OK\n")
+
+    def handler(websocket):
+        websocket.send(websocket.username if hasattr(websocket, "username") else "anon")
+
+    auth = lib.sync_server.basic_auth(realm="r", credentials=[("carol", "pw")])
+    server, thread = run_sync_server(lib, handler, process_request=health_check)
+    try:
+        port = server.socket.getsockname()[1]
+        status, _, body = run(raw_http_get(port, "/healthz"))
+        assert status == "HTTP/1.1 200 OK" and body == b"OK\n"
+    finally:
+        stop_sync_server(server, thread)
+
+    server, thread = run_sync_server(lib, handler, process_request=auth)
+    try:
+        port = server.socket.getsockname()[1]
+        with lib.sync_client.connect(f"ws://carol:pw@127.0.0.1:{port}") as websocket:
+            assert websocket.recv(timeout=10) == "carol"
+        with pytest.raises(lib.top.InvalidStatus) as info:
+            with lib.sync_client.connect(f"ws://carol:nope@127.0.0.1:{port}"):
+                pass
+        assert info.value.response.status_code == 401
+    finally:
+        stop_sync_server(server, thread)
+
+
+@scenarios
+def test_sync_subprotocols_and_headers(lib_name):
+    lib = load(lib_name)
+
+    def handler(websocket):
+        websocket.send(f"{websocket.subprotocol} {websocket.request.headers.get('X-Id')}")
+        websocket.send(websocket.request.headers.get("User-Agent", "none"))
+
+    server, thread = run_sync_server(lib, handler, subprotocols=["v1", "v2"], server_header=None)
+    try:
+        uri = f"ws://127.0.0.1:{server.socket.getsockname()[1]}"
+        with lib.sync_client.connect(
+            uri, subprotocols=["v2"], additional_headers={"X-Id": "7"}, user_agent_header=None
+        ) as websocket:
+            assert websocket.subprotocol == "v2"
+            assert websocket.recv(timeout=10) == "v2 7"
+            assert websocket.recv(timeout=10) == "none"
+            assert "Server" not in websocket.response.headers
+    finally:
+        stop_sync_server(server, thread)
+
+
+@scenarios
+def test_sync_legacy_connect_and_reconnect(lib_name):
+    lib = load(lib_name)
+
+    def echo(websocket):
+        for message in websocket:
+            websocket.send(message)
+
+    server, thread = run_sync_server(lib, echo)
+    try:
+        uri = f"ws://127.0.0.1:{server.socket.getsockname()[1]}"
+        websocket = lib.sync_client.connect(uri, legacy=True)
+        try:
+            websocket.send("legacy")
+            assert websocket.recv(timeout=10) == "legacy"
+        finally:
+            websocket.close()
+        attempts = 0
+        for websocket in lib.sync_client.reconnect(uri):
+            attempts += 1
+            assert attempts <= 2
+            websocket.send("again")
+            assert websocket.recv(timeout=10) == "again"
+            break
+        assert attempts == 1
+    finally:
+        stop_sync_server(server, thread)
+
+
+@scenarios
+def test_sync_handler_sees_close(lib_name):
+    """A sync handler iterating messages ends when the client closes with 1000."""
+    lib = load(lib_name)
+    seen = []
+    done = threading.Event()
+
+    def handler(websocket):
+        try:
+            for message in websocket:
+                seen.append(message)
+        finally:
+            seen.append(websocket.close_code)
+            done.set()
+
+    server, thread = run_sync_server(lib, handler)
+    try:
+        with lib.sync_client.connect(f"ws://127.0.0.1:{server.socket.getsockname()[1]}") as websocket:
+            websocket.send("one")
+            websocket.send("two")
+        assert done.wait(10)
+        assert seen == ["one", "two", 1000]
+    finally:
+        stop_sync_server(server, thread)
+
+
+@scenarios
+def test_sync_client_against_asyncio_server(lib_name):
+    lib = load(lib_name)
+
+    async def echo(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main():
+        async with lib.server.serve(echo, "127.0.0.1", 0) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}"
+
+            def client():
+                with lib.sync_client.connect(uri) as websocket:
+                    websocket.send("mixed")
+                    return websocket.recv(timeout=10)
+
+            assert await asyncio.get_running_loop().run_in_executor(None, client) == "mixed"
+
+    run(main())
+
+
+# Top-level names
+
+
+@scenarios
+def test_top_level_names(lib_name):
+    lib = load(lib_name)
+    top = lib.top
+    headers = top.Headers([("Set-Cookie", "a=1")])
+    headers["Set-Cookie"] = "b=2"
+    assert headers.get_all("set-cookie") == ["a=1", "b=2"]
+    with pytest.raises(top.MultipleValuesError):
+        headers["Set-Cookie"]
+    assert issubclass(top.ConnectionClosedOK, top.ConnectionClosed)
+    assert issubclass(top.ConnectionClosedError, top.WebSocketException)
+    assert issubclass(top.InvalidStatus, top.InvalidHandshake)
+    assert top.CloseCode.NORMAL_CLOSURE == 1000
+    assert top.Opcode.TEXT == 1
+    assert top.State.OPEN.name == "OPEN"
+    assert isinstance(top.__version__, str)
+    closed = top.ConnectionClosedOK(top.Close(1000, "done"), top.Close(1000, "done"), True)
+    assert str(closed) == "received 1000 (OK) done; then sent 1000 (OK) done"
