@@ -230,3 +230,40 @@ def test_slow_handshake_times_out():
             writer.close()
 
     run(main())
+
+
+def test_ping_flood_while_application_waits_to_send():
+    # The application is blocked in send() (the peer never reads) and the
+    # peer floods pings: the pongs are bounded too.
+    async def main():
+        WatchedServerConnection.instances = []
+        blocked = asyncio.Event()
+
+        async def handler(websocket):
+            chunk = b"s" * 65536
+            for _ in range(4096):
+                send = asyncio.ensure_future(websocket.send(chunk))
+                await asyncio.sleep(0)
+                if not send.done():
+                    blocked.set()
+                    break
+            await send
+
+        async with serve(handler, "127.0.0.1", 0, create_connection=WatchedServerConnection, close_timeout=0.2) as server:
+            reader, writer = await open_raw(port_of(server))
+            await blocked.wait()
+            server_ws = WatchedServerConnection.instances[0]
+            before = server_ws.transport.get_write_buffer_size()
+            batch = client_frame(9, b"p" * 125) * 1000
+            for _ in range(2000):
+                writer.write(batch)
+                await asyncio.sleep(0)
+                if not server_ws.transport.is_reading():
+                    break
+            else:
+                raise AssertionError("the server kept reading")
+            # At most write_limit (32 KiB) of pongs, plus those of one read.
+            assert server_ws.transport.get_write_buffer_size() - before < 2**15 + 2**18 + 2**15
+            writer.transport.abort()
+
+    run(main())

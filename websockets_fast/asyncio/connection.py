@@ -89,6 +89,7 @@ class Connection(asyncio.Protocol):
         "_pending_size",
         "_sent_since_read",
         "_reading_held",
+        "_answers_size",
         "_discarding",
         "_drain_waiters",
         "_lost",
@@ -136,6 +137,9 @@ class Connection(asyncio.Protocol):
         # True while reading is paused because our answers to the peer's
         # frames (pongs) fill the write buffer.
         self._reading_held = False
+        # Bytes of answers written while the buffer was full and the
+        # application waited to write (see data_received).
+        self._answers_size = 0
         # True once incoming data frames are dropped (see _read_on_for_close).
         self._discarding = False
         self._drain_waiters = None
@@ -835,14 +839,19 @@ class Connection(asyncio.Protocol):
         writes = protocol.data_to_send()
         if writes:
             self._write(writes)
-            if self._write_paused and not self._drain_waiters and not self._lost:
+            if self._write_paused and not self._lost:
                 # Our answers to this peer pile up: it sends (pings, say) but
                 # doesn't read. Read no more from it until it catches up, so
-                # that a ping flood can't grow the write buffer. Not when the
-                # application is itself waiting to write: two endpoints that
-                # stream both ways must keep reading each other.
-                self._reading_held = True
-                self.transport.pause_reading()
+                # that a ping flood can't grow the write buffer. While the
+                # application itself waits to write, allow a write_limit's
+                # worth of answers first: two endpoints that stream both
+                # ways must keep reading each other's pings and data.
+                if self._drain_waiters:
+                    for data in writes:
+                        self._answers_size += len(data)
+                if not self._drain_waiters or self._answers_size > self._write_limit[0]:
+                    self._reading_held = True
+                    self.transport.pause_reading()
         if self._open:
             put = self._messages.put if not self._discarding else _drop
             got_data = False
@@ -904,6 +913,7 @@ class Connection(asyncio.Protocol):
 
     def resume_writing(self):
         self._write_paused = False
+        self._answers_size = 0
         if self._reading_held:
             self._reading_held = False
             if not self._lost and not self._messages.paused:
