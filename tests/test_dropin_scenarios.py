@@ -1032,3 +1032,535 @@ def test_top_level_names(lib_name):
     assert isinstance(top.__version__, str)
     closed = top.ConnectionClosedOK(top.Close(1000, "done"), top.Close(1000, "done"), True)
     assert str(closed) == "received 1000 (OK) done; then sent 1000 (OK) done"
+
+
+# More of what programs do
+
+
+@scenarios
+def test_tls_wss(lib_name):
+    trustme = pytest.importorskip("trustme")
+    import ssl
+
+    lib = load(lib_name)
+    authority = trustme.CA()
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert("127.0.0.1", "localhost").configure_cert(server_context)
+    client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    authority.configure_trust(client_context)
+
+    async def echo(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main():
+        async with lib.server.serve(echo, "127.0.0.1", 0, ssl=server_context) as server:
+            uri = f"wss://127.0.0.1:{port_of(server)}"
+            async with lib.client.connect(uri, ssl=client_context) as websocket:
+                await websocket.send("secret")
+                assert await websocket.recv() == "secret"
+
+            def sync_client():
+                with lib.sync_client.connect(uri, ssl=client_context) as websocket:
+                    websocket.send("sync secret")
+                    return websocket.recv(timeout=10)
+
+            assert await asyncio.get_running_loop().run_in_executor(None, sync_client) == "sync secret"
+
+    run(main())
+
+
+@scenarios
+def test_custom_connection_class(lib_name):
+    """create_connection= with a subclass that adds state, as the docs suggest."""
+    lib = load(lib_name)
+
+    class ChatConnection(lib.server.ServerConnection):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.nickname = "anonymous"
+
+    class ChatClient(lib.client.ClientConnection):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.greeting = None
+
+    async def handler(websocket):
+        assert isinstance(websocket, ChatConnection)
+        websocket.nickname = websocket.request.path.strip("/")
+        await websocket.send(websocket.nickname)
+        await websocket.wait_closed()
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0, create_connection=ChatConnection) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}/dave"
+            async with lib.client.connect(uri, create_connection=ChatClient) as websocket:
+                assert isinstance(websocket, ChatClient)
+                websocket.greeting = await websocket.recv()
+                assert websocket.greeting == "dave"
+                assert [c.nickname for c in server.connections] == ["dave"]
+
+    run(main())
+
+
+@scenarios
+def test_serve_on_existing_socket(lib_name):
+    lib = load(lib_name)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+
+    async def echo(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main():
+        async with lib.server.serve(echo, sock=sock) as server:
+            assert port_of(server) == port
+            async with lib.client.connect(f"ws://127.0.0.1:{port}") as websocket:
+                await websocket.send("on my socket")
+                assert await websocket.recv() == "on my socket"
+
+    try:
+        run(main())
+    finally:
+        sock.close()
+
+
+@scenarios
+def test_open_timeout_against_silent_server(lib_name):
+    """A server that accepts TCP but never answers the handshake."""
+    lib = load(lib_name)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    async def main():
+        with pytest.raises(TimeoutError):
+            async with lib.client.connect(f"ws://127.0.0.1:{port}", open_timeout=0.2):
+                pass
+
+    try:
+        run(main())
+        with pytest.raises(TimeoutError):
+            with lib.sync_client.connect(f"ws://127.0.0.1:{port}", open_timeout=0.2):
+                pass
+    finally:
+        listener.close()
+
+
+@scenarios
+def test_respond_with_not_found_and_custom_headers(lib_name):
+    lib = load(lib_name)
+
+    def route(connection, request):
+        if request.path != "/ws":
+            response = connection.respond(http.HTTPStatus.NOT_FOUND, "no such endpoint\n")
+            response.headers["X-Reason"] = "path"
+            return response
+
+    async def handler(websocket):
+        await websocket.send("routed")
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0, process_request=route) as server:
+            port = port_of(server)
+            with pytest.raises(lib.top.InvalidStatus) as info:
+                async with lib.client.connect(f"ws://127.0.0.1:{port}/elsewhere"):
+                    pass
+            response = info.value.response
+            assert response.status_code == 404
+            assert response.reason_phrase == "Not Found"
+            assert response.headers["X-Reason"] == "path"
+            assert response.body == b"no such endpoint\n"
+            async with lib.client.connect(f"ws://127.0.0.1:{port}/ws") as websocket:
+                assert await websocket.recv() == "routed"
+
+    run(main())
+
+
+@scenarios
+def test_process_request_exception_gives_500(lib_name):
+    lib = load(lib_name)
+
+    def broken(connection, request):
+        raise RuntimeError("bug in the hook")
+
+    async def handler(websocket):
+        pass
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0, process_request=broken) as server:
+            with pytest.raises(lib.top.InvalidStatus) as info:
+                async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}"):
+                    pass
+            assert info.value.response.status_code == 500
+
+    run(main())
+
+
+@scenarios
+def test_send_bytes_like_and_bad_types(lib_name):
+    lib = load(lib_name)
+
+    async def echo(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main():
+        async with lib.server.serve(echo, "127.0.0.1", 0) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                await websocket.send(bytearray(b"array"))
+                assert await websocket.recv() == b"array"
+                await websocket.send(memoryview(b"view"))
+                assert await websocket.recv() == b"view"
+                with pytest.raises(TypeError):
+                    await websocket.send({"not": "data"})
+                with pytest.raises(TypeError):
+                    await websocket.send(42)
+                # Still usable afterwards.
+                await websocket.send("ok")
+                assert await websocket.recv() == "ok"
+
+    run(main())
+
+
+@scenarios
+def test_close_with_unicode_reason(lib_name):
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        await websocket.close(4000, "fermé ✓")
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                with pytest.raises(lib.top.ConnectionClosed) as info:
+                    await websocket.recv()
+                # Only 1000 and 1001 are OK closes; 4000 is an error.
+                assert isinstance(info.value, lib.top.ConnectionClosedError)
+                assert info.value.rcvd.code == 4000
+                assert websocket.close_code == 4000
+                assert websocket.close_reason == "fermé ✓"
+
+    run(main())
+
+
+@scenarios
+def test_client_closes_with_code_server_sees_it(lib_name):
+    lib = load(lib_name)
+
+    async def main():
+        seen = asyncio.get_running_loop().create_future()
+
+        async def handler(websocket):
+            try:
+                await websocket.recv()
+            except lib.top.ConnectionClosed as exc:
+                seen.set_result((type(exc).__name__, exc.rcvd.code, exc.rcvd.reason, websocket.close_code))
+
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                await websocket.close(1001, "page closed")
+            assert await seen == ("ConnectionClosedOK", 1001, "page closed", 1001)
+
+    run(main())
+
+
+@scenarios
+def test_duplicate_ping_payload(lib_name):
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        await websocket.wait_closed()
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                waiter = await websocket.ping(b"same")
+                with pytest.raises(lib.top.ConcurrencyError):
+                    await websocket.ping(b"same")
+                await waiter
+
+    run(main())
+
+
+@scenarios
+def test_broadcast_raise_exceptions(lib_name):
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        await websocket.wait_closed()
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                await websocket.close()
+                # A closed connection is skipped, even when asked to raise.
+                lib.server.broadcast([websocket], "nobody")
+                lib.server.broadcast([websocket], "nobody", raise_exceptions=True)
+
+    run(main())
+
+
+@scenarios
+def test_headers_api(lib_name):
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        headers = websocket.request.headers
+        await websocket.send(
+            repr(
+                [
+                    "host" in headers,
+                    headers["sec-websocket-version"],
+                    headers.get_all("X-Multi"),
+                    [key for key, _ in headers.raw_items()][:1],
+                    str(headers).endswith("\r\n\r\n"),
+                ]
+            )
+        )
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}"
+            async with lib.client.connect(uri, additional_headers=[("X-Multi", "1"), ("X-Multi", "2")]) as ws:
+                assert await ws.recv() == repr([True, "13", ["1", "2"], ["Host"], True])
+
+    run(main())
+
+
+@scenarios
+def test_max_size_and_max_queue_forms(lib_name):
+    lib = load(lib_name)
+
+    async def echo(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main():
+        async with lib.server.serve(echo, "127.0.0.1", 0, max_size=None, max_queue=None, write_limit=(65536, 1024)) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}"
+            async with lib.client.connect(uri, max_size=2**21, max_queue=(32, 8), write_limit=2**16) as websocket:
+                payload = b"z" * (2**20 + 1)
+                await websocket.send(payload)
+                assert await websocket.recv() == payload
+
+    run(main())
+
+
+@scenarios
+def test_sync_recv_streaming_and_close_code(lib_name):
+    lib = load(lib_name)
+
+    def handler(websocket):
+        websocket.send(["str", "eam"])
+        websocket.close(1001, "done")
+
+    server, thread = run_sync_server(lib, handler)
+    try:
+        with lib.sync_client.connect(f"ws://127.0.0.1:{server.socket.getsockname()[1]}") as websocket:
+            assert "".join(websocket.recv_streaming()) == "stream"
+            with pytest.raises(lib.top.ConnectionClosedOK):
+                websocket.recv(timeout=10)
+            assert (websocket.close_code, websocket.close_reason) == (1001, "done")
+    finally:
+        stop_sync_server(server, thread)
+
+
+@scenarios
+def test_sync_process_response_and_broadcast(lib_name):
+    lib = load(lib_name)
+    joined = threading.Event()
+
+    def add_header(connection, request, response):
+        response.headers["X-Sync"] = "yes"
+
+    def handler(websocket):
+        joined.set()
+        for _ in websocket:
+            pass
+
+    server, thread = run_sync_server(lib, handler, process_response=add_header)
+    try:
+        with lib.sync_client.connect(f"ws://127.0.0.1:{server.socket.getsockname()[1]}") as websocket:
+            assert websocket.response.headers["X-Sync"] == "yes"
+            assert joined.wait(10)
+            # sync broadcast takes any iterable of connections.
+            lib.sync_server.broadcast([websocket], "to myself")
+    finally:
+        stop_sync_server(server, thread)
+
+
+@scenarios
+def test_sync_unix_socket(lib_name):
+    lib = load(lib_name)
+
+    def echo(websocket):
+        for message in websocket:
+            websocket.send(message)
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "ws.sock")
+        with lib.sync_server.unix_serve(echo, path) as server:
+            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread.start()
+            try:
+                with lib.sync_client.unix_connect(path) as websocket:
+                    websocket.send("sync unix")
+                    assert websocket.recv(timeout=10) == "sync unix"
+            finally:
+                server.shutdown()
+                thread.join(10)
+
+
+@scenarios
+def test_sync_handler_exception_and_recv_decode(lib_name):
+    lib = load(lib_name)
+
+    def handler(websocket):
+        websocket.send("text")
+        websocket.send(b"bytes")
+        raise RuntimeError("boom")
+
+    server, thread = run_sync_server(lib, handler)
+    try:
+        with lib.sync_client.connect(f"ws://127.0.0.1:{server.socket.getsockname()[1]}") as websocket:
+            assert websocket.recv(timeout=10, decode=False) == b"text"
+            assert websocket.recv(timeout=10, decode=True) == "bytes"
+            with pytest.raises(lib.top.ConnectionClosedError) as info:
+                websocket.recv(timeout=10)
+            assert info.value.rcvd.code == 1011
+    finally:
+        stop_sync_server(server, thread)
+
+
+@scenarios
+def test_recv_cancelled_by_timeout_loses_nothing(lib_name):
+    """`await asyncio.wait_for(websocket.recv(), t)` then recv() again: the docs say it is safe."""
+    lib = load(lib_name)
+
+    async def main():
+        release = asyncio.Event()
+
+        async def handler(websocket):
+            await release.wait()
+            await websocket.send("late news")
+            await websocket.wait_closed()
+
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(websocket.recv(), 0.05)
+                release.set()
+                assert await websocket.recv() == "late news"
+
+    run(main())
+
+
+@scenarios
+def test_redirect_is_followed(lib_name):
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        await websocket.send(f"arrived at {websocket.request.path}")
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0) as target:
+            location = f"ws://127.0.0.1:{port_of(target)}/new"
+
+            def moved(connection, request):
+                response = connection.respond(http.HTTPStatus.MOVED_PERMANENTLY, "moved\n")
+                response.headers["Location"] = location
+                return response
+
+            async with lib.server.serve(handler, "127.0.0.1", 0, process_request=moved) as old:
+                async with lib.client.connect(f"ws://127.0.0.1:{port_of(old)}/old") as websocket:
+                    assert await websocket.recv() == "arrived at /new"
+
+                def sync_client():
+                    with lib.sync_client.connect(f"ws://127.0.0.1:{port_of(old)}/old") as websocket:
+                        return websocket.recv(timeout=10)
+
+                loop = asyncio.get_running_loop()
+                assert await loop.run_in_executor(None, sync_client) == "arrived at /new"
+
+    run(main())
+
+
+@scenarios
+def test_reconnect_gives_up_on_fatal_error(lib_name):
+    """`async for websocket in connect(...)` re-raises fatal handshake errors (HTTP 4xx)."""
+    lib = load(lib_name)
+
+    def forbid(connection, request):
+        return connection.respond(http.HTTPStatus.FORBIDDEN, "no\n")
+
+    async def handler(websocket):
+        pass
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0, process_request=forbid) as server:
+            attempts = 0
+            with pytest.raises(lib.top.InvalidStatus):
+                async for websocket in lib.client.connect(f"ws://127.0.0.1:{port_of(server)}"):
+                    attempts += 1
+                    break
+            assert attempts == 0
+
+    run(main())
+
+
+@scenarios
+def test_concurrent_senders(lib_name):
+    """Several tasks send on one connection; every message arrives whole."""
+    lib = load(lib_name)
+
+    async def main():
+        received = []
+        done = asyncio.Event()
+
+        async def handler(websocket):
+            async for message in websocket:
+                received.append(message)
+                if len(received) == 40:
+                    done.set()
+
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+
+                async def sender(tag):
+                    for i in range(10):
+                        await websocket.send(f"{tag}{i}" * 100)
+
+                await asyncio.gather(*(sender(tag) for tag in "abcd"))
+                await done.wait()
+        assert sorted(received) == sorted(f"{tag}{i}" * 100 for tag in "abcd" for i in range(10))
+
+    run(main())
+
+
+@scenarios
+def test_sync_refused_and_recv_timeout_zero(lib_name):
+    lib = load(lib_name)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    with pytest.raises(ConnectionRefusedError):
+        with lib.sync_client.connect(f"ws://127.0.0.1:{port}", open_timeout=10):
+            pass
+
+    def handler(websocket):
+        for _ in websocket:
+            pass
+
+    server, thread = run_sync_server(lib, handler)
+    try:
+        with lib.sync_client.connect(f"ws://127.0.0.1:{server.socket.getsockname()[1]}") as websocket:
+            # timeout=0 polls: nothing is there.
+            with pytest.raises(TimeoutError):
+                websocket.recv(timeout=0)
+    finally:
+        stop_sync_server(server, thread)
