@@ -136,7 +136,7 @@ def make_process_request(collector):
                 collector.report = {"failures": [{"name": "report", "detail": f"not JSON: {exc}"}]}
             collector.report_ready.set()
             return connection.respond(http.HTTPStatus.OK, "thanks\n")
-        if path not in ("/echo", "/fragments", "/ping", "/close"):
+        if path not in ("/echo", "/fragments", "/chat", "/ping", "/close"):
             return connection.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
         return None
 
@@ -161,6 +161,11 @@ def make_process_response(collector):
     return process_response
 
 
+def select_subprotocol(connection, offered):
+    """Pick chat.v1 when offered (the page's /chat socket); else none."""
+    return "chat.v1" if "chat.v1" in offered else None
+
+
 def split(message, count):
     """Cut a message into ``count`` pieces at most, none empty; joined, they are the message."""
     step = max(1, -(-len(message) // count))
@@ -174,6 +179,7 @@ def new_record(connection):
         "path": connection.request.path,
         "request_extensions": connection.request.headers.get_all("Sec-WebSocket-Extensions"),
         "response_extensions": connection.response.headers.get_all("Sec-WebSocket-Extensions"),
+        "subprotocol": connection.subprotocol,
         "messages": 0,
     }
 
@@ -193,7 +199,7 @@ def make_asyncio_handler(collector):
         collector.handler_started(record)
         try:
             path = record["path"]
-            if path in ("/echo", "/fragments"):
+            if path in ("/echo", "/fragments", "/chat"):
                 async for message in connection:
                     record["messages"] += 1
                     if path == "/fragments" and len(message) > 1:
@@ -225,7 +231,7 @@ def make_sync_handler(collector):
         collector.handler_started(record)
         try:
             path = record["path"]
-            if path in ("/echo", "/fragments"):
+            if path in ("/echo", "/fragments", "/chat"):
                 for message in connection:
                     record["messages"] += 1
                     if path == "/fragments" and len(message) > 1:
@@ -343,6 +349,7 @@ def run_asyncio(chromium, compression):
             0,
             compression=compression,
             max_size=MAX_SIZE,
+            select_subprotocol=select_subprotocol,
             process_request=make_process_request(collector),
             process_response=make_process_response(collector),
         ) as server:
@@ -371,6 +378,7 @@ def run_sync(chromium, compression):
         0,
         compression=compression,
         max_size=MAX_SIZE,
+        select_subprotocol=select_subprotocol,
         process_request=make_process_request(collector),
         process_response=make_process_response(collector),
     )
@@ -410,9 +418,9 @@ def check(collector, compression):
 
     handshakes = [record for record in collector.records if "handshake" in record]
     connections = [record for record in collector.records if "path" in record]
-    # echo, fragments, ping, close, too big, incompressible.
-    if len(handshakes) != 6 or len(connections) != 6:
-        problems.append(f"server: {len(handshakes)} handshakes, {len(connections)} connections; expected 6 each")
+    # echo, fragments, chat, ping, close, too big, incompressible.
+    if len(handshakes) != 7 or len(connections) != 7:
+        problems.append(f"server: {len(handshakes)} handshakes, {len(connections)} connections; expected 7 each")
     for record in handshakes + connections:
         offered = record.get("offered", record.get("request_extensions"))
         accepted = record.get("accepted", record.get("response_extensions"))
@@ -436,6 +444,7 @@ def check(collector, compression):
     expect("/echo", "closed by the browser with 1000 'done ✓'", lambda r: (r["close_code"], r["close_reason"]) == (1000, "done ✓") and "exception" not in r)
     expect("/echo", "failed with 1009 sent", lambda r: r.get("sent_code") == 1009)
     expect("/fragments", "closed with 1000", lambda r: r["close_code"] == 1000 and "exception" not in r)
+    expect("/chat", "with subprotocol chat.v1, closed without a code (1005)", lambda r: r["subprotocol"] == "chat.v1" and r["close_code"] == 1005 and "exception" not in r)
     expect("/ping", "closed with 1000 after the pong", lambda r: r["close_code"] == 1000 and "exception" not in r)
     expect("/close", "closed with 4000 echoed", lambda r: (r["close_code"], r["close_reason"]) == (4000, "bye ✓"))
 
