@@ -1,6 +1,10 @@
 """permessage-deflate (RFC 7692): negotiation, frames, limits, memory, interop."""
 
+import base64
 import itertools
+import json
+import random
+import struct
 import tracemalloc
 import zlib
 
@@ -19,11 +23,13 @@ from websockets_fast.exceptions import (
 )
 from websockets_fast.extensions import ClientExtensionFactory, Extension, ServerExtensionFactory
 from websockets_fast.extensions.permessage_deflate import (
+    DEFAULT_LEVEL,
     ClientPerMessageDeflateFactory,
     PerMessageDeflate,
     ServerPerMessageDeflateFactory,
     enable_client_permessage_deflate,
     enable_server_permessage_deflate,
+    looks_incompressible,
 )
 from websockets_fast.frames import Frame, Opcode
 from websockets_fast.protocol import CLIENT, CLOSED, CLOSING, SERVER, Protocol
@@ -396,9 +402,65 @@ def test_zlib_objects_created_lazily():
     ext = p.extensions[0]
     assert ext._decoder is None and ext._encoder is None
     p.receive_data(raw(1, deflate(b"x", wbits=12), rsv=4))
-    assert ext._decoder is not None and ext._encoder is None
+    # The decoder lives only during a message; the inflated bytes it may
+    # refer to later are kept instead.
+    assert ext._decoder is None and ext._window == b"x"
+    assert ext._encoder is None
     p.send_text(b"y")
     assert ext._encoder is not None
+
+
+def test_decoder_lives_only_during_a_message():
+    p = deflating_server(remote_max_window_bits=12, local_max_window_bits=12)
+    ext = p.extensions[0]
+    data = deflate(b"a" * 100, wbits=12)
+    p.receive_data(raw(1, data[:3], fin=False, rsv=4))
+    assert ext._decoder is not None
+    p.receive_data(raw(0, data[3:]))
+    assert ext._decoder is None
+    assert b"".join(e.data for e in p.events_received()) == b"a" * 100
+
+
+@pytest.mark.parametrize("bits", [8, 9, 12, 15])
+def test_context_takeover_through_the_kept_window(bits):
+    # A peer that keeps its compressor refers back across messages of all
+    # sizes; each of our decoders starts from the kept window alone.
+    rng = random.Random(bits)
+    words = [bytes(rng.choice(b"abcdefgh") for _ in range(6)) for _ in range(50)]
+    compressor = zlib.compressobj(wbits=-max(bits, 9))
+    p = deflating_server(max_size=None, remote_max_window_bits=bits)
+    ext = p.extensions[0]
+    sent = []
+    for size in [1, 10, 300, 5000, 40000, 3, 70000, 200, 1 << bits, (1 << bits) + 1]:
+        message = b" ".join(rng.choice(words) for _ in range(size // 7 + 1))[:size]
+        sent.append(message)
+        p.receive_data(raw(2, deflate(message, compressor=compressor), rsv=4))
+        assert len(ext._window) <= 1 << bits
+        assert ext._window == b"".join(sent)[-(1 << bits):]
+    assert [e.data for e in p.events_received()] == sent
+
+
+def test_window_dropped_after_a_final_deflate_block():
+    # A peer may end a message's deflate stream with BFINAL; the next
+    # message is a new stream, which must not refer to the old one.
+    p = deflating_server()
+    ext = p.extensions[0]
+    final = zlib.compressobj(wbits=-15)
+    payload = final.compress(b"end of stream") + final.flush(zlib.Z_FINISH)
+    p.receive_data(raw(1, payload, rsv=4))
+    assert ext._window == b"" and ext._decoder is None
+    p.receive_data(raw(1, deflate(b"fresh"), rsv=4))
+    assert [e.data for e in p.events_received()] == [b"end of stream", b"fresh"]
+    assert ext._window == b"fresh"
+
+
+def test_reference_before_the_window_fails_with_1002():
+    # Data that refers further back than anything received is invalid.
+    p = deflating_server()
+    compressor = zlib.compressobj(wbits=-15)
+    deflate(b"never sent " * 10, compressor=compressor)
+    p.receive_data(raw(1, deflate(b"never sent " * 10, compressor=compressor), rsv=4))
+    assert p.state is CLOSING and sent_close_code(p) == 1002
 
 
 def test_no_context_takeover_drops_zlib_objects_after_each_message():
@@ -446,13 +508,136 @@ def test_memory_held_per_connection_ordering():
         p.extensions[0].compress_settings = {"memLevel": 5}
         return p
 
+    def after_one_message(nct):
+        p = connection(nct)
+        exchange_one_message(p)
+        return p
+
+    def after_receiving_a_lot():
+        p = connection(False)
+        for i in range(10):
+            p.receive_data(raw(2, deflate(bytes(range(256)) * 40, wbits=12), rsv=4))
+        p.events_received()
+        return p
+
     idle = held_bytes(lambda: connection(False))
-    takeover = held_bytes(lambda: (lambda p: (exchange_one_message(p), p)[1])(connection(False)))
-    no_takeover = held_bytes(lambda: (lambda p: (exchange_one_message(p), p)[1])(connection(True)))
-    # zlib state is ~40 KiB; without it, a connection holds a few KiB.
+    takeover = held_bytes(lambda: after_one_message(False))
+    no_takeover = held_bytes(lambda: after_one_message(True))
+    receiving = held_bytes(after_receiving_a_lot)
+    # zlib's compressor is ~38 KiB; without it, a connection holds a few KiB.
     assert idle < 8 * 1024, idle
     assert no_takeover < 8 * 1024, no_takeover
     assert takeover > idle + 20 * 1024, (idle, takeover)
+    # The goal at the default 12/5 settings: at most 48 KiB after traffic.
+    assert takeover <= 48 * 1024, takeover
+    # No decompressor is kept between messages, only a 4 KiB window.
+    assert receiving < idle + 4096 + 1024, (idle, receiving)
+
+
+# Sending: what is compressed, and how.
+
+
+def payloads():
+    rng = random.Random(7)
+    records = [{"id": i, "user": f"user_{rng.randrange(10**5):05d}", "score": rng.random()} for i in range(400)]
+    text = ("Memory is a feature. Compression state dominates the cost of a connection. " * 300).encode()
+    return {
+        "random": rng.getrandbits(8 * 16384).to_bytes(16384, "little"),
+        "random 1 KiB": rng.getrandbits(8 * 1024).to_bytes(1024, "little"),
+        "floats": struct.pack("<2048d", *[rng.random() for _ in range(2048)]),
+        "json": json.dumps(records).encode()[:16384],
+        "text": text[:16384],
+        "utf-8 cjk": ("内存是一个特性。每个连接的内存很重要，压缩状态占主导。" * 400).encode()[:16384],
+        "base64": base64.b64encode(rng.getrandbits(8 * 12288).to_bytes(12288, "little")),
+        "small ints": struct.pack("<4096i", *[rng.randrange(1000) for _ in range(4096)]),
+        "zeros": bytes(16384),
+    }
+
+
+INCOMPRESSIBLE = {"random", "random 1 KiB", "floats"}
+
+
+@pytest.mark.parametrize("kind", sorted(payloads()))
+def test_looks_incompressible(kind):
+    data = payloads()[kind]
+    assert looks_incompressible(data) is (kind in INCOMPRESSIBLE)
+    assert looks_incompressible(bytearray(data)) is (kind in INCOMPRESSIBLE)
+    assert looks_incompressible(memoryview(data)) is (kind in INCOMPRESSIBLE)
+    # Classified as incompressible only when deflate saves little.
+    ratio = len(zlib.compress(data, 1)) / len(data)
+    assert (ratio > 0.9) is (kind in INCOMPRESSIBLE), ratio
+
+
+def test_looks_incompressible_on_typed_memoryview():
+    data = memoryview(struct.pack("<4096i", *range(4096))).cast("i")
+    assert looks_incompressible(data) is False
+
+
+@pytest.mark.parametrize("kind", sorted(payloads()))
+def test_incompressible_messages_are_sent_uncompressed(kind):
+    data = payloads()[kind]
+    ext = PerMessageDeflate(False, False, 12, 12)
+    frame = ext.encode(Frame(Opcode.BINARY, data))
+    if kind in INCOMPRESSIBLE:
+        assert frame.rsv1 is False and frame.data is data
+        assert ext._encoder is None  # nothing compressed yet: no compressor
+    else:
+        assert frame.rsv1 is True and len(frame.data) < len(data)
+
+
+def test_small_messages_are_always_compressed():
+    ext = PerMessageDeflate(False, False, 12, 12)
+    data = payloads()["random"][:1023]
+    frame = ext.encode(Frame(Opcode.BINARY, data))
+    assert frame.rsv1 is True
+
+
+def test_fragmented_message_follows_its_first_frame():
+    ext = PerMessageDeflate(False, False, 12, 12)
+    noise, text = payloads()["random"], payloads()["text"]
+    # Incompressible first frame: the whole message goes uncompressed.
+    first = ext.encode(Frame(Opcode.BINARY, noise, fin=False))
+    rest = ext.encode(Frame(Opcode.CONT, text, fin=True))
+    assert (first.rsv1, first.data, rest.rsv1, rest.data) == (False, noise, False, text)
+    # Compressible first frame: every frame is deflated, even random ones.
+    first = ext.encode(Frame(Opcode.BINARY, text, fin=False))
+    ping = ext.encode(Frame(Opcode.PING, b"p"))
+    rest = ext.encode(Frame(Opcode.CONT, noise, fin=True))
+    assert first.rsv1 is True and ping.data == b"p" and rest.rsv1 is False
+    decoder = zlib.decompressobj(wbits=-12)
+    assert decoder.decompress(bytes(first.data) + bytes(rest.data) + b"\x00\x00\xff\xff") == text + noise
+
+
+def test_default_level_and_memlevel_follow_the_window():
+    data = payloads()["json"]
+    for bits in (9, 12, 15):
+        ext = PerMessageDeflate(False, False, 15, bits)
+        sent = ext.encode(Frame(Opcode.TEXT, data)).data
+        reference = zlib.compressobj(DEFAULT_LEVEL, zlib.DEFLATED, -bits, bits - 7)
+        assert bytes(sent) == deflate(data, compressor=reference)
+    # compress_settings win.
+    ext = PerMessageDeflate(False, False, 15, 12, {"level": 9, "memLevel": 9})
+    sent = ext.encode(Frame(Opcode.TEXT, data)).data
+    assert bytes(sent) == deflate(data, compressor=zlib.compressobj(9, zlib.DEFLATED, -12, 9))
+
+
+def test_skipped_messages_keep_context_takeover_in_step():
+    # websockets' decoder follows a stream where compressed messages, which
+    # refer back to each other, alternate with incompressible ones sent as is.
+    ours = Protocol(CLIENT)
+    ours.extensions = [PerMessageDeflate(False, False, 12, 12)]
+    theirs = WsProtocol(WsSide.SERVER)
+    theirs.extensions = [ws_pmd.PerMessageDeflate(False, False, 12, 12)]
+    sent = []
+    for i in range(6):
+        for data in (payloads()["json"][i * 100 : i * 100 + 3000], payloads()["random"][i:]):
+            ours.send_binary(data)
+            sent.append(data)
+    frames = ours.data_to_send()
+    assert [frame[0] & 0x40 != 0 for frame in frames] == [True, False] * 6
+    for frame in frames:
+        theirs.receive_data(frame)
+    assert [e.data for e in theirs.events_received()] == sent
 
 
 # Interoperability with websockets, every parameter combination.
@@ -462,11 +647,16 @@ INTEROP_CONFIGS = list(
 )
 
 
+NOISE = random.Random(1).getrandbits(8 * 3000).to_bytes(3000, "little")
+
+
 def messages():
     yield ("send_text", ("hello, world".encode(),))
     yield ("send_text", ("hello, world".encode(),))  # context takeover at work
     yield ("send_binary", (bytes(range(256)) * 64,))
     yield ("send_binary", (b"",))
+    yield ("send_binary", (NOISE,))  # sent uncompressed by us
+    yield ("send_text", ("hello, world".encode(),))  # refers back across it
     yield ("send_text", ("frag".encode(), False))
     yield ("send_ping", (b"p",))
     yield ("send_continuation", ("mént".encode(), False))
@@ -557,7 +747,12 @@ from hypothesis import strategies as st  # noqa: E402
 
 message_strategy = st.tuples(
     st.booleans(),  # text?
-    st.one_of(st.binary(max_size=300), st.binary(max_size=4).map(lambda b: b * 500)),
+    st.one_of(
+        st.binary(max_size=300),
+        st.binary(max_size=4).map(lambda b: b * 500),
+        # Random bytes, which we send uncompressed from 1 KiB up.
+        st.integers(0, 2**32).map(lambda seed: random.Random(seed).getrandbits(8 * 1500).to_bytes(1500, "little")),
+    ),
     st.lists(st.integers(0, 3000), max_size=3),  # fragment boundaries
 )
 
