@@ -21,7 +21,10 @@ and interoperability is unaffected. docs/compression.md has the figures.
    from a dictionary would cost a few µs per message. When
    ``compress_settings`` gives no ``memLevel``, it follows the window:
    ``window bits - 7`` (5 for 12 bits, 8 for 15), so that the hash table
-   has one bucket per window position and no more.
+   has one bucket per window position and no more. An I/O layer may call
+   :meth:`PerMessageDeflate.compact` when a connection goes idle: the
+   compressor is then released too, and rebuilt from the last bytes it
+   compressed (its dictionary) when the next message comes.
 
 3. Cheap compression. The default level is 1 (zlib's fastest,
    ``compress_settings={"level": ...}`` overrides it), and a message that
@@ -142,6 +145,7 @@ class PerMessageDeflate(Extension):
         "_decoding_message",
         "_encoding_message",
         "_window",
+        "_sent",
     )
 
     def __init__(
@@ -177,6 +181,9 @@ class PerMessageDeflate(Extension):
         # The last inflated bytes, up to the peer's window size, that the
         # next compressed message may refer to (context takeover).
         self._window = b""
+        # The same for what we compress, once compact() has been called:
+        # None until then, because keeping it costs a copy per message.
+        self._sent = None
 
     def __repr__(self):
         return (
@@ -302,13 +309,46 @@ class PerMessageDeflate(Extension):
             if self.local_no_context_takeover:
                 self._encoder = None
             self._encoding_message = False
+        if self._sent is not None:
+            size = 1 << self.local_max_window_bits
+            if not isinstance(data, bytes):
+                data = memoryview(data).cast("B")
+            if len(data) >= size:
+                self._sent = bytes(data[-size:])
+            else:
+                # A slice that keeps everything is no copy.
+                self._sent = (self._sent + data)[-size:]
         # RSV1 marks the first frame of a compressed message only.
         return Frame(opcode, compressed, frame.fin, opcode != 0, frame.rsv2, frame.rsv3)
+
+    def compact(self):
+        """
+        Release the compressor between messages, keeping only the last
+        ``2 ** local_max_window_bits`` bytes it compressed (4 KiB at the
+        default 12 bits instead of 38 KiB of zlib state).
+
+        For an I/O layer to call when a connection goes idle. The next
+        compressed message gets a new compressor with those bytes as its
+        dictionary, so it may still refer to them, as context takeover
+        allows. After the first call, each compressed message costs a copy
+        of up to that many bytes; the message right after the first call
+        is compressed without history (a sender may always reset its
+        context). Does nothing in the middle of a message.
+        """
+        if self._encoding_message or self._encoder is None:
+            return
+        self._encoder = None
+        if self._sent is None and not self.local_no_context_takeover:
+            self._sent = b""
 
     def _new_encoder(self):
         """A raw deflate compressor for our window, with our settings."""
         bits = self.local_max_window_bits
         settings = {"level": DEFAULT_LEVEL, "memLevel": bits - 7, **self.compress_settings}
+        if self._sent:
+            # compact() dropped the previous compressor: start from what it
+            # had seen, which is what the peer's decompressor holds.
+            settings["zdict"] = self._sent
         return zlib.compressobj(wbits=-bits, **settings)
 
 
