@@ -9,6 +9,7 @@ timeout, no sleeps used for synchronisation.
 """
 
 import asyncio
+import functools
 import http
 import importlib
 import socket
@@ -46,8 +47,37 @@ def load(name):
     )
 
 
+# Bound on each scenario, sync ones included: a hang fails instead of stalling.
+SCENARIO_TIMEOUT = 60
+
+
+def bounded(func):
+    """Run the test body in a daemon thread and fail if it outlives SCENARIO_TIMEOUT."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        outcome = {}
+
+        def target():
+            try:
+                func(*args, **kwargs)
+            except BaseException as exc:  # pytest's outcomes are BaseExceptions
+                outcome["exc"] = exc
+
+        thread = threading.Thread(target=target, daemon=True)
+        thread.start()
+        thread.join(SCENARIO_TIMEOUT)
+        if thread.is_alive():
+            pytest.fail(f"scenario still running after {SCENARIO_TIMEOUT} s")
+        if "exc" in outcome:
+            raise outcome["exc"]
+
+    return wrapper
+
+
 def scenarios(func):
-    """Run the scenario against websockets and websockets_fast."""
+    """Run the scenario against websockets and websockets_fast, bounded in time."""
+    func = bounded(func)
     params = []
     for name in LIBRARIES:
         marks = ()
@@ -1562,5 +1592,105 @@ def test_sync_refused_and_recv_timeout_zero(lib_name):
             # timeout=0 polls: nothing is there.
             with pytest.raises(TimeoutError):
                 websocket.recv(timeout=0)
+    finally:
+        stop_sync_server(server, thread)
+
+
+@scenarios
+def test_abnormal_closure_1006(lib_name):
+    """The peer drops TCP without a close frame: ConnectionClosedError, code 1006."""
+    lib = load(lib_name)
+
+    async def main():
+        outcome = asyncio.get_running_loop().create_future()
+
+        async def handler(websocket):
+            await websocket.send("ready")
+            try:
+                await websocket.recv()
+            except lib.top.ConnectionClosed as exc:
+                outcome.set_result((type(exc).__name__, exc.rcvd, exc.sent, websocket.close_code, str(exc)))
+
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            websocket = await lib.client.connect(f"ws://127.0.0.1:{port_of(server)}")
+            assert await websocket.recv() == "ready"
+            websocket.transport.abort()
+            name, rcvd, sent, code, text = await outcome
+            assert (name, rcvd, sent, code) == ("ConnectionClosedError", None, None, 1006)
+            assert text == "no close frame received or sent"
+
+    run(main())
+
+
+@scenarios
+def test_close_from_another_task_wakes_recv(lib_name):
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        await websocket.wait_closed()
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                pending = asyncio.ensure_future(websocket.recv())
+                await websocket.close()
+                with pytest.raises(lib.top.ConnectionClosedOK):
+                    await pending
+                await websocket.close()  # closing twice is harmless
+
+    run(main())
+
+
+@scenarios
+def test_connect_with_host_port_override_and_sock(lib_name):
+    """Extra kwargs reach loop.create_connection: host/port override the URI, sock= works."""
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        await websocket.send(websocket.request.headers["Host"])
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0, reuse_port=True) as server:
+            port = port_of(server)
+            async with lib.client.connect("ws://example.invalid/", host="127.0.0.1", port=port) as websocket:
+                assert await websocket.recv() == "example.invalid"
+            sock = socket.create_connection(("127.0.0.1", port))
+            async with lib.client.connect("ws://example.invalid/", sock=sock) as websocket:
+                assert await websocket.recv() == "example.invalid"
+
+            def sync_client():
+                sync_sock = socket.create_connection(("127.0.0.1", port))
+                with lib.sync_client.connect("ws://example.invalid/", sock=sync_sock) as websocket:
+                    return websocket.recv(timeout=10)
+
+            assert await asyncio.get_running_loop().run_in_executor(None, sync_client) == "example.invalid"
+
+    run(main())
+
+
+@scenarios
+def test_sync_close_from_another_thread_wakes_recv(lib_name):
+    lib = load(lib_name)
+
+    def handler(websocket):
+        for _ in websocket:
+            pass
+
+    server, thread = run_sync_server(lib, handler)
+    try:
+        with lib.sync_client.connect(f"ws://127.0.0.1:{server.socket.getsockname()[1]}") as websocket:
+            outcome = []
+
+            def reader():
+                try:
+                    websocket.recv(timeout=10)
+                except Exception as exc:
+                    outcome.append(type(exc).__name__)
+
+            reader_thread = threading.Thread(target=reader)
+            reader_thread.start()
+            websocket.close()
+            reader_thread.join(10)
+            assert outcome == ["ConnectionClosedOK"]
     finally:
         stop_sync_server(server, thread)
