@@ -1694,3 +1694,121 @@ def test_sync_close_from_another_thread_wakes_recv(lib_name):
             assert outcome == ["ConnectionClosedOK"]
     finally:
         stop_sync_server(server, thread)
+
+
+@scenarios
+def test_custom_permessage_deflate_settings(lib_name):
+    """The compression guide's tuned permessage-deflate factories."""
+    lib = load(lib_name)
+    deflate = importlib.import_module(lib_name + ".extensions.permessage_deflate")
+
+    async def echo(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main():
+        server_extensions = [
+            deflate.ServerPerMessageDeflateFactory(
+                server_max_window_bits=11,
+                client_max_window_bits=11,
+                compress_settings={"memLevel": 4},
+            )
+        ]
+        client_extensions = [
+            deflate.ClientPerMessageDeflateFactory(
+                server_max_window_bits=11,
+                client_max_window_bits=11,
+                compress_settings={"memLevel": 4},
+            )
+        ]
+        async with lib.server.serve(echo, "127.0.0.1", 0, extensions=server_extensions, compression=None) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}"
+            async with lib.client.connect(uri, extensions=client_extensions, compression=None) as websocket:
+                offer = websocket.response.headers["Sec-WebSocket-Extensions"]
+                assert "server_max_window_bits=11" in offer and "client_max_window_bits=11" in offer
+                message = "compressible " * 1000
+                await websocket.send(message)
+                assert await websocket.recv() == message
+            # The server's tuned factory also answers a default client.
+            async with lib.client.connect(uri) as websocket:
+                await websocket.send("default client")
+                assert await websocket.recv() == "default client"
+
+    run(main())
+
+
+@scenarios
+def test_sans_io_handshake_and_messages(lib_name):
+    """The Sans-I/O guide: ClientProtocol and ServerProtocol talking through bytes."""
+    lib = load(lib_name)
+    client_module = importlib.import_module(lib_name + ".client")
+    server_module = importlib.import_module(lib_name + ".server")
+    uri_module = importlib.import_module(lib_name + ".uri")
+
+    client = client_module.ClientProtocol(uri_module.parse_uri("ws://example.com/chat"))
+    server = server_module.ServerProtocol()
+
+    request = client.connect()
+    request.headers["X-Trace"] = "1"
+    client.send_request(request)
+    server.receive_data(b"".join(client.data_to_send()))
+    (received_request,) = server.events_received()
+    assert received_request.path == "/chat"
+    assert received_request.headers["X-Trace"] == "1"
+
+    response = server.accept(received_request)
+    server.send_response(response)
+    assert server.state is lib.protocol.State.OPEN
+    client.receive_data(b"".join(server.data_to_send()))
+    (received_response,) = client.events_received()
+    assert received_response.status_code == 101
+    assert client.state is lib.protocol.State.OPEN
+
+    client.send_text(b"hello")
+    client.send_binary(b"\x00\x01", fin=False)
+    client.send_continuation(b"\x02", fin=True)
+    server.receive_data(b"".join(client.data_to_send()))
+    frames = server.events_received()
+    assert [(f.opcode, f.data, f.fin) for f in frames] == [
+        (lib.frames.Opcode.TEXT, b"hello", True),
+        (lib.frames.Opcode.BINARY, b"\x00\x01", False),
+        (lib.frames.Opcode.CONT, b"\x02", True),
+    ]
+
+    server.send_ping(b"p")
+    client.receive_data(b"".join(server.data_to_send()))
+    (ping,) = client.events_received()
+    assert ping.opcode is lib.frames.Opcode.PING
+    # The client answered the ping by itself.
+    server.receive_data(b"".join(client.data_to_send()))
+    (pong,) = server.events_received()
+    assert (pong.opcode, pong.data) == (lib.frames.Opcode.PONG, b"p")
+
+    server.send_close(1000, "done")
+    assert server.state is lib.protocol.State.CLOSING
+    client.receive_data(b"".join(server.data_to_send()))
+    client.events_received()
+    assert client.close_expected()
+    server.receive_data(b"".join(client.data_to_send()))
+    server.events_received()
+    # The server ends the TCP connection: its last output is the EOF marker.
+    assert server.data_to_send()[-1:] == [b""]
+    server.receive_eof()
+    assert server.state is lib.protocol.State.CLOSED
+    assert server.close_code == 1000 and server.close_reason == "done"
+    assert isinstance(server.close_exc, lib.top.ConnectionClosedOK)
+
+
+@scenarios
+def test_sans_io_rejects_bad_request(lib_name):
+    lib = load(lib_name)
+    server_module = importlib.import_module(lib_name + ".server")
+    server = server_module.ServerProtocol()
+    server.receive_data(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    (request,) = server.events_received()
+    response = server.accept(request)
+    assert response.status_code == 426
+    server.send_response(response)
+    assert server.handshake_exc is not None
+    assert isinstance(server.handshake_exc, lib.top.InvalidHandshake)
+    assert server.data_to_send()[-1:] == [b""]
