@@ -1812,3 +1812,24 @@ def test_sans_io_rejects_bad_request(lib_name):
     assert server.handshake_exc is not None
     assert isinstance(server.handshake_exc, lib.top.InvalidHandshake)
     assert server.data_to_send()[-1:] == [b""]
+
+
+@scenarios
+def test_quickstart_on_uvloop(lib_name):
+    """Programs that run on uvloop: echo, ping, close."""
+    uvloop = pytest.importorskip("uvloop")
+    lib = load(lib_name)
+
+    async def echo(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main():
+        async with lib.server.serve(echo, "127.0.0.1", 0) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                await websocket.send("on uvloop")
+                assert await websocket.recv() == "on uvloop"
+                await (await websocket.ping())
+            assert websocket.close_code == 1000
+
+    run(main(), loop_factory=uvloop.new_event_loop)
