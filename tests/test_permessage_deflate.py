@@ -567,6 +567,18 @@ def test_looks_incompressible(kind):
     assert (ratio > 0.9) is (kind in INCOMPRESSIBLE), ratio
 
 
+def test_random_bytes_of_any_size_are_recognised():
+    # A miss only costs CPU (the message is compressed), but should be rare:
+    # about 1 in 3,000 with these thresholds.
+    sizes = [1024, 1500, 2048, 5000, 16384, 65536]
+    missed = 0
+    for seed in range(300):
+        size = sizes[seed % len(sizes)]
+        data = random.Random(seed).getrandbits(8 * size).to_bytes(size, "little")
+        missed += not looks_incompressible(data)
+    assert missed <= 2, missed
+
+
 def test_float_arrays_are_borderline():
     # Random doubles: mostly noise; deflate saves about 5%. Either
     # answer is fine, as long as it is an answer.

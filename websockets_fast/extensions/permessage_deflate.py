@@ -32,7 +32,7 @@ and interoperability is unaffected. docs/compression.md has the figures.
    allows for any message). "Looks incompressible": from 1 KiB up, about
    256 bytes sampled across the payload take nearly as many distinct values
    as random bytes would. Deflating random bytes costs about 35 ns per byte
-   and saves nothing; the sample costs about 3 µs. Skipped messages are not
+   and saves nothing; the sample costs 2 to 5 µs. Skipped messages are not
    seen by either side's zlib context, so context takeover stays in step.
 """
 
@@ -88,6 +88,9 @@ _SAMPLE_SIZE = 256
 # treated as random: 90% is more than 3 standard deviations below it, and far
 # above text, JSON or base64 (under 70 distinct values in 256).
 _RANDOM_FRACTION = 0.9
+# The same on the first 64 samples, only to answer "compressible" early: 80%
+# is 5 standard deviations below what random bytes give.
+_QUICK_FRACTION = 0.8
 
 
 def looks_incompressible(data):
@@ -107,10 +110,20 @@ def looks_incompressible(data):
         sample = data[::step]
     else:
         sample = bytes(memoryview(data).cast("B")[::step])
-    expected = 256.0 * (1.0 - math.exp(-len(sample) / 256.0))
     # One-character strings hash faster than ints: a set of them is the
     # quickest way to count distinct bytes in pure Python.
-    return len(set(sample.decode("latin-1"))) >= _RANDOM_FRACTION * expected
+    text = sample.decode("latin-1")
+    # Text and JSON show it in the first 64 samples already (random bytes
+    # give about 57 distinct values there, with a standard deviation of 2.3):
+    # answer at a quarter of the cost.
+    if len(set(text[:64])) < _QUICK_FRACTION * _expected_distinct(min(len(text), 64)):
+        return False
+    return len(set(text)) >= _RANDOM_FRACTION * _expected_distinct(len(text))
+
+
+def _expected_distinct(k):
+    """How many distinct values k random bytes take, on average."""
+    return 256.0 * (1.0 - math.exp(-k / 256.0))
 
 
 class PerMessageDeflate(Extension):
