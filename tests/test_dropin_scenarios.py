@@ -1833,3 +1833,87 @@ def test_quickstart_on_uvloop(lib_name):
             assert websocket.close_code == 1000
 
     run(main(), loop_factory=uvloop.new_event_loop)
+
+
+async def silent_websocket_server():
+    """A server that completes the handshake, then never reads or answers again.
+
+    The handshake is computed by websockets' Sans-I/O server, so the peer is
+    the same for both libraries under test.
+    """
+    import websockets.server
+
+    async def serve_one(reader, writer):
+        protocol = websockets.server.ServerProtocol()
+        for _ in range(100):
+            data = await reader.read(4096)
+            if not data:
+                return
+            protocol.receive_data(data)
+            events = protocol.events_received()
+            if events:
+                protocol.send_response(protocol.accept(events[0]))
+                writer.write(b"".join(protocol.data_to_send()))
+                break
+        # Hold the connection open without reading until the client goes.
+        await closed.wait()
+        writer.close()
+
+    closed = asyncio.Event()
+    server = await asyncio.start_server(serve_one, "127.0.0.1", 0)
+    return server, closed
+
+
+@scenarios
+def test_keepalive_ping_timeout(lib_name):
+    """No pong within ping_timeout: the connection fails with 1011."""
+    lib = load(lib_name)
+
+    async def main():
+        server, closed = await silent_websocket_server()
+        try:
+            port = server.sockets[0].getsockname()[1]
+            async with lib.client.connect(
+                f"ws://127.0.0.1:{port}", ping_interval=0.05, ping_timeout=0.05, close_timeout=0.1
+            ) as websocket:
+                with pytest.raises(lib.top.ConnectionClosedError) as info:
+                    await websocket.recv()
+                assert info.value.sent.code == 1011
+                assert info.value.sent.reason == "keepalive ping timeout"
+                assert info.value.rcvd is None
+                assert websocket.close_code == 1006
+        finally:
+            closed.set()
+            server.close()
+            await server.wait_closed()
+
+    run(main())
+
+
+@scenarios
+def test_sync_keepalive_ping_timeout(lib_name):
+    lib = load(lib_name)
+
+    async def main():
+        server, closed = await silent_websocket_server()
+        try:
+            port = server.sockets[0].getsockname()[1]
+
+            def client():
+                with lib.sync_client.connect(
+                    f"ws://127.0.0.1:{port}", ping_interval=0.05, ping_timeout=0.05, close_timeout=0.1
+                ) as websocket:
+                    try:
+                        websocket.recv(timeout=20)
+                    except lib.top.ConnectionClosedError as exc:
+                        return exc.sent.code, exc.sent.reason, exc.rcvd
+                    return "no error"
+
+            outcome = await asyncio.get_running_loop().run_in_executor(None, client)
+            assert outcome == (1011, "keepalive ping timeout", None)
+        finally:
+            closed.set()
+            server.close()
+            await server.wait_closed()
+
+    run(main())
