@@ -1167,7 +1167,8 @@ def test_open_timeout_against_silent_server(lib_name):
     port = listener.getsockname()[1]
 
     async def main():
-        with pytest.raises(TimeoutError):
+        # Before Python 3.11, asyncio.TimeoutError is not the builtin TimeoutError.
+        with pytest.raises((TimeoutError, asyncio.TimeoutError)):
             async with lib.client.connect(f"ws://127.0.0.1:{port}", open_timeout=0.2):
                 pass
 
@@ -1915,5 +1916,36 @@ def test_sync_keepalive_ping_timeout(lib_name):
             closed.set()
             server.close()
             await server.wait_closed()
+
+    run(main())
+
+
+@scenarios
+def test_max_size_message_and_fragment_tuple(lib_name):
+    """max_size=(max_message_size, max_fragment_size): long messages in short fragments."""
+    lib = load(lib_name)
+
+    async def echo_length(websocket):
+        async for message in websocket:
+            await websocket.send(str(len(message)))
+
+    async def main():
+        async with lib.server.serve(echo_length, "127.0.0.1", 0, max_size=(10000, 1000), compression=None) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}"
+            async with lib.client.connect(uri, compression=None) as websocket:
+                # 9 fragments of 1000 bytes: within both limits.
+                await websocket.send([b"f" * 1000] * 9)
+                assert await websocket.recv() == "9000"
+                # One 1001-byte frame breaks the fragment limit.
+                await websocket.send(b"f" * 1001)
+                with pytest.raises(lib.top.ConnectionClosedError) as info:
+                    await websocket.recv()
+                assert info.value.rcvd.code == 1009
+            async with lib.client.connect(uri, compression=None) as websocket:
+                # 11 fragments of 1000 bytes break the message limit.
+                await websocket.send([b"f" * 1000] * 11)
+                with pytest.raises(lib.top.ConnectionClosedError) as info:
+                    await websocket.recv()
+                assert info.value.rcvd.code == 1009
 
     run(main())
