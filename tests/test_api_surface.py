@@ -245,7 +245,11 @@ def params_with_gaps(ids_and_values):
 def _collect():
     names, callables, classes, enums, exceptions = [], [], [], [], []
     for module_name in MODULES:
-        theirs = importlib.import_module("websockets" + ("." + module_name if module_name else ""))
+        try:
+            theirs = importlib.import_module("websockets" + ("." + module_name if module_name else ""))
+        except ImportError:
+            # websockets' routers import werkzeug, an optional dependency.
+            continue
         for name in public_names(theirs):
             if (module_name, name) in OMITTED_NAMES:
                 continue
@@ -254,7 +258,7 @@ def _collect():
             names.append((f"name:{label}", key))
             try:
                 obj = getattr(theirs, name)
-            except AttributeError:
+            except (AttributeError, ImportError):  # lazy names needing werkzeug
                 continue
             if inspect.isclass(obj):
                 if issubclass(obj, enum.Enum):
