@@ -11,6 +11,7 @@ timeout, no sleeps used for synchronisation.
 import asyncio
 import functools
 import http
+import logging
 import importlib
 import socket
 import tempfile
@@ -1949,3 +1950,55 @@ def test_max_size_message_and_fragment_tuple(lib_name):
                 assert info.value.rcvd.code == 1009
 
     run(main())
+
+
+class RecordingHandler(logging.Handler):
+    """Keeps (logger name, level, message) of every record."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append((record.name, record.levelname, record.getMessage()))
+
+
+@scenarios
+def test_logging_messages(lib_name):
+    """The logging guide's messages, on the library's own logger hierarchy.
+
+    websockets logs to "websockets.server" / "websockets.client"; a drop-in
+    library logs the same messages under its own package name.
+    """
+    lib = load(lib_name)
+    handler_log = RecordingHandler()
+    package_logger = logging.getLogger(lib_name)
+    previous_level = package_logger.level
+    package_logger.addHandler(handler_log)
+    package_logger.setLevel(logging.INFO)
+
+    async def handler(websocket):
+        raise RuntimeError("boom")
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                with pytest.raises(lib.top.ConnectionClosedError):
+                    await websocket.recv()
+            return port_of(server)
+
+    try:
+        port = run(main())
+    finally:
+        package_logger.removeHandler(handler_log)
+        package_logger.setLevel(previous_level)
+    server_logger = lib_name + ".server"
+    for expected in [
+        (server_logger, "INFO", f"server listening on 127.0.0.1:{port}"),
+        (server_logger, "INFO", "connection open"),
+        (server_logger, "ERROR", "connection handler failed"),
+        (server_logger, "INFO", "connection closed"),
+        (server_logger, "INFO", "server closing"),
+        (server_logger, "INFO", "server closed"),
+    ]:
+        assert expected in handler_log.records
