@@ -2035,3 +2035,26 @@ def test_debug_log_shows_sent_frames_before_compression(lib_name):
         server_logger.setLevel(previous_level)
     sent = [message for _, _, message in handler_log.records if message.startswith("> TEXT")]
     assert sent == ["> TEXT 'hello' [5 bytes]"]
+
+
+@scenarios
+def test_serve_forever_cancelled_stops_server(lib_name):
+    """Cancelling serve_forever() stops the server, as asyncio.Server does."""
+    lib = load(lib_name)
+
+    async def handler(websocket):
+        await websocket.wait_closed()
+
+    async def main():
+        server = await lib.server.serve(handler, "127.0.0.1", 0)
+        forever = asyncio.ensure_future(server.serve_forever())
+        async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+            forever.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await forever
+            assert not server.is_serving()
+            await websocket.wait_closed()
+            assert websocket.close_code == 1001
+        await server.wait_closed()
+
+    run(main())
