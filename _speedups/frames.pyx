@@ -13,10 +13,12 @@ most twice that, or 4 KiB, and never more than the frame needs).
 
 from cpython.buffer cimport PyBUF_FULL_RO, PyBuffer_IsContiguous, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.long cimport PyLong_AsLongAndOverflow, PyLong_CheckExact
 from cpython.ref cimport PyObject, Py_XDECREF
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 
+import os as _os
 from operator import index as _operator_index
 
 from websockets_fast._speedups import FrameProtocolError, FrameTooLarge, SpeedupsError
@@ -35,7 +37,7 @@ cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
 
 
-__all__ = ["parse_header", "serialize_header", "build_frame", "FrameParser"]
+__all__ = ["parse_header", "serialize_header", "build_frame", "FrameBase", "FrameParser"]
 
 cdef enum:
     # The longest header: 2 bytes, a 64-bit length and a masking key.
@@ -238,17 +240,55 @@ def serialize_header(fin, opcode, length, rsv=0, mask_key=None):
     return PyBytes_FromStringAndSize(<char *>out, size)
 
 
-cdef object _index(object value):
+cdef inline object _index(object value):
+    # Plain ints, by far the most common, skip the call to operator.index.
+    if PyLong_CheckExact(value):
+        return value
     return _operator_index(value)
 
 
 cdef int _small_index(object value) except? -1:
     # An int argument in a C int: out-of-range values become a sentinel that
     # fails the range checks, instead of an OverflowError the twin lacks.
-    value = _index(value)
-    if value < -1 or value > 255:
+    cdef long result
+    cdef int overflow
+    result = PyLong_AsLongAndOverflow(_index(value), &overflow)
+    if overflow or result < -1 or result > 255:
         return 255
-    return value
+    return <int>result
+
+
+# Masking keys for build_frame(..., mask_key=True). RFC 6455 10.3 wants them
+# unpredictable, so they come from the operating system's CSPRNG, fetched
+# 4 KiB at a time rather than one system call per frame. The GIL serialises
+# the draws; two threads refilling at once merely both draw fresh bytes.
+cdef enum:
+    KEY_POOL_SIZE = 4096
+
+cdef unsigned char _key_pool[KEY_POOL_SIZE]
+cdef Py_ssize_t _key_next = KEY_POOL_SIZE
+
+
+cdef int _draw_key(unsigned char *key) except -1:
+    global _key_next
+    cdef bytes fresh
+    if _key_next + 4 > KEY_POOL_SIZE:
+        fresh = _os.urandom(KEY_POOL_SIZE)
+        memcpy(_key_pool, PyBytes_AS_STRING(fresh), KEY_POOL_SIZE)
+        _key_next = 0
+    memcpy(key, _key_pool + _key_next, 4)
+    _key_next += 4
+    return 0
+
+
+def _forget_keys():
+    # A forked child must not reuse keys that its parent will also use.
+    global _key_next
+    _key_next = KEY_POOL_SIZE
+
+
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_forget_keys)
 
 
 def build_frame(fin, opcode, payload, rsv=0, mask_key=None):
@@ -256,31 +296,49 @@ def build_frame(fin, opcode, payload, rsv=0, mask_key=None):
 
     Arguments are those of :func:`serialize_header`, with the payload (any
     C-contiguous bytes-like object) instead of its length. With
-    ``mask_key``, the payload is masked with it.
+    ``mask_key``, the payload is masked with it; ``mask_key=True`` masks it
+    with a fresh key from a process-wide pool filled from ``os.urandom``.
     """
     cdef Py_buffer view
+    cdef int c_opcode = _small_index(opcode)
+    cdef int c_rsv = _small_index(rsv)
+    if PyBytes_CheckExact(payload):
+        # bytes, what send_text/send_binary get most: no buffer export.
+        return _build(fin, c_opcode, <const unsigned char *>PyBytes_AS_STRING(payload),
+                      PyBytes_GET_SIZE(payload), c_rsv, mask_key)
+    _get_buffer(payload, &view)
+    try:
+        return _build(fin, c_opcode, <const unsigned char *>view.buf, view.len, c_rsv, mask_key)
+    finally:
+        PyBuffer_Release(&view)
+
+
+cdef bytes _build(bint fin, int opcode, const unsigned char *payload, Py_ssize_t length, int rsv, object mask_key):
     cdef unsigned char header[MAX_HEADER_LENGTH]
     cdef unsigned char key[4]
+    cdef const unsigned char *c_key = NULL
     cdef Py_ssize_t size
     cdef bytes frame
     cdef unsigned char *out
-    cdef int c_opcode = _small_index(opcode)
-    cdef int c_rsv = _small_index(rsv)
-    _get_buffer(payload, &view)
-    try:
-        _check_header_args(c_opcode, view.len, c_rsv)
-        if mask_key is not None:
-            _read_key(mask_key, key)
-        size = _write_header(header, fin, c_opcode, <uint64_t>view.len, c_rsv, key if mask_key is not None else NULL)
-        frame = PyBytes_FromStringAndSize(NULL, size + view.len)
-        out = <unsigned char *>PyBytes_AS_STRING(frame)
-        memcpy(out, header, size)
-        if mask_key is not None:
-            _xor(<const unsigned char *>view.buf, out + size, view.len, key)
-        else:
-            memcpy(out + size, view.buf, view.len)
-    finally:
-        PyBuffer_Release(&view)
+    # The checks of _check_header_args, in C: a buffer's length always fits.
+    if not 0 <= opcode <= 15:
+        raise ValueError("opcode must be between 0 and 15")
+    if not 0 <= rsv <= 7:
+        raise ValueError("rsv must be between 0 and 7")
+    if mask_key is True:
+        _draw_key(key)
+        c_key = key
+    elif mask_key is not None:
+        _read_key(mask_key, key)
+        c_key = key
+    size = _write_header(header, fin, opcode, <uint64_t>length, rsv, c_key)
+    frame = PyBytes_FromStringAndSize(NULL, size + length)
+    out = <unsigned char *>PyBytes_AS_STRING(frame)
+    memcpy(out, header, size)
+    if c_key != NULL:
+        _xor(payload, out + size, length, key)
+    else:
+        memcpy(out + size, payload, length)
     return frame
 
 
@@ -294,6 +352,88 @@ cdef uint64_t _c_limit(object value, str name) except? 0:
     if value >= NO_LIMIT:
         return NO_LIMIT
     return <uint64_t>value
+
+
+cdef class FrameBase:
+    """The data of one WebSocket frame; ``websockets_fast.frames.Frame`` adds the rest.
+
+    ``opcode``: the opcode (an ``Opcode`` member once parsed); ``data``: the
+    unmasked payload; ``fin`` (default True) and ``rsv1``, ``rsv2``, ``rsv3``
+    (default False): the flag bits. All are plain writable attributes.
+
+    A compiled class so that :class:`FrameParser` can create frames in C, at
+    a fraction of the cost of calling a Python ``__init__``.
+    """
+
+    cdef public object opcode
+    cdef public object data
+    cdef public object fin
+    cdef public object rsv1
+    cdef public object rsv2
+    cdef public object rsv3
+
+    def __init__(self, opcode, data, fin=True, rsv1=False, rsv2=False, rsv3=False):
+        self.opcode = opcode
+        self.data = data
+        self.fin = fin
+        self.rsv1 = rsv1
+        self.rsv2 = rsv2
+        self.rsv3 = rsv3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (
+            self.opcode == other.opcode
+            and self.data == other.data
+            and self.fin == other.fin
+            and self.rsv1 == other.rsv1
+            and self.rsv2 == other.rsv2
+            and self.rsv3 == other.rsv3
+        )
+
+    def __ne__(self, other):
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    # Mutable and compared by value: not hashable, like a dataclass.
+    __hash__ = None
+
+    def __repr__(self):
+        return (
+            f"{type(self).__name__}(opcode={self.opcode!r}, data={self.data!r}, fin={self.fin!r}, "
+            f"rsv1={self.rsv1!r}, rsv2={self.rsv2!r}, rsv3={self.rsv3!r})"
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.opcode, self.data, self.fin, self.rsv1, self.rsv2, self.rsv3))
+
+
+cdef inline bint _is_ascii(const unsigned char *p, Py_ssize_t length) noexcept:
+    cdef uint64_t seen = 0
+    cdef uint64_t word
+    cdef Py_ssize_t i = 0
+    while i + 8 <= length:
+        memcpy(&word, p + i, 8)
+        seen |= word
+        i += 8
+    while i < length:
+        seen |= p[i]
+        i += 1
+    return (seen & 0x8080808080808080ULL) == 0
+
+
+def _utf8_error(data, continuation):
+    """The UnicodeDecodeError for a text frame that failed validation."""
+    if continuation:
+        return UnicodeDecodeError("utf-8", bytes(data[:16]), 0, 1, "invalid UTF-8 in fragmented text message")
+    try:
+        bytes(data).decode()
+    except UnicodeDecodeError as exc:
+        return exc.with_traceback(None)
+    # The fail-fast validator stops on a truncated sequence that decode()
+    # accepts as the start of a fragmented message; it is invalid either way.
+    return UnicodeDecodeError("utf-8", bytes(data[max(0, len(data) - 4) :]), 0, 1, "invalid UTF-8")
 
 
 cdef class FrameParser:
@@ -313,6 +453,19 @@ cdef class FrameParser:
     payload is kept. An error does not raise: ``feed`` returns the frames
     before the bad one and stores the exception in ``exc``; later feeds
     return nothing.
+
+    Message mode, for the protocol: with ``frame_class`` (default None) set
+    to :class:`FrameBase` or a subclass that adds no fields, and ``opcodes``
+    a sequence of 16 values (the ``Opcode`` member for each opcode), ``feed``
+    returns ``frame_class`` objects instead, ``opcode`` taken from
+    ``opcodes``, and also enforces the rules of messages: continuation
+    frames only inside a fragmented message and data frames only outside one
+    (``FrameProtocolError``); at most ``max_fragments`` frames in a message
+    (default None: no limit; ``FrameTooLarge``, with ``fragments_exceeded``
+    set); and, when ``utf8`` is an ``Utf8Validator`` (default None: not
+    checked), valid UTF-8 in text messages (``UnicodeDecodeError``, as soon
+    as a frame cannot continue valid text). ``control_frames`` counts the
+    control frames that the last ``feed`` returned.
     """
 
     cdef public bint mask_expected
@@ -334,16 +487,43 @@ cdef class FrameParser:
     cdef Py_ssize_t _capacity
     cdef Py_ssize_t _filled
     cdef Header _frame
+    # Message mode: None, or the class of the frames returned.
+    cdef object _frame_class
+    cdef tuple _opcodes
+    cdef public object utf8
+    cdef object _max_fragments
+    cdef uint64_t _c_max_fragments
+    cdef readonly Py_ssize_t control_frames
+    cdef readonly bint fragments_exceeded
+    cdef bint _in_message
+    cdef bint _message_text
+    cdef uint64_t _message_frames
+    # Whether utf8 has seen only ASCII since the message started, so that
+    # it need not be called for ASCII frames.
+    cdef bint _utf8_clean
 
     def __cinit__(self):
         self._payload = NULL
 
-    def __init__(self, mask_expected, max_size=None, max_frame_size=None, allowed_rsv=0):
+    def __init__(self, mask_expected, max_size=None, max_frame_size=None, allowed_rsv=0, *,
+                 frame_class=None, opcodes=None, utf8=None, max_fragments=None):
         self.mask_expected = mask_expected
         self.max_size = max_size
         self.max_frame_size = max_frame_size
         self.allowed_rsv = allowed_rsv
         self.exc = None
+        if frame_class is not None:
+            if not (isinstance(frame_class, type) and issubclass(frame_class, FrameBase)):
+                raise TypeError("frame_class must be FrameBase or a subclass")
+            if (<type>frame_class).__basicsize__ != FrameBase.__basicsize__:
+                raise TypeError("frame_class must not add fields to FrameBase")
+            opcodes = tuple(opcodes)
+            if len(opcodes) != 16:
+                raise ValueError("opcodes must hold 16 values")
+            self._frame_class = frame_class
+            self._opcodes = opcodes
+        self.utf8 = utf8
+        self.max_fragments = max_fragments
 
     def __dealloc__(self):
         Py_XDECREF(self._payload)
@@ -382,11 +562,78 @@ cdef class FrameParser:
         self._allowed_rsv = value
 
     @property
+    def max_fragments(self):
+        """Most frames in one message in message mode, or None for no limit."""
+        return self._max_fragments
+
+    @max_fragments.setter
+    def max_fragments(self, value):
+        self._c_max_fragments = _c_limit(value, "max_fragments")
+        self._max_fragments = None if value is None else _index(value)
+
+    @property
     def buffered(self):
         """Bytes held for an incomplete frame: its header or its payload so far."""
         if self._payload != NULL:
             return self._filled
         return self._head_length
+
+    cdef int _check_message(self, Header *h) except -1:
+        """Message mode: the continuation rules and the fragment limit."""
+        if h.opcode == 0:
+            if not self._in_message:
+                raise FrameProtocolError("unexpected continuation frame")
+            self._message_frames += 1
+            if self._message_frames > self._c_max_fragments:
+                self.fragments_exceeded = True
+                raise FrameTooLarge(f"fragmented message exceeds limit of {self._max_fragments} frames")
+        elif self._in_message:
+            raise FrameProtocolError("expected a continuation frame")
+        return 0
+
+    cdef int _start_message(self, Header *h) noexcept:
+        """Message mode: note where a data frame leaves its message."""
+        if h.opcode != 0:
+            self._message_text = h.opcode == 1
+            self._message_frames = 1
+            self._utf8_clean = True
+        self._in_message = not h.fin
+        return 0
+
+    cdef int _check_text(self, bint fin, int opcode, bytes payload) except -1:
+        """Message mode: fail as soon as a text message cannot be valid UTF-8."""
+        cdef bint ascii = _is_ascii(<const unsigned char *>PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))
+        if ascii and self._utf8_clean:
+            return 0
+        if self._utf8_clean:
+            self.utf8.reset()
+            self._utf8_clean = False
+        if not self.utf8.feed(payload, fin):
+            raise _utf8_error(payload, opcode == 0)
+        return 0
+
+    cdef int _deliver(self, bint fin, int rsv, int opcode, bytes payload, list frames) except -1:
+        cdef FrameBase frame
+        if self._frame_class is None:
+            frames.append((fin, rsv, opcode, payload))
+            return 0
+        if self.utf8 is not None and (opcode == 1 or (opcode == 0 and self._message_text)):
+            self._check_text(fin, opcode, payload)
+        frame = FrameBase.__new__(self._frame_class)
+        frame.opcode = self._opcodes[opcode]
+        frame.data = payload
+        frame.fin = fin
+        frame.rsv1 = (rsv & 4) != 0
+        frame.rsv2 = (rsv & 2) != 0
+        frame.rsv3 = (rsv & 1) != 0
+        if opcode >= 8:
+            self.control_frames += 1
+            if opcode == 8:
+                # RFC 6455 5.4: a close frame may come inside a fragmented
+                # message, which is then abandoned.
+                self._in_message = False
+        frames.append(frame)
+        return 0
 
     cdef int _check(self, Header *h) except -1:
         """Apply the rules that need this parser's settings; raise on a violation."""
@@ -395,6 +642,8 @@ cdef class FrameParser:
             raise FrameProtocolError("expected a masked frame" if self.mask_expected else "expected an unmasked frame")
         if h.rsv & ~self._allowed_rsv:
             raise FrameProtocolError(f"reserved bits {h.rsv:#x} not allowed")
+        if self._frame_class is not None and h.opcode < 8:
+            self._check_message(h)
         if h.length > self._c_max_frame_size:
             raise FrameTooLarge(f"frame of {h.length} bytes exceeds the limit of {self._max_frame_size} bytes")
         if h.opcode < 8:
@@ -408,6 +657,8 @@ cdef class FrameParser:
             self._message_size = 0 if h.fin else total
         if h.length > <uint64_t>PY_SSIZE_T_MAX:
             raise FrameTooLarge(f"frame of {h.length} bytes is too large for this platform")
+        if self._frame_class is not None and h.opcode < 8:
+            self._start_message(h)
         return 0
 
     cdef int _emit(self, Header *h, const unsigned char *src, list frames) except -1:
@@ -417,8 +668,7 @@ cdef class FrameParser:
             _xor(src, <unsigned char *>PyBytes_AS_STRING(payload), length, h.key)
         else:
             memcpy(PyBytes_AS_STRING(payload), src, length)
-        frames.append((h.fin, h.rsv, h.opcode, payload))
-        return 0
+        return self._deliver(h.fin, h.rsv, h.opcode, payload, frames)
 
     cdef Py_ssize_t _fill_payload(self, const unsigned char *src, Py_ssize_t available, list frames) except -1:
         """Add up to ``available`` bytes to the incomplete payload; return how many."""
@@ -459,7 +709,7 @@ cdef class FrameParser:
             self._payload = NULL
             self._capacity = 0
             self._filled = 0
-            frames.append((self._frame.fin, self._frame.rsv, self._frame.opcode, payload))
+            self._deliver(self._frame.fin, self._frame.rsv, self._frame.opcode, payload, frames)
         return take
 
     cdef Py_ssize_t _start_frame(self, Header *h, const unsigned char *src, Py_ssize_t available,
@@ -508,7 +758,7 @@ cdef class FrameParser:
     cdef int _feed_or_fail(self, const unsigned char *data, Py_ssize_t end, list frames) except -1:
         try:
             self._feed(data, end, frames)
-        except SpeedupsError as exc:
+        except (SpeedupsError, UnicodeDecodeError) as exc:
             # No traceback: it would keep this parser alive through a cycle.
             self.exc = exc.with_traceback(None)
             self._head_length = 0
@@ -521,10 +771,12 @@ cdef class FrameParser:
     def feed(self, data):
         """Parse ``data`` (any C-contiguous bytes-like object): a list of frames.
 
-        Each frame is ``(fin: bool, rsv: int, opcode: int, payload: bytes)``.
+        Each frame is ``(fin: bool, rsv: int, opcode: int, payload: bytes)``,
+        or a ``frame_class`` object in message mode.
         """
         cdef Py_buffer view
         cdef list frames = []
+        self.control_frames = 0
         if self.exc is not None:
             return frames
         if PyBytes_CheckExact(data):

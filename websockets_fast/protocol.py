@@ -25,13 +25,16 @@ from .exceptions import (
     TooManyFragments,
 )
 from .frames import (
+    BINARY,
     CLOSE,
+    CONT,
     OK_CLOSE_CODES,
     OPCODE_BY_VALUE,
+    PING,
+    TEXT,
     Close,
     CloseCode,
     Frame,
-    new_mask_key,
 )
 
 from .speedups import FrameParser, FrameTooLarge, Utf8Validator, build_frame, validate_utf8
@@ -131,12 +134,13 @@ class Protocol:
         "writes",
         "_parser",
         "_mask",
+        "_mask_key",
+        "_plain_send",
         "_eof_rcvd",
         "_discarding",
         "_in_message",
         "_message_text",
         "_message_size",
-        "_message_frames",
         "_utf8",
         "_sending_fragments",
     )
@@ -177,21 +181,39 @@ class Protocol:
         """Bytes not yet fetched by :meth:`data_to_send`; b"" means EOF."""
 
         self._mask = side is CLIENT
-        self._parser = FrameParser(side is SERVER, self.max_message_size, self.max_fragment_size, 0)
+        # build_frame's mask_key: True draws a fresh key from its CSPRNG pool.
+        self._mask_key = True if side is CLIENT else None
+        # The parser checks the frames and the rules of messages and hands
+        # over Frame objects; it validates UTF-8 too, unless an extension
+        # transforms the payload first (see the extensions setter).
+        self._utf8 = Utf8Validator()
+        self._parser = FrameParser(
+            side is SERVER,
+            self.max_message_size,
+            self.max_fragment_size,
+            0,
+            frame_class=Frame,
+            opcodes=OPCODE_BY_VALUE,
+            utf8=self._utf8,
+            # When the message size is limited, the bytes bound memory; when
+            # it is not, bound the number of frames instead.
+            max_fragments=max_fragments if self.max_message_size is None else None,
+        )
         self._extensions = []
         self._eof_rcvd = False
         # After a close frame or a failure, incoming data is dropped until EOF.
         self._discarding = False
 
-        # The incoming fragmented message in progress, if _in_message.
+        # With extensions only (the parser tracks messages otherwise): the
+        # incoming fragmented message in progress, if _in_message, after
+        # decoding.
         self._in_message = False
         self._message_text = False
         self._message_size = 0
-        self._message_frames = 0
-        self._utf8 = None  # created on the first fragmented text message
 
         # True while sending a fragmented message.
         self._sending_fragments = False
+        self._update_plain_send()
 
     # Properties.
 
@@ -205,6 +227,7 @@ class Protocol:
         if self.debug:
             self.logger.debug("= connection is %s", state.name)
         self._state = state
+        self._update_plain_send()
 
     @property
     def extensions(self):
@@ -222,6 +245,16 @@ class Protocol:
             allowed |= getattr(extension, "rsv_bits", 7)
         if self._parser is not None:
             self._parser.allowed_rsv = allowed
+            # Text is validated after decoding when extensions transform it.
+            self._parser.utf8 = None if self._extensions else self._utf8
+        self._update_plain_send()
+
+    def _update_plain_send(self):
+        # send_text/send_binary take a short cut while this is True. debug
+        # is read here only: like websockets, it is fixed at construction.
+        self._plain_send = (
+            self._state is OPEN and not self._sending_fragments and not self._extensions and not self.debug
+        )
 
     @property
     def close_code(self):
@@ -279,12 +312,22 @@ class Protocol:
         parser = self._parser
         frames = parser.feed(data)
         if frames:
-            self._receive_frames(frames)
+            if parser.control_frames or self._extensions or self.debug:
+                self._receive_frames(frames)
+            else:
+                # Only data frames, checked by the parser: deliver them as
+                # they are. This is the hot path.
+                self.events += frames
         if parser.exc is not None and not self._discarding:
-            self._parser_failed(parser.exc)
+            self._parser_failed(parser)
 
-    def _parser_failed(self, exc):
-        if isinstance(exc, FrameTooLarge):
+    def _parser_failed(self, parser):
+        exc = parser.exc
+        if isinstance(exc, UnicodeDecodeError):
+            self._fail_reading(CloseCode.INVALID_DATA, exc, f"{exc.reason} at position {exc.start}")
+        elif parser.fragments_exceeded:
+            self._fail_reading(CloseCode.MESSAGE_TOO_BIG, TooManyFragments(parser.max_fragments), "too many fragments")
+        elif isinstance(exc, FrameTooLarge):
             self._fail_reading(CloseCode.MESSAGE_TOO_BIG, PayloadTooBig(str(exc)))
         else:
             self._fail_reading(CloseCode.PROTOCOL_ERROR, ProtocolError(str(exc)))
@@ -308,66 +351,26 @@ class Protocol:
         self._fail_reading(CloseCode.ABNORMAL_CLOSURE, EOFError("unexpected end of stream"))
 
     def _receive_frames(self, frames):
-        """Check and deliver the frames parsed from one batch of bytes."""
-        # Locals: this loop runs once per frame, globals cost a dict lookup.
+        """Deliver a batch of frames that holds control frames or needs decoding."""
         append = self.events.append
         extensions = self._extensions
-        debug = self.debug
-        new_frame = Frame
-        opcodes = OPCODE_BY_VALUE
-        is_utf8 = validate_utf8
         try:
-            for fin, rsv, opcode, data in frames:
+            for frame in frames:
+                opcode = frame.opcode
                 if extensions:
-                    frame = Frame(OPCODE_BY_VALUE[opcode], data, fin, rsv & 4 != 0, rsv & 2 != 0, rsv & 1 != 0)
-                    # Decoding may grow the payload (decompression): bound it
-                    # by what is left of the message budget.
-                    max_size = self.max_message_size
-                    if max_size is not None and opcode == 0 and self._in_message:
-                        max_size -= self._message_size
-                    if self.max_fragment_size is not None and (max_size is None or self.max_fragment_size < max_size):
-                        max_size = self.max_fragment_size
-                    for extension in reversed(extensions):
-                        frame = extension.decode(frame, max_size=max_size)
-                    if frame.rsv1 or frame.rsv2 or frame.rsv3:
-                        raise ProtocolError("reserved bits must be 0")
-                    data = frame.data
-                else:
-                    # The parser rejected RSV bits already (none negotiated).
-                    frame = None
-                if debug:
-                    self.logger.debug("< %s", frame or Frame(OPCODE_BY_VALUE[opcode], data, fin))
-
-                # 1 = TEXT, 2 = BINARY: the first frame of a message.
-                if opcode == 1 or opcode == 2:
-                    if self._in_message:
-                        raise ProtocolError("expected a continuation frame")
-                    if fin:
-                        # Whole message in one frame: validate it in one go.
-                        if opcode == 1 and not is_utf8(data):
-                            _raise_decode_error(data)
-                    else:
-                        self._start_message(opcode, data)
-
-                # 0 = CONT: a later frame of a fragmented message.
-                elif opcode == 0:
-                    if not self._in_message:
-                        raise ProtocolError("unexpected continuation frame")
-                    self._continue_message(fin, data)
-
-                # 9 = PING: answer with a pong carrying the same payload.
-                elif opcode == 9:
-                    self._send_frame(10, data)
-
-                # 8 = CLOSE: the closing handshake; the rest is dropped.
-                elif opcode == 8:
-                    self._receive_close(data)
-                    append(frame or new_frame(CLOSE, data))
+                    frame = self._decode(frame)
+                if self.debug:
+                    self.logger.debug("< %s", frame)
+                if opcode is PING:
+                    # Answer with a pong carrying the same payload.
+                    self._send_frame(10, frame.data)
+                elif opcode is CLOSE:
+                    # The closing handshake; the rest of the batch is dropped.
+                    self._receive_close(frame.data)
+                    append(frame)
                     return
-
-                # 10 = PONG: nothing to do here; the I/O layer matches pings.
-
-                append(frame or new_frame(opcodes[opcode], data, fin))
+                # A PONG needs nothing here: the I/O layer matches pings.
+                append(frame)
 
         except ProtocolError as exc:
             self._fail_reading(CloseCode.PROTOCOL_ERROR, exc)
@@ -377,38 +380,48 @@ class Protocol:
             if exc.message is None and self._in_message and exc.current_size is None:
                 exc.set_current_size(self._message_size)
             self._fail_reading(CloseCode.MESSAGE_TOO_BIG, exc)
-        except TooManyFragments as exc:
-            self._fail_reading(CloseCode.MESSAGE_TOO_BIG, exc, "too many fragments")
         except Exception as exc:
             # A bug, likely in an extension: say so in the logs, not on the
             # wire, where details could help an attacker.
             self.logger.error("parser failed", exc_info=True)
             self._fail_reading(CloseCode.INTERNAL_ERROR, exc, "")
 
+    def _decode(self, frame):
+        """Run a frame through the extensions; validate the text they produce."""
+        opcode = frame.opcode
+        # Decoding may grow the payload (decompression): bound it by what is
+        # left of the message budget.
+        max_size = self.max_message_size
+        if max_size is not None and opcode is CONT and self._in_message:
+            max_size -= self._message_size
+        if self.max_fragment_size is not None and (max_size is None or self.max_fragment_size < max_size):
+            max_size = self.max_fragment_size
+        for extension in reversed(self._extensions):
+            frame = extension.decode(frame, max_size=max_size)
+        if frame.rsv1 or frame.rsv2 or frame.rsv3:
+            raise ProtocolError("reserved bits must be 0")
+        # The parser checked the order of the frames already.
+        data = frame.data
+        if opcode is TEXT or opcode is BINARY:
+            if not frame.fin:
+                self._start_message(opcode, data)
+            elif opcode is TEXT and not validate_utf8(data):
+                # Whole message in one frame: validate it in one go.
+                _raise_decode_error(data)
+        elif opcode is CONT:
+            self._continue_message(frame.fin, data)
+        return frame
+
     def _start_message(self, opcode, data):
         self._in_message = True
         self._message_size = len(data)
-        self._message_frames = 1
-        self._message_text = opcode == 1
+        self._message_text = opcode is TEXT
         if self._message_text:
-            validator = self._utf8
-            if validator is None:
-                validator = self._utf8 = Utf8Validator()
-            else:
-                validator.reset()
-            if not validator.feed(data):
+            self._utf8.reset()
+            if not self._utf8.feed(data):
                 _raise_decode_error(data)
 
     def _continue_message(self, fin, data):
-        self._message_frames += 1
-        # When the message size is limited, the bytes bound memory; when it
-        # is not, bound the number of frames instead.
-        if (
-            self.max_message_size is None
-            and self.max_fragments is not None
-            and self._message_frames > self.max_fragments
-        ):
-            raise TooManyFragments(self.max_fragments)
         if self._message_text and not self._utf8.feed(data, fin):
             raise UnicodeDecodeError("utf-8", bytes(data[:16]), 0, 1, "invalid UTF-8 in fragmented text message")
         if fin:
@@ -460,7 +473,6 @@ class Protocol:
         self._discarding = True
         # Free the parser's buffer: nothing more will be parsed.
         self._parser = None
-        self._utf8 = None
         if self._eof_rcvd:
             self._finish_closing()
 
@@ -493,6 +505,7 @@ class Protocol:
         if self._state is not OPEN:
             raise InvalidState(f"connection is {self._state.name.lower()}")
         self._sending_fragments = not fin
+        self._update_plain_send()
         self._send_frame(0, data, fin)
 
     def send_text(self, data, fin=True):
@@ -508,18 +521,12 @@ class Protocol:
             ProtocolError: if a fragmented message is in progress.
             InvalidState: if the connection is not OPEN.
         """
-        if self._sending_fragments:
-            raise ProtocolError("expected a continuation frame")
-        if self._state is not OPEN:
-            raise InvalidState(f"connection is {self._state.name.lower()}")
-        self._sending_fragments = not fin
-        # The common case inline: no extension, no debug log.
-        if self._extensions or self.debug:
-            self._send_frame(1, data, fin)
-        elif self._mask:
-            self.writes.append(build_frame(fin, 1, data, 0, new_mask_key()))
+        # The common case first: OPEN, a whole message, no extension, no
+        # debug log (see _update_plain_send). This is the hot path.
+        if self._plain_send and fin:
+            self.writes.append(build_frame(True, 1, data, 0, self._mask_key))
         else:
-            self.writes.append(build_frame(fin, 1, data))
+            self._send_data(1, data, fin)
 
     def send_binary(self, data, fin=True):
         """
@@ -534,18 +541,22 @@ class Protocol:
             ProtocolError: if a fragmented message is in progress.
             InvalidState: if the connection is not OPEN.
         """
+        # The common case first: OPEN, a whole message, no extension, no
+        # debug log (see _update_plain_send). This is the hot path.
+        if self._plain_send and fin:
+            self.writes.append(build_frame(True, 2, data, 0, self._mask_key))
+        else:
+            self._send_data(2, data, fin)
+
+    def _send_data(self, opcode, data, fin):
+        """send_text/send_binary when the short cut does not apply."""
         if self._sending_fragments:
             raise ProtocolError("expected a continuation frame")
         if self._state is not OPEN:
             raise InvalidState(f"connection is {self._state.name.lower()}")
         self._sending_fragments = not fin
-        # The common case inline: no extension, no debug log.
-        if self._extensions or self.debug:
-            self._send_frame(2, data, fin)
-        elif self._mask:
-            self.writes.append(build_frame(fin, 2, data, 0, new_mask_key()))
-        else:
-            self.writes.append(build_frame(fin, 2, data))
+        self._update_plain_send()
+        self._send_frame(opcode, data, fin)
 
     def send_close(self, code=None, reason=""):
         """
@@ -715,10 +726,7 @@ class Protocol:
             rsv = (4 if frame.rsv1 else 0) | (2 if frame.rsv2 else 0) | (1 if frame.rsv3 else 0)
         if self.debug:
             self.logger.debug("> %s", Frame(OPCODE_BY_VALUE[opcode], data, fin, rsv & 4 != 0, rsv & 2 != 0, rsv & 1 != 0))
-        if self._mask:
-            self.writes.append(build_frame(fin, opcode, data, rsv, new_mask_key()))
-        else:
-            self.writes.append(build_frame(fin, opcode, data, rsv))
+        self.writes.append(build_frame(fin, opcode, data, rsv, self._mask_key))
 
 
 def _raise_decode_error(data):

@@ -12,13 +12,16 @@ A frame header is 2 to 14 bytes::
 """
 
 import operator
+import os
 import struct
 import sys
+import threading
+from collections import deque
 
 from .._speedups import FrameProtocolError, FrameTooLarge, SpeedupsError
 from .mask import apply_mask
 
-__all__ = ["parse_header", "serialize_header", "build_frame", "FrameParser"]
+__all__ = ["parse_header", "serialize_header", "build_frame", "FrameBase", "FrameParser"]
 
 # The longest header: 2 bytes, a 64-bit length and a masking key.
 MAX_HEADER_LENGTH = 14
@@ -106,6 +109,32 @@ def parse_header(data, offset=0):
     return _parse(data, offset, end)
 
 
+# Masking keys for build_frame(..., mask_key=True), from the operating
+# system's CSPRNG, 4 KiB at a time. deque.popleft() is atomic, so threads
+# share the pool without a lock; the lock only stops two threads from
+# refilling at once, which would merely waste entropy.
+_KEY_POOL_SIZE = 4096
+_keys = deque()
+_refill_lock = threading.Lock()
+
+
+def _draw_key():
+    while True:
+        try:
+            return _keys.popleft()
+        except IndexError:
+            pass
+        with _refill_lock:
+            if not _keys:
+                pool = os.urandom(_KEY_POOL_SIZE)
+                _keys.extend([pool[i : i + 4] for i in range(0, _KEY_POOL_SIZE, 4)])
+
+
+if hasattr(os, "register_at_fork"):
+    # A forked child must not reuse keys that its parent will also use.
+    os.register_at_fork(after_in_child=_keys.clear)
+
+
 def _header(fin, opcode, length, rsv, mask_key):
     # Shared by serialize_header and build_frame: checks the arguments and
     # returns the header bytes and the key.
@@ -120,7 +149,10 @@ def _header(fin, opcode, length, rsv, mask_key):
         raise ValueError("length must be between 0 and 2**63 - 1")
     first = (0x80 if fin else 0) | rsv << 4 | opcode
     mask_bit = 0
-    if mask_key is not None:
+    if mask_key is True:
+        mask_key = _draw_key()
+        mask_bit = 0x80
+    elif mask_key is not None:
         mask_key = bytes(_byte_view(mask_key))
         if len(mask_key) != 4:
             raise ValueError("mask must contain 4 bytes")
@@ -157,7 +189,8 @@ def build_frame(fin, opcode, payload, rsv=0, mask_key=None):
 
     Arguments are those of :func:`serialize_header`, with the payload (any
     C-contiguous bytes-like object) instead of its length. With
-    ``mask_key``, the payload is masked with it.
+    ``mask_key``, the payload is masked with it; ``mask_key=True`` masks it
+    with a fresh key from a process-wide pool filled from ``os.urandom``.
     """
     payload = _byte_view(payload)
     header, mask_key = _header(fin, opcode, len(payload), rsv, mask_key)
@@ -173,6 +206,70 @@ def _size_limit(value, name):
     if value < 0:
         raise ValueError(f"{name} must be None or >= 0")
     return value
+
+
+class FrameBase:
+    """The data of one WebSocket frame; ``websockets_fast.frames.Frame`` adds the rest.
+
+    ``opcode``: the opcode (an ``Opcode`` member once parsed); ``data``: the
+    unmasked payload; ``fin`` (default True) and ``rsv1``, ``rsv2``, ``rsv3``
+    (default False): the flag bits. All are plain writable attributes.
+    """
+
+    __slots__ = ("opcode", "data", "fin", "rsv1", "rsv2", "rsv3")
+
+    def __init__(self, opcode, data, fin=True, rsv1=False, rsv2=False, rsv3=False):
+        self.opcode = opcode
+        self.data = data
+        self.fin = fin
+        self.rsv1 = rsv1
+        self.rsv2 = rsv2
+        self.rsv3 = rsv3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (
+            self.opcode == other.opcode
+            and self.data == other.data
+            and self.fin == other.fin
+            and self.rsv1 == other.rsv1
+            and self.rsv2 == other.rsv2
+            and self.rsv3 == other.rsv3
+        )
+
+    def __ne__(self, other):
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    # Mutable and compared by value: not hashable, like a dataclass.
+    __hash__ = None
+
+    def __repr__(self):
+        return (
+            f"{type(self).__name__}(opcode={self.opcode!r}, data={self.data!r}, fin={self.fin!r}, "
+            f"rsv1={self.rsv1!r}, rsv2={self.rsv2!r}, rsv3={self.rsv3!r})"
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.opcode, self.data, self.fin, self.rsv1, self.rsv2, self.rsv3))
+
+
+def _is_ascii(data):
+    return data.isascii()
+
+
+def _utf8_error(data, continuation):
+    """The UnicodeDecodeError for a text frame that failed validation."""
+    if continuation:
+        return UnicodeDecodeError("utf-8", bytes(data[:16]), 0, 1, "invalid UTF-8 in fragmented text message")
+    try:
+        bytes(data).decode()
+    except UnicodeDecodeError as exc:
+        return exc.with_traceback(None)
+    # The fail-fast validator stops on a truncated sequence that decode()
+    # accepts as the start of a fragmented message; it is invalid either way.
+    return UnicodeDecodeError("utf-8", bytes(data[max(0, len(data) - 4) :]), 0, 1, "invalid UTF-8")
 
 
 class FrameParser:
@@ -192,9 +289,32 @@ class FrameParser:
     payload is kept. An error does not raise: ``feed`` returns the frames
     before the bad one and stores the exception in ``exc``; later feeds
     return nothing.
+
+    Message mode, for the protocol: with ``frame_class`` (default None) set
+    to :class:`FrameBase` or a subclass that adds no fields, and ``opcodes``
+    a sequence of 16 values (the ``Opcode`` member for each opcode), ``feed``
+    returns ``frame_class`` objects instead, ``opcode`` taken from
+    ``opcodes``, and also enforces the rules of messages: continuation
+    frames only inside a fragmented message and data frames only outside one
+    (``FrameProtocolError``); at most ``max_fragments`` frames in a message
+    (default None: no limit; ``FrameTooLarge``, with ``fragments_exceeded``
+    set); and, when ``utf8`` is an ``Utf8Validator`` (default None: not
+    checked), valid UTF-8 in text messages (``UnicodeDecodeError``, as soon
+    as a frame cannot continue valid text). ``control_frames`` counts the
+    control frames that the last ``feed`` returned.
     """
 
     __slots__ = (
+        "_frame_class",
+        "_opcodes",
+        "utf8",
+        "_max_fragments",
+        "control_frames",
+        "fragments_exceeded",
+        "_in_message",
+        "_message_text",
+        "_message_frames",
+        "_utf8_clean",
         "_mask_expected",
         "_max_size",
         "_max_frame_size",
@@ -206,12 +326,35 @@ class FrameParser:
         "_frame",
     )
 
-    def __init__(self, mask_expected, max_size=None, max_frame_size=None, allowed_rsv=0):
+    def __init__(self, mask_expected, max_size=None, max_frame_size=None, allowed_rsv=0, *,
+                 frame_class=None, opcodes=None, utf8=None, max_fragments=None):
         self.mask_expected = mask_expected
         self.max_size = max_size
         self.max_frame_size = max_frame_size
         self.allowed_rsv = allowed_rsv
         self.exc = None
+        self._frame_class = None
+        self._opcodes = None
+        if frame_class is not None:
+            if not (isinstance(frame_class, type) and issubclass(frame_class, FrameBase)):
+                raise TypeError("frame_class must be FrameBase or a subclass")
+            if frame_class.__basicsize__ != FrameBase.__basicsize__:
+                raise TypeError("frame_class must not add fields to FrameBase")
+            opcodes = tuple(opcodes)
+            if len(opcodes) != 16:
+                raise ValueError("opcodes must hold 16 values")
+            self._frame_class = frame_class
+            self._opcodes = opcodes
+        self.utf8 = utf8
+        self.max_fragments = max_fragments
+        self.control_frames = 0
+        self.fragments_exceeded = False
+        self._in_message = False
+        self._message_text = False
+        self._message_frames = 0
+        # Whether utf8 has seen only ASCII since the message started, so that
+        # it need not be called for ASCII frames.
+        self._utf8_clean = False
         # Bytes of the data message received so far, for max_size.
         self._message_size = 0
         # An incomplete header: fewer than 14 bytes.
@@ -261,11 +404,64 @@ class FrameParser:
         self._allowed_rsv = value
 
     @property
+    def max_fragments(self):
+        """Most frames in one message in message mode, or None for no limit."""
+        return self._max_fragments
+
+    @max_fragments.setter
+    def max_fragments(self, value):
+        self._max_fragments = _size_limit(value, "max_fragments")
+
+    @property
     def buffered(self):
         """Bytes held for an incomplete frame: its header or its payload so far."""
         if self._payload is not None:
             return len(self._payload)
         return len(self._head)
+
+    def _check_message(self, opcode):
+        """Message mode: the continuation rules and the fragment limit."""
+        if opcode == 0:
+            if not self._in_message:
+                raise FrameProtocolError("unexpected continuation frame")
+            self._message_frames += 1
+            if self._max_fragments is not None and self._message_frames > self._max_fragments:
+                self.fragments_exceeded = True
+                raise FrameTooLarge(f"fragmented message exceeds limit of {self._max_fragments} frames")
+        elif self._in_message:
+            raise FrameProtocolError("expected a continuation frame")
+
+    def _start_message(self, fin, opcode):
+        """Message mode: note where a data frame leaves its message."""
+        if opcode != 0:
+            self._message_text = opcode == 1
+            self._message_frames = 1
+            self._utf8_clean = True
+        self._in_message = not fin
+
+    def _check_text(self, fin, opcode, payload):
+        """Message mode: fail as soon as a text message cannot be valid UTF-8."""
+        if self._utf8_clean:
+            if payload.isascii():
+                return
+            self.utf8.reset()
+            self._utf8_clean = False
+        if not self.utf8.feed(payload, fin):
+            raise _utf8_error(payload, opcode == 0)
+
+    def _deliver(self, fin, rsv, opcode, payload, frames):
+        if self._frame_class is None:
+            frames.append((fin, rsv, opcode, payload))
+            return
+        if self.utf8 is not None and (opcode == 1 or (opcode == 0 and self._message_text)):
+            self._check_text(fin, opcode, payload)
+        frames.append(self._frame_class(self._opcodes[opcode], payload, fin, rsv & 4 != 0, rsv & 2 != 0, rsv & 1 != 0))
+        if opcode >= 8:
+            self.control_frames += 1
+            if opcode == 8:
+                # RFC 6455 5.4: a close frame may come inside a fragmented
+                # message, which is then abandoned.
+                self._in_message = False
 
     def _check(self, header):
         """Apply the rules that need this parser's settings; raise on a violation."""
@@ -274,6 +470,8 @@ class FrameParser:
             raise FrameProtocolError("expected a masked frame" if self._mask_expected else "expected an unmasked frame")
         if rsv & ~self._allowed_rsv:
             raise FrameProtocolError(f"reserved bits {rsv:#x} not allowed")
+        if self._frame_class is not None and opcode < 8:
+            self._check_message(opcode)
         if self._max_frame_size is not None and length > self._max_frame_size:
             raise FrameTooLarge(f"frame of {length} bytes exceeds the limit of {self._max_frame_size} bytes")
         if opcode < 8:
@@ -283,6 +481,8 @@ class FrameParser:
             self._message_size = 0 if fin else total
         if length > sys.maxsize:
             raise FrameTooLarge(f"frame of {length} bytes is too large for this platform")
+        if self._frame_class is not None and opcode < 8:
+            self._start_message(fin, opcode)
 
     def _emit(self, header, payload, frames):
         fin, rsv, opcode, masked, _, mask_key, _ = header
@@ -290,7 +490,7 @@ class FrameParser:
             payload = apply_mask(payload, mask_key)
         elif type(payload) is not bytes:
             payload = bytes(payload)
-        frames.append((fin, rsv, opcode, payload))
+        self._deliver(fin, rsv, opcode, payload, frames)
 
     def _fill_payload(self, data, start, end, frames):
         """Add ``data[start:end]`` to the incomplete payload; return the new start."""
@@ -318,9 +518,11 @@ class FrameParser:
     def feed(self, data):
         """Parse ``data`` (any C-contiguous bytes-like object): a list of frames.
 
-        Each frame is ``(fin: bool, rsv: int, opcode: int, payload: bytes)``.
+        Each frame is ``(fin: bool, rsv: int, opcode: int, payload: bytes)``,
+        or a ``frame_class`` object in message mode.
         """
         frames = []
+        self.control_frames = 0
         if self.exc is not None:
             return frames
         # A view unless data is bytes: its slices copy nothing until kept.
@@ -348,7 +550,7 @@ class FrameParser:
                     self._head = bytes(data[start:end])
                     break
                 start = self._start_frame(header, data, start + header[6], end, frames)
-        except SpeedupsError as exc:
+        except (SpeedupsError, UnicodeDecodeError) as exc:
             # No traceback: it would keep this parser alive through a cycle.
             self.exc = exc.with_traceback(None)
             self._head = b""
