@@ -289,7 +289,7 @@ NAMES, CALLABLES, MEMBERS, ENUMS, EXCEPTIONS = _collect()
 def test_public_name_exists(key):
     module_name, name = key
     _, ours = modules(module_name)
-    assert hasattr(ours, name), f"websockets_fast.{module_name or ''} lacks {name}"
+    assert hasattr(ours, name), f"{ours.__name__} lacks {name}"
 
 
 def lookup(module, name, member):
@@ -379,7 +379,7 @@ def test_class_member_exists(key):
     if not hasattr(ours, name):
         pytest.skip("missing name; reported by test_public_name_exists")
     cls = getattr(ours, name)
-    assert hasattr(cls, member), f"websockets_fast.{module_name}.{name} lacks {member}"
+    assert hasattr(cls, member), f"{ours.__name__}.{name} lacks {member}"
     theirs_static = inspect.getattr_static(getattr(modules(module_name)[0], name), member)
     ours_static = inspect.getattr_static(cls, member)
     # A property must stay readable on instances: a method in its place
