@@ -40,6 +40,8 @@ that every other module may import it without creating an import cycle.
 Objects such as close frames and responses are only stored and formatted.
 """
 
+import warnings
+
 __all__ = [
     "WebSocketException",
     "ConnectionClosed",
@@ -109,6 +111,29 @@ class ConnectionClosed(WebSocketException):
         if self.rcvd_then_sent:
             return f"received {self.rcvd}; then sent {self.sent}"
         return f"sent {self.sent}; then received {self.rcvd}"
+
+    # Deprecated in websockets 13.1 and kept there for old programs; kept here
+    # for the same programs, with the same warning.
+
+    @property
+    def code(self):
+        """Deprecated: use ``rcvd.code`` or the connection's ``close_code``."""
+        warnings.warn(
+            "ConnectionClosed.code is deprecated; use Protocol.close_code or ConnectionClosed.rcvd.code",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return 1006 if self.rcvd is None else self.rcvd.code
+
+    @property
+    def reason(self):
+        """Deprecated: use ``rcvd.reason`` or the connection's ``close_reason``."""
+        warnings.warn(
+            "ConnectionClosed.reason is deprecated; use Protocol.close_reason or ConnectionClosed.rcvd.reason",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return "" if self.rcvd is None else self.rcvd.reason
 
 
 class ConnectionClosedOK(ConnectionClosed):
@@ -314,9 +339,10 @@ class PayloadTooBig(WebSocketException):
     a frame would exceed the limit.
     """
 
-    def __init__(self, size, max_size=None, current_size=None):
-        if isinstance(size, str):
-            self.message = size
+    def __init__(self, size_or_message, max_size=None, current_size=None):
+        if isinstance(size_or_message, str):
+            # The one-argument message form is deprecated in websockets 14.
+            self.message = size_or_message
             self.size = None
             self.max_size = max_size
             self.current_size = current_size
@@ -324,7 +350,7 @@ class PayloadTooBig(WebSocketException):
         if max_size is None:
             raise TypeError("PayloadTooBig needs max_size")
         self.message = None
-        self.size = size
+        self.size = size_or_message
         self.max_size = max_size
         self.current_size = None
         self.set_current_size(current_size)

@@ -1,3 +1,6 @@
-__all__ = ["__version__", "version"]
+__all__ = ["tag", "version", "commit", "__version__"]
 
-__version__ = version = "0.1.0"
+# As in websockets: ``tag`` is the release, ``version`` the full version
+# string, ``commit`` the git commit of a development build (unknown here).
+tag = version = __version__ = "0.1.0"
+commit = None

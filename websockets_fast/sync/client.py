@@ -98,7 +98,7 @@ class ClientConnection(Connection):
     and the rest of :class:`~websockets_fast.sync.connection.Connection`.
 
     Args:
-        socket: socket connected to a WebSocket server.
+        sock: socket connected to a WebSocket server.
         protocol: a :class:`~websockets_fast.client.ClientProtocol`.
         ping_interval, ping_timeout, close_timeout, max_queue: as in
             :func:`connect`.
@@ -108,7 +108,7 @@ class ClientConnection(Connection):
 
     def __init__(
         self,
-        socket: socket.socket,
+        sock: socket.socket,
         protocol: ClientProtocol,
         *,
         ping_interval: float | None = 20,
@@ -117,7 +117,7 @@ class ClientConnection(Connection):
         max_queue: int | None | tuple[int | None, int | None] = 16,
     ) -> None:
         super().__init__(
-            socket,
+            sock,
             protocol,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
@@ -355,7 +355,7 @@ def connect(
             the low-water mark defaults to a quarter of it; a ``(high, low)``
             tuple sets both; :obj:`None` disables flow control.
         logger: logger for this connection; default
-            ``logging.getLogger("websockets.client")``.
+            ``logging.getLogger("websockets_fast.client")``.
         create_connection: factory for the connection, e.g. a subclass of
             :class:`ClientConnection`. Default :class:`ClientConnection`.
 
@@ -566,7 +566,7 @@ class reconnect:
         self.reconnect_delays = reconnect_delays
         self.kwargs = kwargs
         logger = kwargs.get("logger")
-        self.logger = logger if logger is not None else logging.getLogger("websockets.client")
+        self.logger = logger if logger is not None else logging.getLogger("websockets_fast.client")
         self.connection = None
 
     def connect(self) -> ClientConnection:

@@ -114,7 +114,7 @@ class Connection:
     :class:`~websockets_fast.sync.server.ServerConnection`.
 
     Args:
-        socket: the connected socket (TCP, Unix or TLS); the connection owns
+        sock: the connected socket (TCP, Unix or TLS); the connection owns
             it and closes it.
         protocol: the Sans-I/O protocol, in state CONNECTING before the
             opening handshake or OPEN after it.
@@ -178,7 +178,7 @@ class Connection:
 
     def __init__(
         self,
-        socket: socket.socket,
+        sock: socket.socket,
         protocol: Any,
         *,
         ping_interval: float | None = 20,
@@ -186,7 +186,7 @@ class Connection:
         close_timeout: float | None = 10,
         max_queue: int | None | tuple[int | None, int | None] = 16,
     ) -> None:
-        self.socket = socket
+        self.socket = sock
         self.protocol = protocol
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout

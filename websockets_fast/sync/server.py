@@ -49,7 +49,7 @@ class ServerConnection(Connection):
     and the rest of :class:`~websockets_fast.sync.connection.Connection`.
 
     Args:
-        socket: socket connected to a WebSocket client.
+        sock: socket connected to a WebSocket client.
         protocol: a :class:`~websockets_fast.server.ServerProtocol`.
         server: the :class:`Server` that accepted the connection.
         ping_interval, ping_timeout, close_timeout, max_queue: as in
@@ -60,7 +60,7 @@ class ServerConnection(Connection):
 
     def __init__(
         self,
-        socket: socket.socket,
+        sock: socket.socket,
         protocol: ServerProtocol,
         server: Server,
         *,
@@ -70,7 +70,7 @@ class ServerConnection(Connection):
         max_queue: int | None | tuple[int | None, int | None] = 16,
     ) -> None:
         super().__init__(
-            socket,
+            sock,
             protocol,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
@@ -196,19 +196,19 @@ class Server:
     :class:`socketserver.BaseServer`.
 
     Args:
-        socket: the listening socket.
+        sock: the listening socket.
         handler: called in a new thread with ``(socket, address)`` for each
             accepted connection.
         logger: logger for the server; default
-            ``logging.getLogger("websockets.server")``.
+            ``logging.getLogger("websockets_fast.server")``.
     """
 
-    def __init__(self, socket: socket.socket, handler: Callable[[socket.socket, Any], None], logger: Any = None) -> None:
-        self.socket = socket
+    def __init__(self, sock: socket.socket, handler: Callable[[socket.socket, Any], None], logger: Any = None) -> None:
+        self.socket = sock
         """The listening socket."""
         self.handler = handler
         if logger is None:
-            logger = logging.getLogger("websockets.server")
+            logger = logging.getLogger("websockets_fast.server")
         self.logger = logger
         self.lock = threading.Lock()
         self.all_connections: set = set()
@@ -405,7 +405,7 @@ def serve(
             low-water mark a quarter of it unless a ``(high, low)`` tuple is
             given; :obj:`None` disables flow control.
         logger: logger for the server and its connections; default
-            ``logging.getLogger("websockets.server")``.
+            ``logging.getLogger("websockets_fast.server")``.
         create_connection: factory for connections, e.g. a subclass of
             :class:`ServerConnection`. Default :class:`ServerConnection`.
 
