@@ -181,8 +181,6 @@ KNOWN_GAPS = {
     "instance:asyncio server connection": "close_exc property missing (the sync layer has it)",
     "dataclass:frames.Frame": "Frame is not a dataclass: dataclasses.replace(frame, data=...) fails (custom extensions do this)",
     "dataclass:frames.Close": "Close is not a dataclass: dataclasses.replace() fails",
-    "dataclass:http11.Request": "Request is not a dataclass: dataclasses.replace() fails",
-    "dataclass:http11.Response": "Response is not a dataclass: dataclasses.replace(response, ...) in process_response fails",
 }
 
 

@@ -20,6 +20,7 @@ an error response.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -67,6 +68,12 @@ MAX_BODY_SIZE = int(os.environ.get("WEBSOCKETS_MAX_BODY_SIZE", "1048576"))
 """Largest response body, in bytes (``WEBSOCKETS_MAX_BODY_SIZE``)."""
 
 
+# Dataclasses, as in websockets, so that hooks can use dataclasses.replace().
+# Slots save memory per connection where Python supports them (3.10+).
+_event_dataclass = dataclasses.dataclass(slots=True) if sys.version_info >= (3, 10) else dataclasses.dataclass
+
+
+@_event_dataclass
 class Request:
     """
     A handshake request.
@@ -81,34 +88,11 @@ class Request:
     with bytes outside ASCII hold them as ISO-8859-1 characters.
     """
 
-    __slots__ = ("path", "headers", "method", "protocol", "_exception")
-
-    def __init__(
-        self,
-        path: str,
-        headers: Headers,
-        method: str = "GET",
-        protocol: str = "HTTP/1.1",
-        _exception: Optional[Exception] = None,
-    ) -> None:
-        self.path = path
-        self.headers = headers
-        self.method = method
-        self.protocol = protocol
-        self._exception = _exception
-
-    def __repr__(self) -> str:
-        return f"Request(path={self.path!r}, headers={self.headers!r}, method={self.method!r}, protocol={self.protocol!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Request):
-            return NotImplemented
-        return (self.path, self.headers, self.method, self.protocol) == (
-            other.path,
-            other.headers,
-            other.method,
-            other.protocol,
-        )
+    path: str
+    headers: Headers
+    method: str = "GET"
+    protocol: str = "HTTP/1.1"
+    _exception: Optional[Exception] = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def exception(self) -> Optional[Exception]:  # pragma: no cover - deprecated
@@ -122,6 +106,7 @@ class Request:
         return f"{self.method} {self.path} {self.protocol}\r\n".encode("ascii") + self.headers.serialize()
 
 
+@_event_dataclass
 class Response:
     """
     A handshake response.
@@ -134,37 +119,11 @@ class Response:
             upgrade have one, usually a short error message.
     """
 
-    __slots__ = ("status_code", "reason_phrase", "headers", "body", "_exception")
-
-    def __init__(
-        self,
-        status_code: int,
-        reason_phrase: str,
-        headers: Headers,
-        body: Union[bytes, bytearray] = b"",
-        _exception: Optional[Exception] = None,
-    ) -> None:
-        self.status_code = status_code
-        self.reason_phrase = reason_phrase
-        self.headers = headers
-        self.body = body
-        self._exception = _exception
-
-    def __repr__(self) -> str:
-        return (
-            f"Response(status_code={self.status_code!r}, reason_phrase={self.reason_phrase!r}, "
-            f"headers={self.headers!r}, body={self.body!r})"
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Response):
-            return NotImplemented
-        return (self.status_code, self.reason_phrase, self.headers, self.body) == (
-            other.status_code,
-            other.reason_phrase,
-            other.headers,
-            other.body,
-        )
+    status_code: int
+    reason_phrase: str
+    headers: Headers
+    body: Union[bytes, bytearray] = b""
+    _exception: Optional[Exception] = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def exception(self) -> Optional[Exception]:  # pragma: no cover - deprecated
