@@ -154,14 +154,7 @@ FORWARDS_KWARGS_TO = {
 }
 
 # Gaps not fixed yet: (check id) -> what is missing. Each is an xfail(strict).
-ROUTE_GAP = "asyncio routing (websockets.asyncio.router: route, unix_route, Router) missing; the sync layer has it"
 KNOWN_GAPS = {
-    "name:.route": ROUTE_GAP,
-    "name:.unix_route": ROUTE_GAP,
-    "name:.Router": ROUTE_GAP,
-    "name:asyncio.router.route": ROUTE_GAP,
-    "name:asyncio.router.unix_route": ROUTE_GAP,
-    "name:asyncio.router.Router": ROUTE_GAP,
     "name:utils.accept_key": "websockets_fast.utils module missing (accept_key, apply_mask, get_socket_name)",
     "name:utils.apply_mask": "websockets_fast.utils module missing (accept_key, apply_mask, get_socket_name)",
     "name:utils.get_socket_name": "websockets_fast.utils module missing (accept_key, apply_mask, get_socket_name)",
@@ -172,13 +165,6 @@ KNOWN_GAPS = {
     "member:.Request.parse": "Request.parse(read_line) classmethod missing",
     "member:http11.Response.parse": "Response.parse(read_line, read_exact, read_to_eof, proxy) classmethod missing",
     "member:.Response.parse": "Response.parse(read_line, read_exact, read_to_eof, proxy) classmethod missing",
-    "member:asyncio.client.ClientConnection.close_exc": "close_exc property missing (the sync layer has it)",
-    "member:asyncio.server.ServerConnection.close_exc": "close_exc property missing (the sync layer has it)",
-    "member:asyncio.connection.Connection.close_exc": "close_exc property missing (the sync layer has it)",
-    "member:.ClientConnection.close_exc": "close_exc property missing (the sync layer has it)",
-    "member:.ServerConnection.close_exc": "close_exc property missing (the sync layer has it)",
-    "instance:asyncio client connection": "close_exc property missing (the sync layer has it)",
-    "instance:asyncio server connection": "close_exc property missing (the sync layer has it)",
     "dataclass:frames.Frame": "Frame is not a dataclass: dataclasses.replace(frame, data=...) fails (custom extensions do this)",
     "dataclass:frames.Close": "Close is not a dataclass: dataclasses.replace() fails",
 }

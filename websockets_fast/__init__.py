@@ -19,6 +19,7 @@ _LAZY = {}
 for _module, _names in {
     ".asyncio.client": ["connect", "unix_connect", "ClientConnection"],
     ".asyncio.server": ["basic_auth", "broadcast", "serve", "unix_serve", "ServerConnection", "Server"],
+    ".asyncio.router": ["route", "unix_route", "Router"],
     ".client": ["ClientProtocol"],
     ".datastructures": ["Headers", "HeadersLike", "MultipleValuesError"],
     ".exceptions": [

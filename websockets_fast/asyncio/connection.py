@@ -239,6 +239,11 @@ class Connection(asyncio.Protocol):
         """Close reason once the connection is closed, else :obj:`None`."""
         return self.protocol.close_reason
 
+    @property
+    def close_exc(self):
+        """The ConnectionClosed exception that calls raise; valid only once :attr:`state` is CLOSED."""
+        return self._close_exc()
+
     # Context manager and iteration
 
     async def __aenter__(self):

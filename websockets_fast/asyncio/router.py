@@ -1,0 +1,150 @@
+"""
+Routing connections to handlers by URL, with werkzeug's URL maps, as in
+``websockets.asyncio.router``: :func:`route`, :func:`unix_route`, :class:`Router`.
+
+werkzeug is optional: this module imports without it, and :func:`route`
+raises :exc:`ImportError` when it is missing.
+"""
+
+from __future__ import annotations
+
+import http
+import inspect
+import urllib.parse
+from typing import Any, Callable
+
+from .server import Server, ServerConnection, serve
+
+__all__ = ["route", "unix_route", "Router"]
+
+
+class Router:
+    """
+    Dispatches connections to the handlers of a werkzeug URL map.
+
+    Args:
+        url_map: a :class:`werkzeug.routing.Map` whose rule endpoints are
+            coroutine functions; they receive the connection and the values
+            captured in the URL as keyword arguments.
+        server_name: host name the clients see, for redirects; default
+            :obj:`None`, meaning the request's ``Host`` header.
+        url_scheme: ``"ws"`` (default) or ``"wss"``, for redirects.
+    """
+
+    def __init__(self, url_map: Any, server_name: str | None = None, url_scheme: str = "ws") -> None:
+        self.url_map = url_map
+        self.server_name = server_name
+        self.url_scheme = url_scheme
+        # Every rule serves WebSocket connections; nobody should have to say so.
+        for rule in url_map.iter_rules():
+            rule.websocket = True
+
+    def get_server_name(self, connection: ServerConnection, request: Any) -> str:
+        """The host name to match rules and build redirects with."""
+        return request.headers["Host"] if self.server_name is None else self.server_name
+
+    def redirect(self, connection: ServerConnection, url: str) -> Any:
+        """The response for a rule that redirects: 302 to ``url``."""
+        response = connection.respond(http.HTTPStatus.FOUND, f"Found at {url}")
+        response.headers["Location"] = url
+        return response
+
+    def not_found(self, connection: ServerConnection) -> Any:
+        """The response when no rule matches: 404."""
+        return connection.respond(http.HTTPStatus.NOT_FOUND, "Not Found")
+
+    def route_request(self, connection: ServerConnection, request: Any) -> Any:
+        """
+        ``process_request`` hook: find the handler for ``request`` and store
+        it on the connection, or return a redirect or a 404.
+        """
+        from werkzeug.exceptions import NotFound
+        from werkzeug.routing import RequestRedirect
+
+        adapter = self.url_map.bind(
+            server_name=self.get_server_name(connection, request),
+            url_scheme=self.url_scheme,
+        )
+        target = urllib.parse.urlparse(request.path)
+        try:
+            handler, kwargs = adapter.match(path_info=target.path, query_args=target.query)
+        except RequestRedirect as redirect:
+            return self.redirect(connection, redirect.new_url)
+        except NotFound:
+            return self.not_found(connection)
+        connection.handler, connection.handler_kwargs = handler, kwargs
+        return None
+
+    async def handler(self, connection: ServerConnection) -> None:
+        """Connection handler: run the handler that route_request picked."""
+        return await connection.handler(connection, **connection.handler_kwargs)
+
+
+def route(
+    url_map: Any,
+    *args: Any,
+    server_name: str | None = None,
+    ssl: Any = None,
+    create_router: Callable[..., Router] | None = None,
+    **kwargs: Any,
+) -> Server:
+    """
+    Create a WebSocket server that dispatches connections by URL::
+
+        from werkzeug.routing import Map, Rule
+
+        async def channel(websocket, channel_id):
+            ...
+
+        url_map = Map([Rule("/channel/<uuid:channel_id>", endpoint=channel)])
+        async with route(url_map, "127.0.0.1", 8765) as server:
+            await server.serve_forever()
+
+    Requires werkzeug. Unmatched paths get HTTP 404; ``redirect_to`` rules
+    get HTTP 302.
+
+    Args:
+        url_map: werkzeug URL map whose endpoints are handlers.
+        server_name: host name seen by clients, for redirects; default
+            :obj:`None`, meaning the ``Host`` header.
+        ssl: TLS configuration as in :func:`~websockets_fast.asyncio.server.serve`,
+            or :obj:`True` when a reverse proxy terminates TLS (redirects then
+            use ``wss://``); default :obj:`None`.
+        create_router: factory for the :class:`Router`, called with
+            ``(url_map, server_name, url_scheme)``; default :class:`Router`.
+
+    Other arguments are as in :func:`~websockets_fast.asyncio.server.serve`;
+    a ``process_request``, sync or async, runs before routing and may answer
+    the request itself.
+    """
+    try:
+        import werkzeug.routing  # noqa: F401
+    except ImportError:
+        raise ImportError("route() requires werkzeug") from None
+    url_scheme = "ws" if ssl is None else "wss"
+    if ssl is not True and ssl is not None:
+        kwargs["ssl"] = ssl
+    router = (Router if create_router is None else create_router)(url_map, server_name, url_scheme)
+
+    user_process_request = kwargs.pop("process_request", None)
+    if user_process_request is None:
+        process_request = router.route_request
+    else:
+
+        async def process_request(connection, request):
+            response = user_process_request(connection, request)
+            if inspect.isawaitable(response):
+                response = await response
+            if response is not None:
+                return response
+            return router.route_request(connection, request)
+
+    return serve(router.handler, *args, process_request=process_request, **kwargs)
+
+
+def unix_route(url_map: Any, path: Any = None, **kwargs: Any) -> Server:
+    """
+    :func:`route` on a Unix socket at ``path`` (default :obj:`None`), as
+    :func:`~websockets_fast.asyncio.server.unix_serve`.
+    """
+    return route(url_map, unix=True, path=path, **kwargs)
