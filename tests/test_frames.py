@@ -177,3 +177,23 @@ def test_mask_keys_are_shared_safely_between_threads():
     # while they are alive, and values repeat only by chance (~1%).
     assert len({id(key) for key in keys}) == 8000
     assert len(set(keys)) >= 8000 - 2
+
+
+def test_frame_is_the_parsers_frame_class():
+    # The frame parser creates Frame objects itself: Frame adds no field to
+    # the FrameBase of the active backend, and keeps a readable signature.
+    import inspect
+
+    from websockets_fast.speedups import FrameParser
+
+    assert Frame.__bases__ == (frames.FrameBase,)
+    assert frames.FrameBase.__module__ == FrameParser.__module__
+    assert Frame.__basicsize__ == frames.FrameBase.__basicsize__
+    assert str(inspect.signature(Frame)) == "(opcode, data, fin=True, rsv1=False, rsv2=False, rsv3=False)"
+    assert Frame(Opcode.TEXT, b"a") != frames.FrameBase(Opcode.TEXT, b"a")
+    frame = Frame(Opcode.TEXT, b"a")
+    frame.data = b"b"
+    frame.fin = False
+    assert frame == Frame(Opcode.TEXT, b"b", fin=False)
+    with pytest.raises(TypeError):
+        hash(frame)

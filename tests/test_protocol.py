@@ -920,3 +920,99 @@ def test_fail_after_close_is_harmless():
         assert p.state is CLOSED
         p.fail(1011)
         assert p.data_to_send() == [] and p.state is CLOSED and p.close_code == 1000
+
+
+# The short cuts: Frame events straight from the parser, one-call sends.
+
+
+def test_events_are_frames_with_opcode_members():
+    p = server()
+    p.receive_data(raw(1, b"a") + raw(2, b"b") + raw(1, "é".encode()))
+    events = p.events_received()
+    assert [type(e) for e in events] == [Frame] * 3
+    assert [e.opcode for e in events] == [Opcode.TEXT, Opcode.BINARY, Opcode.TEXT]
+    assert all(type(e.opcode) is Opcode for e in events)
+    assert events[2].data == "é".encode()
+
+
+def test_ping_in_a_batch_of_data_frames():
+    p = server()
+    p.receive_data(raw(2, b"1") + raw(9, b"p") + raw(2, b"2") + raw(10, b"q") + raw(2, b"3"))
+    assert [(e.opcode, e.data) for e in p.events_received()] == [
+        (Opcode.BINARY, b"1"), (Opcode.PING, b"p"), (Opcode.BINARY, b"2"), (Opcode.PONG, b"q"), (Opcode.BINARY, b"3"),
+    ]
+    assert unmask(b"".join(p.data_to_send())) == [(True, 0, 10, b"p")]
+    # The next batch, data only, takes the short cut again.
+    p.receive_data(raw(2, b"4"))
+    assert [e.data for e in p.events_received()] == [b"4"]
+
+
+def test_send_short_cut_follows_state():
+    p = server()
+    p.send_text(b"a")
+    p.send_text(b"b", fin=False)
+    with pytest.raises(ProtocolError):
+        p.send_text(b"c")
+    with pytest.raises(ProtocolError):
+        p.send_binary(b"c")
+    p.send_continuation(b"c", fin=True)
+    p.send_binary(b"d")
+    assert unmask(b"".join(p.data_to_send())) == [
+        (True, 0, 1, b"a"), (False, 0, 1, b"b"), (True, 0, 0, b"c"), (True, 0, 2, b"d"),
+    ]
+    p.send_close(1000)
+    p.data_to_send()
+    with pytest.raises(InvalidState):
+        p.send_text(b"e")
+    with pytest.raises(InvalidState):
+        p.send_binary(b"e")
+    assert p.data_to_send() == []
+
+
+def test_send_in_connecting_state_fails():
+    p = Protocol(SERVER, state=CONNECTING)
+    with pytest.raises(InvalidState):
+        p.send_text(b"a")
+    p.state = OPEN
+    p.send_text(b"a")
+    assert unmask(b"".join(p.data_to_send())) == [(True, 0, 1, b"a")]
+
+
+class Reverse:
+    """A toy extension: reverses payloads, uses RSV2."""
+
+    name = "x-reverse"
+    rsv_bits = 2
+
+    def encode(self, frame):
+        if frame.opcode >= 8:
+            return frame
+        return Frame(frame.opcode, bytes(frame.data)[::-1], frame.fin, frame.rsv1, True, frame.rsv3)
+
+    def decode(self, frame, *, max_size=None):
+        if not frame.rsv2:
+            return frame
+        return Frame(frame.opcode, bytes(frame.data)[::-1], frame.fin, frame.rsv1, False, frame.rsv3)
+
+
+def test_extension_set_after_construction_applies_both_ways():
+    p = server()
+    p.extensions = [Reverse()]
+    p.send_text(b"abc")
+    assert unmask(b"".join(p.data_to_send())) == [(True, 2, 1, b"cba")]
+    p.receive_data(raw(1, b"olleh", rsv=2) + raw(1, b"ab", rsv=2, fin=False) + raw(0, b"dc", rsv=2))
+    assert [e.data for e in p.events_received()] == [b"hello", b"ba", b"cd"]
+    # Text is validated after decoding: the bytes reversed are invalid.
+    p.receive_data(raw(1, "é".encode(), rsv=2))
+    assert p.events_received() == []
+    assert_failed(p, 1007)
+
+
+def test_extension_removed_restores_the_short_cuts():
+    p = client()
+    p.extensions = [Reverse()]
+    p.extensions = []
+    p.send_binary(b"abc")
+    assert unmask(b"".join(p.data_to_send())) == [(True, 0, 2, b"abc")]
+    p.receive_data(raw(1, b"\xff", mask=False))
+    assert_failed(p, 1007)

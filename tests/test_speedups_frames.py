@@ -666,3 +666,223 @@ def test_parser_holds_no_memory_after_many_connections():
     finally:
         tracemalloc.stop()
     assert after - before < 5000
+
+
+# build_frame(mask_key=True): keys from the CSPRNG pool
+
+
+@pytest.mark.parametrize("module", [PURE, COMPILED] if COMPILED is not None else [PURE], ids=lambda m: m.__name__.split(".")[1])
+def test_build_frame_draws_fresh_keys(module):
+    payload = b"x" * 40
+    wires = [module.build_frame(True, 2, payload, 0, True) for _ in range(2000)]
+    keys = set()
+    for wire in wires:
+        assert wire[:2] == b"\x82\xa8"
+        keys.add(wire[2:6])
+        # Parsed back, whatever the key: the payload.
+        assert module.FrameParser(True).feed(wire) == [(True, 0, 2, payload)]
+    # 2000 draws cross the 1024-key refill; a repeated 32-bit key among them
+    # has a probability of about 5e-4, so allow one.
+    assert len(keys) >= 1999
+
+
+# FrameBase: the compiled frame class and its twin
+
+
+FRAME_MODULES = [PURE, COMPILED] if COMPILED is not None else [PURE]
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+def test_frame_base_api(module):
+    import copy
+    import pickle
+
+    frame = module.FrameBase(Opcode.TEXT, b"hi")
+    assert (frame.opcode, frame.data, frame.fin, frame.rsv1, frame.rsv2, frame.rsv3) == (
+        Opcode.TEXT, b"hi", True, False, False, False,
+    )
+    other = module.FrameBase(opcode=Opcode.TEXT, data=b"hi", fin=True, rsv1=False, rsv2=False, rsv3=False)
+    assert frame == other and not frame != other
+    other.rsv3 = True
+    assert frame != other and not frame == other
+    assert frame != (Opcode.TEXT, b"hi", True, False, False, False)
+    with pytest.raises(TypeError):
+        hash(frame)
+    assert repr(frame) == (
+        "FrameBase(opcode=<Opcode.TEXT: 1>, data=b'hi', fin=True, rsv1=False, rsv2=False, rsv3=False)"
+    )
+    assert pickle.loads(pickle.dumps(frame)) == frame
+    assert copy.copy(frame) == frame
+    with pytest.raises(TypeError):
+        module.FrameBase(Opcode.TEXT)
+    with pytest.raises(AttributeError):
+        frame.mask = True
+
+
+# Message mode: FrameParser(frame_class=..., opcodes=..., utf8=..., max_fragments=...)
+
+
+OPCODES = tuple(Opcode(value) if value in (0, 1, 2, 8, 9, 10) else None for value in range(16))
+
+
+def message_parser(module, utf8=True, **kwargs):
+    from websockets_fast._pyspeedups import utf8 as pure_utf8
+
+    validator = None
+    if utf8:
+        utf8_module = pure_utf8 if module is PURE else importlib.import_module("websockets_fast._speedups.utf8")
+        validator = utf8_module.Utf8Validator()
+    return module.FrameParser(True, frame_class=module.FrameBase, opcodes=OPCODES, utf8=validator, **kwargs)
+
+
+def as_tuples(frames):
+    return [(f.fin, f.rsv1 * 4 + f.rsv2 * 2 + f.rsv3, int(f.opcode), f.data) for f in frames]
+
+
+def masked(opcode, payload, fin=True):
+    return build_frame(fin, opcode, payload, mask_key=KEY)
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+def test_message_mode_returns_frames(module):
+    parser = message_parser(module)
+    data = masked(1, b"caf\xc3\xa9", fin=False) + masked(9, b"ping") + masked(0, b"!") + masked(2, b"\x00\xff")
+    frames = parser.feed(data)
+    assert [type(f) for f in frames] == [module.FrameBase] * 4
+    assert frames[0].opcode is Opcode.TEXT and frames[1].opcode is Opcode.PING
+    assert as_tuples(frames) == [(False, 0, 1, b"caf\xc3\xa9"), (True, 0, 9, b"ping"), (True, 0, 0, b"!"), (True, 0, 2, b"\x00\xff")]
+    assert parser.control_frames == 1 and parser.exc is None
+    assert parser.feed(masked(2, b"x")) and parser.control_frames == 0
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (masked(0, b"x"), "unexpected continuation frame"),
+        (masked(1, b"a", fin=False) + masked(1, b"b"), "expected a continuation frame"),
+        (masked(2, b"a", fin=False) + masked(9, b"") + masked(2, b"b"), "expected a continuation frame"),
+        (masked(2, b"a", fin=False) + masked(0, b"b") + masked(0, b"c"), "unexpected continuation frame"),
+    ],
+)
+def test_message_mode_continuation_rules(module, data, message):
+    parser = message_parser(module)
+    parser.feed(data)
+    assert type(parser.exc) is FrameProtocolError and str(parser.exc) == message
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+def test_message_mode_rules_are_checked_from_the_header(module):
+    # A continuation frame out of place fails before its payload arrives.
+    parser = message_parser(module)
+    parser.feed(serialize_header(True, 0, 1000, mask_key=KEY))
+    assert isinstance(parser.exc, FrameProtocolError) and parser.buffered == 0
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+def test_message_mode_close_abandons_the_message(module):
+    parser = message_parser(module)
+    frames = parser.feed(masked(1, b"a", fin=False) + masked(8, b"\x03\xe8") + masked(1, b"b"))
+    assert as_tuples(frames) == [(False, 0, 1, b"a"), (True, 0, 8, b"\x03\xe8"), (True, 0, 1, b"b")]
+    assert parser.exc is None
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+def test_message_mode_max_fragments(module):
+    parser = message_parser(module, max_fragments=3)
+    frames = parser.feed(masked(2, b"a", fin=False) + masked(0, b"b", fin=False) + masked(0, b"c"))
+    assert len(frames) == 3 and parser.exc is None and not parser.fragments_exceeded
+    frames = parser.feed(masked(2, b"a", fin=False) + masked(0, b"b", fin=False) + masked(0, b"c", fin=False) + masked(0, b"d"))
+    assert len(frames) == 3
+    assert type(parser.exc) is FrameTooLarge and parser.fragments_exceeded
+    assert str(parser.exc) == "fragmented message exceeds limit of 3 frames"
+    assert message_parser(module).max_fragments is None
+    with pytest.raises(ValueError):
+        message_parser(module, max_fragments=-1)
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+@pytest.mark.parametrize(
+    "frames, delivered, reason",
+    [
+        ([(1, b"ok \xff", True)], 0, "invalid start byte"),
+        ([(1, b"\xe2\x82", True)], 0, "unexpected end of data"),
+        ([(1, b"ab", False), (0, b"\xc3", False), (0, b"(", True)], 2, "invalid UTF-8 in fragmented text message"),
+        ([(1, b"\xed\xa0", False)], 0, "invalid continuation byte"),
+        ([(1, b"a\xc3", False), (0, b"\xa9", False), (0, b"\xf0\x9f", True)], 2, "invalid UTF-8 in fragmented text message"),
+    ],
+)
+def test_message_mode_utf8(module, frames, delivered, reason):
+    data = b"".join(masked(opcode, payload, fin) for opcode, payload, fin in frames)
+    parser = message_parser(module)
+    assert len(parser.feed(data)) == delivered
+    assert type(parser.exc) is UnicodeDecodeError and parser.exc.reason == reason
+    assert parser.exc.__traceback__ is None
+    # Without a validator, text is not checked (an extension decodes it first).
+    parser = message_parser(module, utf8=False)
+    assert len(parser.feed(data)) == len(frames) and parser.exc is None
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+def test_message_mode_utf8_split_characters(module):
+    text = "naïve — 🎉 ok".encode()
+    for cut in range(len(text) + 1):
+        parser = message_parser(module)
+        frames = parser.feed(masked(1, text[:cut], fin=False) + masked(0, text[cut:]))
+        assert parser.exc is None and b"".join(f.data for f in frames) == text, cut
+    # Binary messages are never checked.
+    assert message_parser(module).feed(masked(2, b"\xff")) and True
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+def test_message_mode_bad_settings(module):
+    class WithField(module.FrameBase):
+        __slots__ = ("extra",)
+
+    with pytest.raises(TypeError):
+        module.FrameParser(True, frame_class=tuple, opcodes=OPCODES)
+    with pytest.raises(TypeError):
+        module.FrameParser(True, frame_class=WithField, opcodes=OPCODES)
+    with pytest.raises(ValueError):
+        module.FrameParser(True, frame_class=module.FrameBase, opcodes=OPCODES[:8])
+
+    class Plain(module.FrameBase):
+        __slots__ = ()
+
+    parser = module.FrameParser(True, frame_class=Plain, opcodes=OPCODES)
+    assert type(parser.feed(masked(2, b"x"))[0]) is Plain
+
+
+@st.composite
+def message_streams(draw):
+    """Frames that mostly follow the message rules, text included."""
+    parts = []
+    for _ in range(draw(st.integers(1, 8))):
+        opcode = draw(st.sampled_from([0, 0, 1, 1, 2, 8, 9, 10]))
+        if opcode == 1 or opcode == 0:
+            text = draw(st.text(max_size=12)).encode()
+            if draw(st.integers(0, 5)) == 0:
+                text = text[: draw(st.integers(0, len(text)))] + draw(st.binary(max_size=2))
+            payload = text
+        else:
+            payload = draw(st.binary(max_size=20))
+        fin = True if opcode >= 8 else draw(st.booleans())
+        parts.append(build_frame(fin, opcode, payload, mask_key=KEY))
+    return b"".join(parts)
+
+
+@needs_compiled
+@PROPERTY
+@given(message_streams(), st.lists(st.integers(0, 400), max_size=6), st.sampled_from([None, 2, 3]), st.booleans())
+def test_same_messages_whatever_the_split(data, cuts, max_fragments, utf8):
+    cuts = cut_points(data, cuts)
+    results = []
+    for module in (COMPILED, PURE):
+        parser = message_parser(module, utf8=utf8, max_fragments=max_fragments)
+        frames, previous = [], 0
+        for cut in cuts + [len(data)]:
+            frames += parser.feed(data[previous:cut])
+            previous = cut
+        exc = parser.exc
+        results.append((as_tuples(frames), None if exc is None else (type(exc), str(exc)), parser.fragments_exceeded))
+    assert results[0] == results[1]
