@@ -127,6 +127,20 @@ def _expected_distinct(k):
     return 256.0 * (1.0 - math.exp(-k / 256.0))
 
 
+def _last_bytes(window, data, size):
+    """
+    Return, as bytes, the last ``size`` bytes of ``window`` followed by
+    ``data`` (a bytes-like object of single bytes).
+    """
+    excess = len(window) + len(data) - size
+    if excess <= 0:
+        return window + data
+    if len(data) >= size:
+        return bytes(data[-size:])
+    # One copy, where concatenating then cutting would make two.
+    return b"".join((memoryview(window)[excess:], data))
+
+
 class PerMessageDeflate(Extension):
     """
     permessage-deflate on one connection, with the negotiated parameters.
@@ -279,11 +293,7 @@ class PerMessageDeflate(Extension):
         else:
             if output:
                 size = 1 << self.remote_max_window_bits
-                if len(output) >= size:
-                    self._window = output[-size:]
-                else:
-                    # A slice that keeps everything is no copy.
-                    self._window = (self._window + output)[-size:]
+                self._window = _last_bytes(self._window, output, size)
             if frame.fin:
                 self._decoder = None
         return Frame(opcode, output, frame.fin, False, frame.rsv2, frame.rsv3)
@@ -327,11 +337,7 @@ class PerMessageDeflate(Extension):
             size = 1 << self.local_max_window_bits
             if not isinstance(data, bytes):
                 data = memoryview(data).cast("B")
-            if len(data) >= size:
-                self._sent = bytes(data[-size:])
-            else:
-                # A slice that keeps everything is no copy.
-                self._sent = (self._sent + data)[-size:]
+            self._sent = _last_bytes(self._sent, data, size)
         # RSV1 marks the first frame of a compressed message only.
         return Frame(opcode, compressed, frame.fin, opcode != 0, frame.rsv2, frame.rsv3)
 
