@@ -14,11 +14,12 @@ most twice that, or 4 KiB, and never more than the frame needs).
 from cpython.buffer cimport PyBUF_FULL_RO, PyBuffer_IsContiguous, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.long cimport PyLong_AsLongAndOverflow, PyLong_CheckExact
-from cpython.ref cimport PyObject, Py_XDECREF
+from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 
 import os as _os
+from types import MemberDescriptorType as _MemberDescriptorType
 from operator import index as _operator_index
 
 from websockets_fast._speedups import FrameProtocolError, FrameTooLarge, SpeedupsError
@@ -37,7 +38,7 @@ cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
 
 
-__all__ = ["parse_header", "serialize_header", "build_frame", "FrameBase", "FrameParser"]
+__all__ = ["parse_header", "serialize_header", "build_frame", "FrameParser"]
 
 cdef enum:
     # The longest header: 2 bytes, a 64-bit length and a masking key.
@@ -354,59 +355,42 @@ cdef uint64_t _c_limit(object value, str name) except? 0:
     return <uint64_t>value
 
 
-cdef class FrameBase:
-    """The data of one WebSocket frame; ``websockets_fast.frames.Frame`` adds the rest.
+# Message mode creates the frame objects itself: instances of a Python class
+# with __slots__ for these fields, written straight into the slots. Slots,
+# rather than a compiled class, because Python reads slot attributes fastest.
+FRAME_FIELDS = ("opcode", "data", "fin", "rsv1", "rsv2", "rsv3")
 
-    ``opcode``: the opcode (an ``Opcode`` member once parsed); ``data``: the
-    unmasked payload; ``fin`` (default True) and ``rsv1``, ``rsv2``, ``rsv3``
-    (default False): the flag bits. All are plain writable attributes.
+cdef extern from "structmember.h":
+    # What a __slots__ entry is: an object member at an offset.
+    ctypedef struct PyMemberDef:
+        int type
+        Py_ssize_t offset
+    enum: T_OBJECT_EX
 
-    A compiled class so that :class:`FrameParser` can create frames in C, at
-    a fraction of the cost of calling a Python ``__init__``.
-    """
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef *d_member
+    object PyType_GenericAlloc(type, Py_ssize_t)
 
-    cdef public object opcode
-    cdef public object data
-    cdef public object fin
-    cdef public object rsv1
-    cdef public object rsv2
-    cdef public object rsv3
 
-    def __init__(self, opcode, data, fin=True, rsv1=False, rsv2=False, rsv3=False):
-        self.opcode = opcode
-        self.data = data
-        self.fin = fin
-        self.rsv1 = rsv1
-        self.rsv2 = rsv2
-        self.rsv3 = rsv3
+cdef int _slot_offsets(type frame_class, Py_ssize_t *offsets) except -1:
+    """Find where instances of ``frame_class`` keep FRAME_FIELDS."""
+    cdef PyMemberDescrObject *member
+    for i, name in enumerate(FRAME_FIELDS):
+        descriptor = getattr(frame_class, name, None)
+        if type(descriptor) is not _MemberDescriptorType:
+            raise TypeError(f"frame_class must have __slots__ for {', '.join(FRAME_FIELDS)}")
+        member = <PyMemberDescrObject *>descriptor
+        if member.d_member.type != T_OBJECT_EX or member.d_member.offset + <Py_ssize_t>sizeof(PyObject *) > frame_class.__basicsize__:
+            raise TypeError(f"frame_class must have __slots__ for {', '.join(FRAME_FIELDS)}")
+        offsets[i] = member.d_member.offset
+    return 0
 
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (
-            self.opcode == other.opcode
-            and self.data == other.data
-            and self.fin == other.fin
-            and self.rsv1 == other.rsv1
-            and self.rsv2 == other.rsv2
-            and self.rsv3 == other.rsv3
-        )
 
-    def __ne__(self, other):
-        result = self.__eq__(other)
-        return result if result is NotImplemented else not result
-
-    # Mutable and compared by value: not hashable, like a dataclass.
-    __hash__ = None
-
-    def __repr__(self):
-        return (
-            f"{type(self).__name__}(opcode={self.opcode!r}, data={self.data!r}, fin={self.fin!r}, "
-            f"rsv1={self.rsv1!r}, rsv2={self.rsv2!r}, rsv3={self.rsv3!r})"
-        )
-
-    def __reduce__(self):
-        return (type(self), (self.opcode, self.data, self.fin, self.rsv1, self.rsv2, self.rsv3))
+cdef inline void _set_slot(object obj, Py_ssize_t offset, object value) noexcept:
+    # The slot is still empty (NULL): the allocator zeroes the object.
+    Py_INCREF(value)
+    (<PyObject **>(<char *><PyObject *>obj + offset))[0] = <PyObject *>value
 
 
 cdef inline bint _is_ascii(const unsigned char *p, Py_ssize_t length) noexcept:
@@ -455,7 +439,8 @@ cdef class FrameParser:
     return nothing.
 
     Message mode, for the protocol: with ``frame_class`` (default None) set
-    to :class:`FrameBase` or a subclass that adds no fields, and ``opcodes``
+    to a class with ``__slots__`` for ``opcode``, ``data``, ``fin``,
+    ``rsv1``, ``rsv2`` and ``rsv3`` (its ``__init__`` is not called), and ``opcodes``
     a sequence of 16 values (the ``Opcode`` member for each opcode), ``feed``
     returns ``frame_class`` objects instead, ``opcode`` taken from
     ``opcodes``, and also enforces the rules of messages: continuation
@@ -488,7 +473,8 @@ cdef class FrameParser:
     cdef Py_ssize_t _filled
     cdef Header _frame
     # Message mode: None, or the class of the frames returned.
-    cdef object _frame_class
+    cdef type _frame_class
+    cdef Py_ssize_t _offsets[6]
     cdef tuple _opcodes
     cdef public object utf8
     cdef object _max_fragments
@@ -513,10 +499,9 @@ cdef class FrameParser:
         self.allowed_rsv = allowed_rsv
         self.exc = None
         if frame_class is not None:
-            if not (isinstance(frame_class, type) and issubclass(frame_class, FrameBase)):
-                raise TypeError("frame_class must be FrameBase or a subclass")
-            if (<type>frame_class).__basicsize__ != FrameBase.__basicsize__:
-                raise TypeError("frame_class must not add fields to FrameBase")
+            if not isinstance(frame_class, type):
+                raise TypeError(f"frame_class must have __slots__ for {', '.join(FRAME_FIELDS)}")
+            _slot_offsets(frame_class, self._offsets)
             opcodes = tuple(opcodes)
             if len(opcodes) != 16:
                 raise ValueError("opcodes must hold 16 values")
@@ -613,19 +598,18 @@ cdef class FrameParser:
         return 0
 
     cdef int _deliver(self, bint fin, int rsv, int opcode, bytes payload, list frames) except -1:
-        cdef FrameBase frame
         if self._frame_class is None:
             frames.append((fin, rsv, opcode, payload))
             return 0
         if self.utf8 is not None and (opcode == 1 or (opcode == 0 and self._message_text)):
             self._check_text(fin, opcode, payload)
-        frame = FrameBase.__new__(self._frame_class)
-        frame.opcode = self._opcodes[opcode]
-        frame.data = payload
-        frame.fin = fin
-        frame.rsv1 = (rsv & 4) != 0
-        frame.rsv2 = (rsv & 2) != 0
-        frame.rsv3 = (rsv & 1) != 0
+        frame = PyType_GenericAlloc(self._frame_class, 0)
+        _set_slot(frame, self._offsets[0], self._opcodes[opcode])
+        _set_slot(frame, self._offsets[1], payload)
+        _set_slot(frame, self._offsets[2], True if fin else False)
+        _set_slot(frame, self._offsets[3], True if rsv & 4 else False)
+        _set_slot(frame, self._offsets[4], True if rsv & 2 else False)
+        _set_slot(frame, self._offsets[5], True if rsv & 1 else False)
         if opcode >= 8:
             self.control_frames += 1
             if opcode == 8:

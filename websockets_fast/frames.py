@@ -10,20 +10,13 @@ this module holds the values those frames carry and the rules about them.
 from __future__ import annotations
 
 import enum
-import inspect
 import os
-import sys
 import threading
 from collections import deque
 
 from .exceptions import ProtocolError
 
-from .speedups import FrameParser, build_frame
-
-# Frame's data and constructor live next to the frame parser, compiled or
-# pure, so that the parser can create frames without calling Python code.
-# speedups does not name FrameBase (yet); the module of FrameParser has it.
-FrameBase = sys.modules[FrameParser.__module__].FrameBase
+from .speedups import build_frame
 
 __all__ = [
     "Opcode",
@@ -160,7 +153,7 @@ if hasattr(os, "register_at_fork"):
 MAX_LOG_SIZE = int(os.environ.get("WEBSOCKETS_MAX_LOG_SIZE", "75"))
 
 
-class Frame(FrameBase):
+class Frame:
     """
     One WebSocket frame.
 
@@ -175,22 +168,40 @@ class Frame(FrameBase):
     The mask bit, the masking key and the payload length exist only on the
     wire; they are worked out when the frame is parsed or serialized.
 
-    The attributes, the constructor, ``==`` and ``repr()`` come from
-    ``FrameBase``; frames compare equal only to frames of the same class.
+    The frame parser creates Frame objects without calling ``__init__``: it
+    fills the slots below, which must stay the only fields.
     """
 
-    # No field of its own: the frame parser creates Frame objects in C.
-    __slots__ = ()
+    __slots__ = ("opcode", "data", "fin", "rsv1", "rsv2", "rsv3")
 
-    # inspect cannot read the signature of a compiled constructor.
-    __signature__ = inspect.Signature(
-        [
-            inspect.Parameter("opcode", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-            inspect.Parameter("data", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-        ]
-        + [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default)
-           for name, default in (("fin", True), ("rsv1", False), ("rsv2", False), ("rsv3", False))]
-    )
+    def __init__(self, opcode, data, fin=True, rsv1=False, rsv2=False, rsv3=False):
+        self.opcode = opcode
+        self.data = data
+        self.fin = fin
+        self.rsv1 = rsv1
+        self.rsv2 = rsv2
+        self.rsv3 = rsv3
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (
+            self.opcode == other.opcode
+            and self.data == other.data
+            and self.fin == other.fin
+            and self.rsv1 == other.rsv1
+            and self.rsv2 == other.rsv2
+            and self.rsv3 == other.rsv3
+        )
+
+    # Mutable and compared by value: not hashable, like a dataclass.
+    __hash__ = None
+
+    def __repr__(self):
+        return (
+            f"Frame(opcode={self.opcode!r}, data={self.data!r}, fin={self.fin!r}, "
+            f"rsv1={self.rsv1!r}, rsv2={self.rsv2!r}, rsv3={self.rsv3!r})"
+        )
 
     def check(self):
         """

@@ -305,11 +305,12 @@ class Protocol:
         Raises:
             EOFError: if :meth:`receive_eof` was called before.
         """
-        if self._eof_rcvd:
-            raise EOFError("stream ended")
-        if self._discarding:
-            return
         parser = self._parser
+        # No parser once discarding (_discard), which EOF always leads to.
+        if parser is None:
+            if self._eof_rcvd:
+                raise EOFError("stream ended")
+            return
         frames = parser.feed(data)
         if frames:
             if parser.control_frames or self._extensions or self.debug:

@@ -16,12 +16,13 @@ import os
 import struct
 import sys
 import threading
+import types
 from collections import deque
 
 from .._speedups import FrameProtocolError, FrameTooLarge, SpeedupsError
 from .mask import apply_mask
 
-__all__ = ["parse_header", "serialize_header", "build_frame", "FrameBase", "FrameParser"]
+__all__ = ["parse_header", "serialize_header", "build_frame", "FrameParser"]
 
 # The longest header: 2 bytes, a 64-bit length and a masking key.
 MAX_HEADER_LENGTH = 14
@@ -208,55 +209,9 @@ def _size_limit(value, name):
     return value
 
 
-class FrameBase:
-    """The data of one WebSocket frame; ``websockets_fast.frames.Frame`` adds the rest.
-
-    ``opcode``: the opcode (an ``Opcode`` member once parsed); ``data``: the
-    unmasked payload; ``fin`` (default True) and ``rsv1``, ``rsv2``, ``rsv3``
-    (default False): the flag bits. All are plain writable attributes.
-    """
-
-    __slots__ = ("opcode", "data", "fin", "rsv1", "rsv2", "rsv3")
-
-    def __init__(self, opcode, data, fin=True, rsv1=False, rsv2=False, rsv3=False):
-        self.opcode = opcode
-        self.data = data
-        self.fin = fin
-        self.rsv1 = rsv1
-        self.rsv2 = rsv2
-        self.rsv3 = rsv3
-
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (
-            self.opcode == other.opcode
-            and self.data == other.data
-            and self.fin == other.fin
-            and self.rsv1 == other.rsv1
-            and self.rsv2 == other.rsv2
-            and self.rsv3 == other.rsv3
-        )
-
-    def __ne__(self, other):
-        result = self.__eq__(other)
-        return result if result is NotImplemented else not result
-
-    # Mutable and compared by value: not hashable, like a dataclass.
-    __hash__ = None
-
-    def __repr__(self):
-        return (
-            f"{type(self).__name__}(opcode={self.opcode!r}, data={self.data!r}, fin={self.fin!r}, "
-            f"rsv1={self.rsv1!r}, rsv2={self.rsv2!r}, rsv3={self.rsv3!r})"
-        )
-
-    def __reduce__(self):
-        return (type(self), (self.opcode, self.data, self.fin, self.rsv1, self.rsv2, self.rsv3))
-
-
-def _is_ascii(data):
-    return data.isascii()
+# Message mode creates the frame objects itself, as instances of a class
+# with __slots__ for these fields (the compiled twin writes the slots).
+FRAME_FIELDS = ("opcode", "data", "fin", "rsv1", "rsv2", "rsv3")
 
 
 def _utf8_error(data, continuation):
@@ -291,7 +246,8 @@ class FrameParser:
     return nothing.
 
     Message mode, for the protocol: with ``frame_class`` (default None) set
-    to :class:`FrameBase` or a subclass that adds no fields, and ``opcodes``
+    to a class with ``__slots__`` for ``opcode``, ``data``, ``fin``,
+    ``rsv1``, ``rsv2`` and ``rsv3`` (its ``__init__`` is not called), and ``opcodes``
     a sequence of 16 values (the ``Opcode`` member for each opcode), ``feed``
     returns ``frame_class`` objects instead, ``opcode`` taken from
     ``opcodes``, and also enforces the rules of messages: continuation
@@ -336,10 +292,10 @@ class FrameParser:
         self._frame_class = None
         self._opcodes = None
         if frame_class is not None:
-            if not (isinstance(frame_class, type) and issubclass(frame_class, FrameBase)):
-                raise TypeError("frame_class must be FrameBase or a subclass")
-            if frame_class.__basicsize__ != FrameBase.__basicsize__:
-                raise TypeError("frame_class must not add fields to FrameBase")
+            if not isinstance(frame_class, type) or not all(
+                type(getattr(frame_class, name, None)) is types.MemberDescriptorType for name in FRAME_FIELDS
+            ):
+                raise TypeError(f"frame_class must have __slots__ for {', '.join(FRAME_FIELDS)}")
             opcodes = tuple(opcodes)
             if len(opcodes) != 16:
                 raise ValueError("opcodes must hold 16 values")
@@ -455,7 +411,11 @@ class FrameParser:
             return
         if self.utf8 is not None and (opcode == 1 or (opcode == 0 and self._message_text)):
             self._check_text(fin, opcode, payload)
-        frames.append(self._frame_class(self._opcodes[opcode], payload, fin, rsv & 4 != 0, rsv & 2 != 0, rsv & 1 != 0))
+        # As the compiled twin: fill the slots without calling __init__.
+        frame = object.__new__(self._frame_class)
+        for name, value in zip(FRAME_FIELDS, (self._opcodes[opcode], payload, fin, rsv & 4 != 0, rsv & 2 != 0, rsv & 1 != 0)):
+            setattr(frame, name, value)
+        frames.append(frame)
         if opcode >= 8:
             self.control_frames += 1
             if opcode == 8:
