@@ -378,7 +378,8 @@ cdef int _slot_offsets(type frame_class, Py_ssize_t *offsets) except -1:
     cdef PyMemberDescrObject *member
     for i, name in enumerate(FRAME_FIELDS):
         descriptor = getattr(frame_class, name, None)
-        if type(descriptor) is not _MemberDescriptorType:
+        # A slot of frame_class or of a base class, whose layout it shares.
+        if type(descriptor) is not _MemberDescriptorType or not issubclass(frame_class, descriptor.__objclass__):
             raise TypeError(f"frame_class must have __slots__ for {', '.join(FRAME_FIELDS)}")
         member = <PyMemberDescrObject *>descriptor
         if member.d_member.type != T_OBJECT_EX or member.d_member.offset + <Py_ssize_t>sizeof(PyObject *) > frame_class.__basicsize__:

@@ -825,7 +825,12 @@ def test_message_mode_bad_settings(module):
         __slots__ = ()
         rsv1 = rsv2 = rsv3 = property(lambda self: False)
 
-    for bad in (tuple, Dict, SomeSlots, Properties, "Frame", None.__class__):
+    class Borrowed:
+        # Another class's slots: their offsets mean nothing here.
+        __slots__ = ("__dict__", "__weakref__")
+        opcode, data, fin, rsv1, rsv2, rsv3 = (Slotted.__dict__[name] for name in Slotted.__slots__)
+
+    for bad in (tuple, Dict, SomeSlots, Properties, Borrowed, "Frame", None.__class__):
         with pytest.raises(TypeError):
             module.FrameParser(True, frame_class=bad, opcodes=OPCODES)
     with pytest.raises(ValueError):

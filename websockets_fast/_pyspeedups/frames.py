@@ -214,6 +214,11 @@ def _size_limit(value, name):
 FRAME_FIELDS = ("opcode", "data", "fin", "rsv1", "rsv2", "rsv3")
 
 
+def _own_slot(cls, descriptor):
+    # A slot of cls or of a base class, whose layout it shares.
+    return type(descriptor) is types.MemberDescriptorType and issubclass(cls, descriptor.__objclass__)
+
+
 def _utf8_error(data, continuation):
     """The UnicodeDecodeError for a text frame that failed validation."""
     if continuation:
@@ -293,7 +298,7 @@ class FrameParser:
         self._opcodes = None
         if frame_class is not None:
             if not isinstance(frame_class, type) or not all(
-                type(getattr(frame_class, name, None)) is types.MemberDescriptorType for name in FRAME_FIELDS
+                _own_slot(frame_class, getattr(frame_class, name, None)) for name in FRAME_FIELDS
             ):
                 raise TypeError(f"frame_class must have __slots__ for {', '.join(FRAME_FIELDS)}")
             opcodes = tuple(opcodes)
