@@ -619,7 +619,11 @@ def main(argv=None):
     if location == "?":
         where = "installed in this Python" if args.installed else f"importable from {ROOT}"
         sys.exit(f"compliance: {args.lib} is not {where}")
-    print(f"testing {args.lib} {version} from {location}")
+    source = ""
+    if args.lib == "websockets_fast" and not args.installed:
+        # At the start: the checkout may move on while the suite runs.
+        source = f" (git {checkout_revision()})"
+    print(f"testing {args.lib} {version}{source} from {location}")
     python2 = setup_wstest()
     versions = wstest_versions(python2)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -654,9 +658,6 @@ def main(argv=None):
 
     table, problems = summarize(results, expected_cases, configs)
     elapsed = time.monotonic() - started
-    source = ""
-    if args.lib == "websockets_fast" and not args.installed:
-        source = f" (git {checkout_revision()})"
     heading = (
         f"Autobahn|Testsuite {versions['autobahntestsuite']} (autobahn {versions['autobahn']}), "
         f"{args.lib} {version}{source}, Python {sys.version.split()[0]}, "
