@@ -359,7 +359,7 @@ class Protocol:
             for frame in frames:
                 opcode = frame.opcode
                 if extensions:
-                    frame = self._decode(frame)
+                    frame = self._decode(frame, opcode)
                 if self.debug:
                     self.logger.debug("< %s", frame)
                 if opcode is PING:
@@ -387,9 +387,8 @@ class Protocol:
             self.logger.error("parser failed", exc_info=True)
             self._fail_reading(CloseCode.INTERNAL_ERROR, exc, "")
 
-    def _decode(self, frame):
+    def _decode(self, frame, opcode):
         """Run a frame through the extensions; validate the text they produce."""
-        opcode = frame.opcode
         # Decoding may grow the payload (decompression): bound it by what is
         # left of the message budget.
         max_size = self.max_message_size
@@ -397,8 +396,12 @@ class Protocol:
             max_size -= self._message_size
         if self.max_fragment_size is not None and (max_size is None or self.max_fragment_size < max_size):
             max_size = self.max_fragment_size
-        for extension in reversed(self._extensions):
-            frame = extension.decode(frame, max_size=max_size)
+        extensions = self._extensions
+        if len(extensions) == 1:
+            frame = extensions[0].decode(frame, max_size=max_size)
+        else:
+            for extension in reversed(extensions):
+                frame = extension.decode(frame, max_size=max_size)
         if frame.rsv1 or frame.rsv2 or frame.rsv3:
             raise ProtocolError("reserved bits must be 0")
         # The parser checked the order of the frames already.
