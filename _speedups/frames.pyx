@@ -464,6 +464,8 @@ cdef class FrameParser:
     cdef int _allowed_rsv
     # Bytes of the data message received so far, for max_size.
     cdef uint64_t _message_size
+    # Whether that message is compressed (RSV1 on its first frame).
+    cdef bint _compressed
     # An incomplete header: fewer than 14 bytes.
     cdef unsigned char _head[MAX_HEADER_LENGTH]
     cdef Py_ssize_t _head_length
@@ -639,8 +641,13 @@ cdef class FrameParser:
         if h.length > self._c_max_frame_size:
             raise FrameTooLarge(f"frame of {h.length} bytes exceeds the limit of {self._max_frame_size} bytes")
         if h.opcode < 8:
+            if h.opcode != 0:
+                self._compressed = h.rsv & 4 != 0
             total = h.length
-            if h.opcode == 0:
+            # A compressed message can take more bytes on the wire than
+            # inflated (random data does): only each of its frames is bounded
+            # here; its inflated size is the protocol's to check, frame by frame.
+            if h.opcode == 0 and not self._compressed:
                 # Saturate rather than wrap around (only without a limit,
                 # after exabytes, could the sum get there).
                 total = NO_LIMIT if self._message_size > NO_LIMIT - h.length else self._message_size + h.length

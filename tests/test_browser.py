@@ -69,18 +69,10 @@ def test_browser(outcomes, setting):
 
 
 @pytest.mark.parametrize("setting", SETTINGS, ids=setting_id)
-def test_browser_incompressible_message_under_max_size(outcomes, setting, request):
+def test_browser_incompressible_message_under_max_size(outcomes, setting):
     """A random 1 MiB - 100 B message is within max_size and must echo, even
     though Chromium's compressed frames for it add up to more than 1 MiB."""
     server, compression = setting
-    if compression == "deflate":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="max_size counts compressed bytes across a message's frames (1009); "
-                "library fix described in tests/browser/README.md",
-                strict=False,
-            )
-        )
     report = outcomes(server, compression)
     if isinstance(report, Exception):
         pytest.skip("the browser run failed; see test_browser")

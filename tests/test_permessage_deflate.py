@@ -333,6 +333,29 @@ def test_budget_spans_compressed_fragments():
     assert "after reading" in str(p.parser_exc)
 
 
+def test_incompressible_message_under_max_size_in_fragments():
+    # Compressing random data makes it larger: a message under max_size once
+    # inflated may take more than max_size on the wire (Chromium sends such
+    # messages). Only the inflated size counts.
+    message = random.Random(7).randbytes(10_000)
+    data = deflate(message)
+    assert len(data) > 10_000
+    third = len(data) // 3
+    p = deflating_server(max_size=10_000)
+    p.receive_data(
+        raw(2, data[:third], fin=False, rsv=4) + raw(0, data[third : 2 * third], fin=False) + raw(0, data[2 * third :])
+    )
+    assert b"".join(e.data for e in p.events_received()) == message
+    # One byte more once inflated still fails, and uncompressed fragments
+    # still count on the wire, from their headers.
+    p = deflating_server(max_size=9_999)
+    p.receive_data(raw(2, data[:third], fin=False, rsv=4) + raw(0, data[third:]))
+    assert sent_close_code(p) == 1009
+    p = deflating_server(max_size=9_999)
+    p.receive_data(raw(2, message[:5000], fin=False) + raw(0, message[5000:]))
+    assert sent_close_code(p) == 1009
+
+
 def test_fragment_limit_applies_to_decompressed_size():
     p = deflating_server(max_size=(None, 100))
     p.receive_data(raw(2, deflate(b"a" * 101), rsv=4))

@@ -282,6 +282,7 @@ class FrameParser:
         "_allowed_rsv",
         "exc",
         "_message_size",
+        "_compressed",
         "_head",
         "_payload",
         "_frame",
@@ -318,6 +319,8 @@ class FrameParser:
         self._utf8_clean = False
         # Bytes of the data message received so far, for max_size.
         self._message_size = 0
+        # Whether that message is compressed (RSV1 on its first frame).
+        self._compressed = False
         # An incomplete header: fewer than 14 bytes.
         self._head = b""
         # An incomplete payload, and (fin, rsv, opcode, masked, length,
@@ -440,7 +443,12 @@ class FrameParser:
         if self._max_frame_size is not None and length > self._max_frame_size:
             raise FrameTooLarge(f"frame of {length} bytes exceeds the limit of {self._max_frame_size} bytes")
         if opcode < 8:
-            total = self._message_size + length if opcode == 0 else length
+            if opcode != 0:
+                self._compressed = rsv & 4 != 0
+            # A compressed message can take more bytes on the wire than
+            # inflated (random data does): only each of its frames is bounded
+            # here; its inflated size is the protocol's to check, frame by frame.
+            total = self._message_size + length if opcode == 0 and not self._compressed else length
             if self._max_size is not None and total > self._max_size:
                 raise FrameTooLarge(f"message of at least {total} bytes exceeds the limit of {self._max_size} bytes")
             self._message_size = 0 if fin else total
