@@ -475,6 +475,9 @@ cdef class FrameParser:
     cdef PyObject *_payload
     cdef Py_ssize_t _capacity
     cdef Py_ssize_t _filled
+    # Message mode: bytes of the incomplete text payload already validated,
+    # so that invalid UTF-8 fails as it arrives, not when the frame completes.
+    cdef Py_ssize_t _validated
     cdef Header _frame
     # Message mode: None, or the class of the frames returned.
     cdef type _frame_class
@@ -591,15 +594,29 @@ cdef class FrameParser:
 
     cdef int _check_text(self, bint fin, int opcode, bytes payload) except -1:
         """Message mode: fail as soon as a text message cannot be valid UTF-8."""
-        cdef bint ascii = _is_ascii(<const unsigned char *>PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))
-        if ascii and self._utf8_clean:
+        cdef Py_ssize_t done = self._validated
+        if done:
+            # The start of this payload was validated as it arrived.
+            self._validated = 0
+            return self._check_text_bytes(
+                <const unsigned char *>PyBytes_AS_STRING(payload) + done, PyBytes_GET_SIZE(payload) - done, fin, True)
+        return self._check_text_bytes(
+            <const unsigned char *>PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload), fin, opcode == 0)
+
+    cdef int _check_text_bytes(self, const unsigned char *p, Py_ssize_t n, bint fin, bint continuation) except -1:
+        if self._utf8_clean and _is_ascii(p, n):
             return 0
         if self._utf8_clean:
             self.utf8.reset()
             self._utf8_clean = False
-        if not self.utf8.feed(payload, fin):
-            raise _utf8_error(payload, opcode == 0)
+        chunk = PyBytes_FromStringAndSize(<const char *>p, n)
+        if not self.utf8.feed(chunk, fin):
+            raise _utf8_error(chunk, continuation)
         return 0
+
+    cdef bint _checks_text(self, int opcode) noexcept:
+        return self._frame_class is not None and self.utf8 is not None and (
+            opcode == 1 or (opcode == 0 and self._message_text))
 
     cdef int _deliver(self, bint fin, int rsv, int opcode, bytes payload, list frames) except -1:
         if self._frame_class is None:
@@ -702,6 +719,13 @@ cdef class FrameParser:
         else:
             memcpy(_bytes_data(self._payload) + self._filled, src, take)
         self._filled += take
+        if self._filled < length and self._checks_text(self._frame.opcode):
+            # Fail fast (RFC 6455 8.1): a text frame that arrives in pieces
+            # is validated piece by piece.
+            self._check_text_bytes(
+                <const unsigned char *>_bytes_data(self._payload) + self._validated,
+                self._filled - self._validated, False, True)
+            self._validated = self._filled
         if self._filled == length:
             payload = <object>self._payload
             Py_XDECREF(self._payload)
@@ -720,6 +744,7 @@ cdef class FrameParser:
             return <Py_ssize_t>h.length
         self._frame = h[0]
         self._filled = 0
+        self._validated = 0
         self._capacity = 0
         return self._fill_payload(src, available, frames)
 

@@ -317,6 +317,38 @@ def test_invalid_utf8_fails_fast_before_the_message_ends():
     assert_failed(p, 1007)
 
 
+@pytest.mark.parametrize("continuation", [False, True])
+def test_invalid_utf8_fails_fast_inside_a_frame_arriving_in_pieces(continuation):
+    # Autobahn 6.4.3/6.4.4: one text frame in chunks; the connection fails
+    # (1007) when the first impossible byte arrives, before the frame ends.
+    head = raw(1, "κόσμε".encode(), fin=False) if continuation else b""
+    payload = "κόσμε".encode() + b"\xf4\x90\x80\x80" + b"edited"
+    frame = raw(0 if continuation else 1, payload)
+    header_length = len(frame) - len(payload)
+    first_bad = header_length + len("κόσμε".encode()) + 2  # \xf4\x90 is already impossible
+    for split in range(header_length, len(frame)):
+        p = server()
+        p.receive_data(head + frame[:split])
+        if split >= first_bad:
+            assert_failed(p, 1007)
+        else:
+            assert p.parser_exc is None, split
+            assert sent_close_code(p) is None
+            p.receive_data(frame[split:])
+            assert_failed(p, 1007)
+
+
+def test_valid_text_frame_arriving_in_pieces():
+    payload = ("héllo wörld 😀 " * 40).encode()
+    frame = raw(1, payload)
+    for split in range(1, len(frame)):
+        p = server()
+        p.receive_data(frame[:split])
+        p.receive_data(frame[split:])
+        assert p.events_received() == [Frame(Opcode.TEXT, payload)]
+        assert p.data_to_send() == []
+
+
 def test_code_point_split_across_fragments_is_valid():
     encoded = "€😀".encode()
     p = server()

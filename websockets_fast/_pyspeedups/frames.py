@@ -283,6 +283,7 @@ class FrameParser:
         "exc",
         "_message_size",
         "_compressed",
+        "_validated",
         "_head",
         "_payload",
         "_frame",
@@ -327,6 +328,9 @@ class FrameParser:
         # mask_key) of its frame.
         self._payload = None
         self._frame = None
+        # Message mode: bytes of the incomplete text payload already
+        # validated, so that invalid UTF-8 fails as it arrives.
+        self._validated = 0
 
     @property
     def mask_expected(self):
@@ -405,13 +409,43 @@ class FrameParser:
 
     def _check_text(self, fin, opcode, payload):
         """Message mode: fail as soon as a text message cannot be valid UTF-8."""
+        done = self._validated
+        if done:
+            # The start of this payload was validated as it arrived.
+            self._validated = 0
+            self._check_text_bytes(payload[done:], fin, True)
+        else:
+            self._check_text_bytes(payload, fin, opcode == 0)
+
+    def _check_text_bytes(self, chunk, fin, continuation):
         if self._utf8_clean:
-            if payload.isascii():
+            if chunk.isascii():
                 return
             self.utf8.reset()
             self._utf8_clean = False
-        if not self.utf8.feed(payload, fin):
-            raise _utf8_error(payload, opcode == 0)
+        chunk = bytes(chunk)
+        if not self.utf8.feed(chunk, fin):
+            raise _utf8_error(chunk, continuation)
+
+    def _check_partial_text(self, header, payload):
+        """Message mode: validate the text of an incomplete frame as it arrives.
+
+        Fail fast (RFC 6455 8.1): invalid UTF-8 fails the connection when its
+        bytes arrive, not when the frame completes.
+        """
+        opcode = header[2]
+        if self._frame_class is None or self.utf8 is None:
+            return
+        if not (opcode == 1 or (opcode == 0 and self._message_text)):
+            return
+        done = self._validated
+        chunk = payload[done:]
+        if header[3]:
+            key = header[5]
+            shift = done % 4
+            chunk = apply_mask(chunk, key[shift:] + key[:shift])
+        self._check_text_bytes(chunk, False, True)
+        self._validated = len(payload)
 
     def _deliver(self, fin, rsv, opcode, payload, frames):
         if self._frame_class is None:
@@ -475,6 +509,8 @@ class FrameParser:
             self._payload = None
             self._frame = None
             self._emit(header, payload, frames)
+        else:
+            self._check_partial_text(header, payload)
         return start + take
 
     def _start_frame(self, header, data, start, end, frames):
@@ -486,6 +522,8 @@ class FrameParser:
             return start + length
         self._payload = bytearray(data[start:end])
         self._frame = header
+        self._validated = 0
+        self._check_partial_text(header, self._payload)
         return end
 
     def feed(self, data):
