@@ -77,11 +77,6 @@ _FAIL_BEFORE_ECHO = (
     "(RFC 6455, 5.5.1), so the echo wstest hoped for is not sent. wstest calls that "
     "NON-STRICT; the RFC does not ask for the earlier message to be answered first."
 )
-_UTF8_AT_FRAME_END = (
-    "invalid UTF-8 inside a single frame received in chunks is detected when the frame is "
-    "complete and the connection is failed with 1007 then (RFC 6455 8.1), not at the bad byte"
-)
-
 JUSTIFIED: dict[str, str] = {
     # Reserved bits set with no extension negotiated (RFC 6455, 5.2).
     "3.2": _FAIL_BEFORE_ECHO,
@@ -96,18 +91,10 @@ JUSTIFIED: dict[str, str] = {
     "4.2.5": _FAIL_BEFORE_ECHO,
     # A continuation frame with nothing to continue (RFC 6455, 5.4).
     "5.15": _FAIL_BEFORE_ECHO,
-    # Invalid UTF-8 inside one text frame that arrives in several TCP chunks
-    # (6.4.3, 6.4.4; 6.4.1/6.4.2, split across frames, pass strictly). The
-    # frame parser validates a frame's text once the frame is complete; it
-    # does not yet validate a partial payload as its bytes arrive, so the
-    # connection fails with 1007 when the frame completes rather than at the
-    # bad byte. RFC 6455 8.1 only requires failing the connection when
-    # invalid UTF-8 is received, which it does; fail-fast within a frame is
-    # open work (issue 6).
-    "6.4.3": _UTF8_AT_FRAME_END,
-    "6.4.4": _UTF8_AT_FRAME_END,
-    # Not listed, on purpose: 12.*/13.* UNIMPLEMENTED (compression is enabled
-    # on both sides).
+    # Not listed, on purpose: 6.4.* (invalid UTF-8 must fail the connection
+    # as soon as the bad byte arrives, even inside a frame that arrives in
+    # pieces) and 12.*/13.* UNIMPLEMENTED (compression is enabled on both
+    # sides).
 }
 
 # Outcomes, as wstest writes them in "behavior" and "behaviorClose".
