@@ -44,5 +44,5 @@ from websockets_fast import speedups
 assert speedups.BACKEND == 'pure', speedups.BACKEND
 print('installed without a compiler: backend', speedups.BACKEND)
 "
-"$NOCC/bin/python" -m pip install -q pytest hypothesis
+"$NOCC/bin/python" -m pip install -q pytest pytest-timeout hypothesis
 "$NOCC/bin/python" -m pytest -p no:cacheprovider -q test_speedups_*.py
