@@ -29,12 +29,7 @@ LIBRARIES = ["websockets", "websockets_fast"]
 
 # Scenarios that fail on websockets_fast today: name -> the gap. Each is an
 # xfail(strict) on websockets_fast only, so fixing it asks for the entry to go.
-KNOWN_GAPS = {
-    "test_debug_log_shows_sent_frames_before_compression": (
-        "with permessage-deflate the server's debug log shows the compressed payload "
-        "(> TEXT <hex> [binary, N bytes]) instead of the message"
-    ),
-}
+KNOWN_GAPS = {}
 
 
 def load(name):

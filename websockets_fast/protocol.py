@@ -722,14 +722,16 @@ class Protocol:
     def _send_frame(self, opcode, data, fin=True):
         """Serialize one frame into :attr:`writes`, through the extensions."""
         rsv = 0
+        # As websockets does, the log shows the frame the application sent,
+        # before extensions (compression) encode it.
+        if self.debug:
+            self.logger.debug("> %s", Frame(OPCODE_BY_VALUE[opcode], data, fin))
         if self._extensions:
             frame = Frame(OPCODE_BY_VALUE[opcode], data, fin)
             for extension in self._extensions:
                 frame = extension.encode(frame)
             data, fin = frame.data, frame.fin
             rsv = (4 if frame.rsv1 else 0) | (2 if frame.rsv2 else 0) | (1 if frame.rsv3 else 0)
-        if self.debug:
-            self.logger.debug("> %s", Frame(OPCODE_BY_VALUE[opcode], data, fin, rsv & 4 != 0, rsv & 2 != 0, rsv & 1 != 0))
         self.writes.append(build_frame(fin, opcode, data, rsv, self._mask_key))
 
 
