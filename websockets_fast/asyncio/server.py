@@ -7,16 +7,17 @@ The asyncio WebSocket server: :func:`serve`, :func:`unix_serve`,
 from __future__ import annotations
 
 import asyncio
-import hmac
 import http
 import logging
 import socket
 import sys
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable
 
+from ..basic_auth import credentials_checker
+from ..basic_auth import unauthorized as _unauthorized
 from ..exceptions import InvalidHeader
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
-from ..headers import build_www_authenticate_basic, parse_authorization_basic, validate_subprotocols
+from ..headers import parse_authorization_basic, validate_subprotocols
 from ..http11 import SERVER
 from ..protocol import CONNECTING, OPEN
 from ..server import ServerProtocol
@@ -459,14 +460,6 @@ def unix_serve(handler, path=None, **kwargs):
     return serve(handler, unix=True, path=path, **kwargs)
 
 
-def _is_credentials(value):
-    try:
-        username, password = value
-    except (TypeError, ValueError):
-        return False
-    return isinstance(username, str) and isinstance(password, str)
-
-
 def basic_auth(realm="", credentials=None, check_credentials=None):
     """
     Build a ``process_request`` that enforces HTTP Basic Authentication.
@@ -483,33 +476,10 @@ def basic_auth(realm="", credentials=None, check_credentials=None):
         TypeError: ``credentials`` or ``check_credentials`` is malformed.
         ValueError: both or neither were given.
     """
-    if (credentials is None) == (check_credentials is None):
-        raise ValueError("provide either credentials or check_credentials")
-    if credentials is not None:
-        if _is_credentials(credentials):
-            credentials_list = [credentials]
-        elif isinstance(credentials, Iterable):
-            credentials_list = list(credentials)
-            if not all(_is_credentials(item) for item in credentials_list):
-                raise TypeError(f"invalid credentials argument: {credentials}")
-        else:
-            raise TypeError(f"invalid credentials argument: {credentials}")
-        passwords = dict(credentials_list)
-
-        def check_credentials(username, password):
-            expected = passwords.get(username)
-            if expected is None:
-                return False
-            # Constant-time comparison: no timing oracle on the password.
-            return hmac.compare_digest(
-                expected.encode(errors="surrogateescape"),
-                password.encode(errors="surrogateescape"),
-            )
+    check_credentials = credentials_checker(credentials, check_credentials)
 
     def unauthorized(connection, text):
-        response = connection.respond(http.HTTPStatus.UNAUTHORIZED, text)
-        response.headers["WWW-Authenticate"] = build_www_authenticate_basic(realm)
-        return response
+        return _unauthorized(connection, realm, text)
 
     async def process_request(connection, request):
         try:

@@ -10,7 +10,6 @@ connection's reader thread once the handshake has succeeded.
 
 from __future__ import annotations
 
-import hmac
 import http
 import logging
 import os
@@ -523,14 +522,6 @@ def unix_serve(handler: Callable[[ServerConnection], None], path: Any = None, **
     return serve(handler, unix=True, path=path, **kwargs)
 
 
-def _is_credentials(value):
-    try:
-        username, password = value
-    except (TypeError, ValueError):
-        return False
-    return isinstance(username, str) and isinstance(password, str)
-
-
 def basic_auth(
     realm: str = "",
     credentials: tuple[str, str] | Iterable[tuple[str, str]] | None = None,
@@ -554,36 +545,14 @@ def basic_auth(
             ``check_credentials`` are given.
     """
     from ..exceptions import InvalidHeader
-    from ..headers import build_www_authenticate_basic, parse_authorization_basic
+    from ..basic_auth import credentials_checker
+    from ..basic_auth import unauthorized as _unauthorized
+    from ..headers import parse_authorization_basic
 
-    if (credentials is None) == (check_credentials is None):
-        raise ValueError("provide either credentials or check_credentials")
-
-    if credentials is not None:
-        if _is_credentials(credentials):
-            credentials_list = [credentials]
-        elif isinstance(credentials, Iterable):
-            credentials_list = list(credentials)
-            if not all(_is_credentials(item) for item in credentials_list):
-                raise TypeError(f"invalid credentials argument: {credentials}")
-        else:
-            raise TypeError(f"invalid credentials argument: {credentials}")
-        passwords = dict(credentials_list)
-
-        def check_credentials(username, password):
-            expected = passwords.get(username)
-            if expected is None:
-                return False
-            # Constant time: don't tell an attacker how much was right.
-            return hmac.compare_digest(
-                expected.encode(errors="surrogateescape"),
-                password.encode(errors="surrogateescape"),
-            )
+    check_credentials = credentials_checker(credentials, check_credentials)
 
     def unauthorized(connection, text):
-        response = connection.respond(http.HTTPStatus.UNAUTHORIZED, text)
-        response.headers["WWW-Authenticate"] = build_www_authenticate_basic(realm)
-        return response
+        return _unauthorized(connection, realm, text)
 
     def process_request(connection, request):
         try:

@@ -1,0 +1,66 @@
+"""
+What the asyncio and threading ``basic_auth()`` share: checking credentials
+and building the 401 response. Each I/O layer adds its ``process_request``
+(which may await an async ``check_credentials`` in asyncio).
+"""
+
+from __future__ import annotations
+
+import hmac
+import http
+from collections.abc import Iterable
+
+from .headers import build_www_authenticate_basic
+
+__all__ = ["credentials_checker", "unauthorized"]
+
+
+def _is_credentials(value):
+    try:
+        username, password = value
+    except (TypeError, ValueError):
+        return False
+    return isinstance(username, str) and isinstance(password, str)
+
+
+def credentials_checker(credentials, check_credentials):
+    """
+    Return ``check_credentials``, or a checker of the static ``credentials``:
+    one ``(username, password)`` pair or an iterable of pairs.
+
+    Raises:
+        TypeError: ``credentials`` is malformed.
+        ValueError: both or neither were given.
+    """
+    if (credentials is None) == (check_credentials is None):
+        raise ValueError("provide either credentials or check_credentials")
+    if credentials is None:
+        return check_credentials
+    if _is_credentials(credentials):
+        credentials_list = [credentials]
+    elif isinstance(credentials, Iterable):
+        credentials_list = list(credentials)
+        if not all(_is_credentials(item) for item in credentials_list):
+            raise TypeError(f"invalid credentials argument: {credentials}")
+    else:
+        raise TypeError(f"invalid credentials argument: {credentials}")
+    passwords = dict(credentials_list)
+
+    def check(username, password):
+        expected = passwords.get(username)
+        if expected is None:
+            return False
+        # Constant-time comparison: no timing oracle on the password.
+        return hmac.compare_digest(
+            expected.encode(errors="surrogateescape"),
+            password.encode(errors="surrogateescape"),
+        )
+
+    return check
+
+
+def unauthorized(connection, realm, text):
+    """A 401 response asking for Basic credentials in ``realm``."""
+    response = connection.respond(http.HTTPStatus.UNAUTHORIZED, text)
+    response.headers["WWW-Authenticate"] = build_www_authenticate_basic(realm)
+    return response
