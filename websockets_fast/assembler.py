@@ -190,6 +190,16 @@ class Assembler:
             self.complete += 1
         self.queue.push(frame)
 
+    def put_frames(self, frames):
+        """Queue a list of data frames, as :meth:`put` each."""
+        if self.closed:
+            raise EOFError("stream of frames ended")
+        push = self.queue.push
+        for frame in frames:
+            if frame.fin:
+                self.complete += 1
+            push(frame)
+
     def close(self):
         """End the stream of frames. Complete messages remain available."""
         self.closed = True

@@ -136,6 +136,7 @@ class Protocol:
         "_mask",
         "_mask_key",
         "_plain_send",
+        "fast_parser",
         "_eof_rcvd",
         "_discarding",
         "_in_message",
@@ -200,6 +201,7 @@ class Protocol:
             max_fragments=max_fragments if self.max_message_size is None else None,
         )
         self._extensions = []
+        self.fast_parser = None
         self._eof_rcvd = False
         # After a close frame or a failure, incoming data is dropped until EOF.
         self._discarding = False
@@ -250,11 +252,14 @@ class Protocol:
         self._update_plain_send()
 
     def _update_plain_send(self):
-        # send_text/send_binary take a short cut while this is True. debug
-        # is read here only: like websockets, it is fixed at construction.
-        self._plain_send = (
-            self._state is OPEN and not self._sending_fragments and not self._extensions and not self.debug
-        )
+        # send_text/send_binary and data_frame() take a short cut while this
+        # is True. debug is read here only: like websockets, it is fixed at
+        # construction.
+        plain = self._state is OPEN and not self._extensions and not self.debug
+        self._plain_send = plain and not self._sending_fragments
+        # The parser is exposed while every frame it returns without a
+        # control frame among them is an event as it is (see fast_parser).
+        self.fast_parser = self._parser if plain else None
 
     @property
     def close_code(self):
@@ -311,7 +316,23 @@ class Protocol:
             if self._eof_rcvd:
                 raise EOFError("stream ended")
             return
-        frames = parser.feed(data)
+        self.receive_parsed(parser.feed(data))
+
+    def receive_parsed(self, frames):
+        """
+        Finish :meth:`receive_data` for ``frames = fast_parser.feed(data)``.
+
+        :attr:`fast_parser` is the frame parser while the connection is OPEN
+        with no extension and no debug log; otherwise it is :obj:`None`. While
+        it is set, an I/O layer may feed received bytes to it directly, which
+        saves the calls of :meth:`receive_data` on the hot path: when
+        ``fast_parser.control_frames`` is 0 and ``fast_parser.exc`` is
+        :obj:`None`, the frames it returned are data frames, checked against
+        every rule, and are the events, delivered to nobody else. Otherwise,
+        or to have them delivered as events, pass them to this method, then
+        proceed as after :meth:`receive_data`.
+        """
+        parser = self._parser
         if frames:
             if parser.control_frames or self._extensions or self.debug:
                 self._receive_frames(frames)
@@ -477,6 +498,7 @@ class Protocol:
         self._discarding = True
         # Free the parser's buffer: nothing more will be parsed.
         self._parser = None
+        self.fast_parser = None
         if self._eof_rcvd:
             self._finish_closing()
 
@@ -551,6 +573,25 @@ class Protocol:
             self.writes.append(build_frame(True, 2, data, 0, self._mask_key))
         else:
             self._send_data(2, data, fin)
+
+    def data_frame(self, opcode, data):
+        """
+        Return the bytes of a whole message in one data frame, to write now.
+
+        The short cut of :meth:`send_text` and :meth:`send_binary` for an I/O
+        layer that writes the frame itself instead of fetching it from
+        :meth:`data_to_send`. It returns :obj:`None`, and sends nothing, when
+        the message must go through :meth:`send_text` or :meth:`send_binary`
+        instead: the connection isn't OPEN, a fragmented message is being
+        sent, an extension transforms frames, or the debug log is on.
+
+        Args:
+            opcode: 1 (TEXT; ``data`` must be UTF-8) or 2 (BINARY).
+            data: payload (bytes-like).
+        """
+        if self._plain_send:
+            return build_frame(True, opcode, data, 0, self._mask_key)
+        return None
 
     def _send_data(self, opcode, data, fin):
         """send_text/send_binary when the short cut does not apply."""

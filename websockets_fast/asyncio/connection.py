@@ -32,7 +32,7 @@ from ..protocol import OPEN
 
 __all__ = ["Connection", "broadcast"]
 
-OP_BINARY, OP_PONG = 2, 10
+OP_TEXT, OP_BINARY, OP_PONG = 1, 2, 10
 
 BYTES_LIKE = (bytes, bytearray, memoryview)
 
@@ -392,29 +392,32 @@ class Connection(asyncio.Protocol):
         protocol = self.protocol
         kind = type(message)
         if kind is bytes or kind is str or kind is bytearray or kind is memoryview:
-            # The hot path: one frame. The protocol checks the state itself.
-            try:
-                if kind is str:
-                    if text is False:
-                        protocol.send_binary(message.encode())
+            # The hot path: one frame.
+            if kind is str:
+                message = message.encode()
+                opcode = OP_BINARY if text is False else OP_TEXT
+            else:
+                opcode = OP_TEXT if text else OP_BINARY
+            frame = protocol.data_frame(opcode, message)
+            if frame is None:
+                # Through the protocol's extensions, or its state check.
+                try:
+                    if opcode == OP_TEXT:
+                        protocol.send_text(message)
                     else:
-                        protocol.send_text(message.encode())
-                elif text:
-                    protocol.send_text(message)
-                else:
-                    protocol.send_binary(message)
-            except InvalidState:
-                raise await self._closed_error() from None
-            writes = protocol.data_to_send()
+                        protocol.send_binary(message)
+                except InvalidState:
+                    raise await self._closed_error() from None
+                # One data frame, never with an EOF.
+                frame = b"".join(protocol.data_to_send())
             pending = self._pending
             if pending is None and not self._sent_since_read:
                 # A lone message (the echo pattern: receive, send, receive)
                 # goes straight to the transport, which sends at once when
-                # its buffer is empty. A data frame never comes with an EOF.
+                # its buffer is empty.
                 self._sent_since_read = True
                 try:
-                    for data in writes:
-                        self.transport.write(data)
+                    self.transport.write(frame)
                 except Exception as exc:
                     self._write_failed(exc)
                     raise await self._closed_error() from None
@@ -427,9 +430,8 @@ class Connection(asyncio.Protocol):
                     self._pending = pending = []
                     self._pending_size = 0
                     self.loop.call_soon(self._write_pending)
-                for data in writes:
-                    pending.append(data)
-                    self._pending_size += len(data)
+                pending.append(frame)
+                self._pending_size += len(frame)
                 # What is gathered counts towards write_limit: past the
                 # high-water mark, hand it to the transport now, which
                 # pauses writing and makes this send() wait for the drain.
@@ -845,7 +847,21 @@ class Connection(asyncio.Protocol):
     def data_received(self, data):
         self._sent_since_read = False
         protocol = self.protocol
-        protocol.receive_data(data)
+        parser = protocol.fast_parser
+        if parser is not None and self._open:
+            # The hot path (see Protocol.receive_parsed): only data frames,
+            # which go straight to the queue.
+            frames = parser.feed(data)
+            if not parser.control_frames and parser.exc is None:
+                if frames:
+                    self._messages.put_frames(frames)
+                    waiter = self._recv_waiter
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(None)
+                return
+            protocol.receive_parsed(frames)
+        else:
+            protocol.receive_data(data)
         events = protocol.events_received()
         # Automatic answers (pong, close) go out before events are handled.
         writes = protocol.data_to_send()
