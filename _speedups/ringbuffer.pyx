@@ -108,18 +108,20 @@ cdef class FrameQueue:
 
     def push(self, item):
         """Add ``item`` at the end; call pause() if the length rises above high."""
-        if self._items is None:
-            self._items = [None] * MIN_CAPACITY
-            self._mask = MIN_CAPACITY - 1
-            self._head = 0
-        elif self._count > self._mask:
-            _resize(self, 2 * (self._mask + 1))
-        self._items[(self._head + self._count) & self._mask] = item
-        self._count += 1
-        if not self._paused and 0 <= self._high < self._count:
-            self._paused = True
-            if self._pause is not None:
-                self._pause()
+        _push(self, item)
+
+    def push_frames(self, list frames not None):
+        """Push each item of the list ``frames``, as push() does.
+
+        Returns how many of them have a true ``fin`` attribute: the messages
+        that they complete, for the caller's count.
+        """
+        cdef Py_ssize_t fins = 0
+        for frame in frames:
+            if frame.fin:
+                fins += 1
+            _push(self, frame)
+        return fins
 
     def pop(self):
         """Remove and return the first item; call resume() on reaching low.
@@ -164,6 +166,22 @@ cdef class FrameQueue:
 
     def __repr__(self):
         return f"<FrameQueue len={self._count} high={self.high} low={self.low} paused={self._paused}>"
+
+
+cdef int _push(FrameQueue queue, object item) except -1:
+    if queue._items is None:
+        queue._items = [None] * MIN_CAPACITY
+        queue._mask = MIN_CAPACITY - 1
+        queue._head = 0
+    elif queue._count > queue._mask:
+        _resize(queue, 2 * (queue._mask + 1))
+    queue._items[(queue._head + queue._count) & queue._mask] = item
+    queue._count += 1
+    if not queue._paused and 0 <= queue._high < queue._count:
+        queue._paused = True
+        if queue._pause is not None:
+            queue._pause()
+    return 0
 
 
 cdef int _resize(FrameQueue queue, Py_ssize_t capacity) except -1:

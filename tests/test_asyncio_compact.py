@@ -1,4 +1,4 @@
-"""The keepalive timer releases permessage-deflate's compressor between messages."""
+"""Keepalive (asyncio timer, threading deadline) releases permessage-deflate's compressor between messages."""
 
 import pytest
 
@@ -41,3 +41,39 @@ def test_keepalive_compacts_the_compressor_and_traffic_goes_on():
                     assert extension._encoder is None
 
     run(main())
+
+
+def test_sync_keepalive_compacts_the_compressor_and_traffic_goes_on():
+    import threading
+    import time
+
+    from websockets.sync.server import serve as ws_serve
+
+    from websockets_fast.sync.client import connect
+
+    def echo(connection):
+        for message in connection:
+            connection.send(message)
+
+    with ws_serve(echo, "127.0.0.1", 0, compression="deflate") as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            port = server.socket.getsockname()[1]
+            # A keepalive interval too long to fire by itself: the test fires it.
+            with connect(f"ws://127.0.0.1:{port}", compression="deflate", ping_interval=3600) as client:
+                [extension] = client.protocol.extensions
+                assert isinstance(extension, PerMessageDeflate)
+                messages = ['{"id": %d, "text": "hello hello hello"}' % i for i in range(6)]
+                client.send(messages[0])
+                assert client.recv(timeout=10) == messages[0]
+                assert extension._encoder is not None
+                for message in messages[1:]:
+                    # What the keepalive deadline does every ping_interval.
+                    client._send_keepalive_ping(time.monotonic())
+                    assert extension._encoder is None
+                    client.send(message)
+                    assert client.recv(timeout=10) == message
+        finally:
+            server.shutdown()
+            thread.join(10)

@@ -194,11 +194,7 @@ class Assembler:
         """Queue a list of data frames, as :meth:`put` each."""
         if self.closed:
             raise EOFError("stream of frames ended")
-        push = self.queue.push
-        for frame in frames:
-            if frame.fin:
-                self.complete += 1
-            push(frame)
+        self.complete += self.queue.push_frames(frames)
 
     def close(self):
         """End the stream of frames. Complete messages remain available."""

@@ -214,10 +214,8 @@ class ClientProtocol(Protocol):
             raise NegotiationError(f"unsupported subprotocol: {selected[0]}")
         return selected[0]
 
-    def receive_data(self, data: bytes) -> None:
-        """Feed bytes from the network: the response, then frames."""
-        if self._state is not CONNECTING or self._discarding:
-            return Protocol.receive_data(self, data)
+    def _receive_handshake(self, data: bytes) -> None:
+        # Protocol.receive_data() calls this in CONNECTING, unless discarding.
         if self._eof_rcvd:
             raise EOFError("stream ended")
         try:

@@ -118,10 +118,8 @@ class ServerProtocol(Protocol):
 
     # Receiving the request.
 
-    def receive_data(self, data: bytes) -> None:
-        """Feed bytes from the network: the request, then frames."""
-        if self._state is not CONNECTING or self._discarding:
-            return Protocol.receive_data(self, data)
+    def _receive_handshake(self, data: bytes) -> None:
+        # Protocol.receive_data() calls this in CONNECTING, unless discarding.
         if self._eof_rcvd:
             raise EOFError("stream ended")
         parser = self._request_parser

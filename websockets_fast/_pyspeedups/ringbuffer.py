@@ -92,6 +92,21 @@ class FrameQueue:
             if self._pause is not None:
                 self._pause()
 
+    def push_frames(self, frames, /):
+        """Push each item of the list ``frames``, as push() does.
+
+        Returns how many of them have a true ``fin`` attribute: the messages
+        that they complete, for the caller's count.
+        """
+        if type(frames) is not list:
+            raise TypeError(f"frames must be a list, not {type(frames).__name__}")
+        fins = 0
+        for frame in frames:
+            if frame.fin:
+                fins += 1
+            self.push(frame)
+        return fins
+
     def pop(self):
         """Remove and return the first item; call resume() on reaching low.
 

@@ -759,13 +759,7 @@ class Connection(asyncio.Protocol):
         self._keepalive_timer = None
         if self.protocol.state is not OPEN:
             return
-        # Once per keepalive interval, let extensions drop state that an idle
-        # connection doesn't need: permessage-deflate then keeps 4 KiB of
-        # history instead of 38 KiB of zlib compressor (see compact()).
-        for extension in self.protocol.extensions:
-            compact = getattr(extension, "compact", None)
-            if compact is not None:
-                compact()
+        self.protocol.compact()
         if self._pings is None:
             self._pings = PingTracker()
         data = self._pings.new_payload()

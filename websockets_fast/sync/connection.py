@@ -1177,6 +1177,8 @@ class Connection:
             if self._writing:
                 self._ping_due = now + min(KEEPALIVE_RETRY, self.ping_interval)
                 return
+            # Nobody is writing: a good time to drop idle state.
+            self.protocol.compact()
             payload = self._pings.new_payload()
             self._pings.add(payload, None, now)
             self.protocol.send_ping(payload)
