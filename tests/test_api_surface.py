@@ -155,9 +155,6 @@ FORWARDS_KWARGS_TO = {
 
 # Gaps not fixed yet: (check id) -> what is missing. Each is an xfail(strict).
 KNOWN_GAPS = {
-    "name:utils.accept_key": "websockets_fast.utils module missing (accept_key, apply_mask, get_socket_name)",
-    "name:utils.apply_mask": "websockets_fast.utils module missing (accept_key, apply_mask, get_socket_name)",
-    "name:utils.get_socket_name": "websockets_fast.utils module missing (accept_key, apply_mask, get_socket_name)",
     "name:cli.main": "no interactive client (python -m websockets ws://...): websockets_fast.cli and __main__ missing",
     "member:frames.Frame.parse": "Frame.parse(read_exact, *, mask, max_size, extensions) classmethod missing",
     "member:.Frame.parse": "Frame.parse(read_exact, *, mask, max_size, extensions) classmethod missing",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
-import socket
 import sys
 from collections.abc import Awaitable
 
@@ -21,6 +20,7 @@ from ..headers import parse_authorization_basic, validate_subprotocols
 from ..http11 import SERVER
 from ..protocol import CONNECTING, OPEN
 from ..server import ServerProtocol
+from ..utils import get_socket_name
 from .connection import Connection, broadcast
 
 __all__ = ["broadcast", "serve", "unix_serve", "ServerConnection", "Server", "basic_auth"]
@@ -279,7 +279,7 @@ class Server:
             self.server = await self.create_server()
             if self.server.is_serving():
                 for sock in self.server.sockets:
-                    self.logger.info("server listening on %s", _socket_name(sock))
+                    self.logger.info("server listening on %s", get_socket_name(sock))
         return self
 
     def __await__(self):
@@ -291,15 +291,6 @@ class Server:
     async def __aexit__(self, exc_type, exc_value, traceback):
         self.close()
         await self.wait_closed()
-
-
-def _socket_name(sock):
-    name = sock.getsockname()
-    if sock.family == socket.AF_INET:
-        return "%s:%d" % name
-    if sock.family == socket.AF_INET6:
-        return "[%s]:%d" % name[:2]
-    return str(name)
 
 
 def serve(

@@ -28,6 +28,7 @@ from ..headers import validate_subprotocols
 from ..http11 import SERVER
 from ..protocol import State
 from ..server import ServerProtocol
+from ..utils import get_socket_name
 from .client import _handshake_io, _write_all
 from .connection import Connection, broadcast
 
@@ -237,7 +238,7 @@ class Server:
                 try:
                     selector.register(self._shutdown_watcher, selectors.EVENT_READ)
                     selector.register(self.socket, selectors.EVENT_READ)
-                    self.logger.info("server listening on %s", _socket_name(self.socket))
+                    self.logger.info("server listening on %s", get_socket_name(self.socket))
                 except (OSError, ValueError):  # shutdown() already ran
                     return
                 while not self.closing:
@@ -321,13 +322,6 @@ class Server:
     def __exit__(self, exc_type, exc_value, traceback) -> None:
         self.shutdown()
 
-
-
-def _socket_name(sock):
-    try:
-        return sock.getsockname()
-    except OSError:
-        return "?"
 
 
 def serve(
