@@ -162,8 +162,6 @@ KNOWN_GAPS = {
     "member:.Request.parse": "Request.parse(read_line) classmethod missing",
     "member:http11.Response.parse": "Response.parse(read_line, read_exact, read_to_eof, proxy) classmethod missing",
     "member:.Response.parse": "Response.parse(read_line, read_exact, read_to_eof, proxy) classmethod missing",
-    "dataclass:frames.Frame": "Frame is not a dataclass: dataclasses.replace(frame, data=...) fails (custom extensions do this)",
-    "dataclass:frames.Close": "Close is not a dataclass: dataclasses.replace() fails",
 }
 
 

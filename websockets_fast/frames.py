@@ -9,6 +9,7 @@ this module holds the values those frames carry and the rules about them.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import os
 import threading
@@ -153,6 +154,13 @@ if hasattr(os, "register_at_fork"):
 MAX_LOG_SIZE = int(os.environ.get("WEBSOCKETS_MAX_LOG_SIZE", "75"))
 
 
+# Frame and Close are dataclasses, as in websockets, so that extensions and
+# hooks can use dataclasses.replace(), fields() and asdict() on them. Their
+# __slots__ are written out rather than left to dataclass(slots=True), which
+# Python 3.9 lacks: the frame parser fills those slots directly. A field with
+# a default would be a class attribute, which slots forbid, so Frame keeps
+# its own __init__ for the defaults.
+@dataclasses.dataclass(init=False)
 class Frame:
     """
     One WebSocket frame.
@@ -174,6 +182,13 @@ class Frame:
 
     __slots__ = ("opcode", "data", "fin", "rsv1", "rsv2", "rsv3")
 
+    opcode: Opcode
+    data: bytes | bytearray | memoryview
+    fin: bool
+    rsv1: bool
+    rsv2: bool
+    rsv3: bool
+
     def __init__(self, opcode, data, fin=True, rsv1=False, rsv2=False, rsv3=False):
         self.opcode = opcode
         self.data = data
@@ -181,27 +196,6 @@ class Frame:
         self.rsv1 = rsv1
         self.rsv2 = rsv2
         self.rsv3 = rsv3
-
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (
-            self.opcode == other.opcode
-            and self.data == other.data
-            and self.fin == other.fin
-            and self.rsv1 == other.rsv1
-            and self.rsv2 == other.rsv2
-            and self.rsv3 == other.rsv3
-        )
-
-    # Mutable and compared by value: not hashable, like a dataclass.
-    __hash__ = None
-
-    def __repr__(self):
-        return (
-            f"Frame(opcode={self.opcode!r}, data={self.data!r}, fin={self.fin!r}, "
-            f"rsv1={self.rsv1!r}, rsv2={self.rsv2!r}, rsv3={self.rsv3!r})"
-        )
 
     def check(self):
         """
@@ -316,6 +310,7 @@ def _elide(text):
     return text[: 2 * third] + "..." + text[-third:]
 
 
+@dataclasses.dataclass
 class Close:
     """
     Code and reason carried by a close frame.
@@ -327,19 +322,8 @@ class Close:
 
     __slots__ = ("code", "reason")
 
-    def __init__(self, code, reason):
-        self.code = code
-        self.reason = reason
-
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self.code == other.code and self.reason == other.reason
-
-    __hash__ = None
-
-    def __repr__(self):
-        return f"Close(code={self.code!r}, reason={self.reason!r})"
+    code: int
+    reason: str
 
     def __str__(self):
         if 3000 <= self.code < 4000:
