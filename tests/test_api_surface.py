@@ -156,12 +156,6 @@ FORWARDS_KWARGS_TO = {
 # Gaps not fixed yet: (check id) -> what is missing. Each is an xfail(strict).
 KNOWN_GAPS = {
     "name:cli.main": "no interactive client (python -m websockets ws://...): websockets_fast.cli and __main__ missing",
-    "member:frames.Frame.parse": "Frame.parse(read_exact, *, mask, max_size, extensions) classmethod missing",
-    "member:.Frame.parse": "Frame.parse(read_exact, *, mask, max_size, extensions) classmethod missing",
-    "member:http11.Request.parse": "Request.parse(read_line) classmethod missing",
-    "member:.Request.parse": "Request.parse(read_line) classmethod missing",
-    "member:http11.Response.parse": "Response.parse(read_line, read_exact, read_to_eof, proxy) classmethod missing",
-    "member:.Response.parse": "Response.parse(read_line, read_exact, read_to_eof, proxy) classmethod missing",
 }
 
 

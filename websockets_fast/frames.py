@@ -15,9 +15,8 @@ import os
 import threading
 from collections import deque
 
-from .exceptions import ProtocolError
-
-from .speedups import build_frame
+from .exceptions import PayloadTooBig, ProtocolError
+from .speedups import FrameProtocolError, apply_mask, build_frame, parse_header
 
 __all__ = [
     "Opcode",
@@ -212,6 +211,52 @@ class Frame:
                 raise ProtocolError("control frame too long")
             if not self.fin:
                 raise ProtocolError("fragmented control frame")
+
+    @classmethod
+    def parse(cls, read_exact, *, mask, max_size=None, extensions=None):
+        """
+        Read one frame with ``read_exact``; a generator-based coroutine.
+
+        The protocol parses frames incrementally from whatever bytes arrive;
+        this is the same rule set for code driving websockets' generator
+        readers (such as ``StreamReader.read_exact``).
+
+        Args:
+            read_exact: generator-based coroutine returning exactly the
+                number of bytes asked for, or raising :exc:`EOFError`.
+            mask: whether the frame must be masked (on the server side).
+            max_size: largest payload in bytes; default no limit.
+            extensions: extensions whose ``decode`` to apply, in reverse
+                order; default none.
+
+        Raises:
+            EOFError: if the stream ends inside the frame.
+            PayloadTooBig: if the payload is larger than ``max_size``; raised
+                from the header, before the payload is read.
+            ProtocolError: if the frame breaks a rule.
+        """
+        head = bytes((yield from read_exact(2)))
+        if bool(head[1] & 0x80) != mask:
+            raise ProtocolError("incorrect masking")
+        try:
+            # The header's length says how many more bytes it takes.
+            header = parse_header(head)
+            if isinstance(header, int):
+                head += yield from read_exact(header)
+                header = parse_header(head)
+        except FrameProtocolError as exc:
+            raise ProtocolError(str(exc)) from None
+        fin, rsv, opcode, _, length, mask_key, _ = header
+        if max_size is not None and length > max_size:
+            raise PayloadTooBig(length, max_size)
+        data = yield from read_exact(length)
+        if mask_key is not None:
+            data = apply_mask(data, mask_key)
+        frame = cls(OPCODE_BY_VALUE[opcode], data, fin, bool(rsv & 4), bool(rsv & 2), bool(rsv & 1))
+        for extension in reversed(extensions or ()):
+            frame = extension.decode(frame, max_size=max_size)
+        frame.check()
+        return frame
 
     def serialize(self, *, mask, extensions=None):
         """

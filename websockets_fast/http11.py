@@ -99,6 +99,34 @@ class Request:
         warnings.warn("Request.exception is deprecated; use ServerProtocol.handshake_exc instead", DeprecationWarning)
         return self._exception
 
+    @classmethod
+    def parse(cls, read_line):
+        """
+        Read a request with ``read_line``; a generator-based coroutine.
+
+        The protocol parses the head incrementally from whatever bytes arrive;
+        this is the same parser for code driving websockets' generator
+        readers (such as ``StreamReader.read_line``).
+
+        Args:
+            read_line: generator-based coroutine ``read_line(limit,
+                too_long_exc_type)`` returning one line with its LF, raising
+                ``too_long_exc_type`` when the line would exceed ``limit``
+                bytes and :exc:`EOFError` when the stream ends first.
+
+        Raises:
+            EOFError: if the stream ends before the request is complete.
+            SecurityError: if a line is too long or there are too many
+                headers.
+            ValueError: if the request is malformed.
+            NotImplementedError: if the request has a ``Transfer-Encoding``.
+        """
+        parser = RequestParser()
+        result = yield from _read_head_line(parser, read_line, True)
+        while result is None:
+            result = yield from _read_head_line(parser, read_line, False)
+        return result[0]
+
     def serialize(self) -> bytes:
         """Return the request head as bytes, ready to send."""
         # The request line must be ASCII: a non-ASCII path raises here rather
@@ -129,6 +157,50 @@ class Response:
     def exception(self) -> Optional[Exception]:  # pragma: no cover - deprecated
         warnings.warn("Response.exception is deprecated; use ClientProtocol.handshake_exc instead", DeprecationWarning)
         return self._exception
+
+    @classmethod
+    def parse(cls, read_line, read_exact, read_to_eof, proxy=False):
+        """
+        Read a response with generator readers; a generator-based coroutine.
+
+        The head is read line by line; the body, if any, according to
+        ``Content-Length``, chunked ``Transfer-Encoding`` or up to the end of
+        the stream, at most :data:`MAX_BODY_SIZE` bytes.
+
+        Args:
+            read_line: as for :meth:`Request.parse`.
+            read_exact: generator-based coroutine returning exactly the
+                number of bytes asked for, or raising :exc:`EOFError`.
+            read_to_eof: generator-based coroutine ``read_to_eof(limit,
+                too_long_exc_type)`` returning the rest of the stream, and
+                raising ``too_long_exc_type`` past ``limit`` bytes.
+            proxy: parse the answer of a proxy to ``CONNECT``: accept
+                HTTP/1.0 and read no body; default False.
+
+        Raises:
+            EOFError: if the stream ends before the response is complete.
+            SecurityError: if a line is too long, there are too many headers,
+                or the body is too large.
+            ValueError: if the response is malformed.
+            NotImplementedError: for a transfer coding other than chunked.
+        """
+        parser = ResponseParser(proxy=proxy)
+        result = yield from _read_head_line(parser, read_line, True)
+        while result is None and parser._state == _HEAD:
+            result = yield from _read_head_line(parser, read_line, False)
+        # The parser's state says what part of the body comes next.
+        while result is None:
+            state = parser._state
+            if state == _LENGTH or state == _CHUNK_DATA:
+                result = parser.feed(bytes((yield from read_exact(parser._remaining))))
+            elif state == _CHUNK_END:
+                result = parser.feed(bytes((yield from read_exact(2))))
+            elif state == _TO_EOF:
+                parser.feed(bytes((yield from read_to_eof(parser.max_body, SecurityError))))
+                return parser.feed_eof()
+            else:  # a chunk size or trailer line
+                result = parser.feed(bytes((yield from read_line(parser.max_line, SecurityError))))
+        return result[0]
 
     def serialize(self) -> bytes:
         """Return the status line, headers and body as bytes, ready to send."""
@@ -263,6 +335,16 @@ def _headers(pairs, head: bytes) -> Headers:
             for name, value in pairs
         ]
     return Headers._from_parsed(pairs)
+
+
+def _read_head_line(parser, read_line, first):
+    """Read one line of a head for the ``parse()`` classmethods and feed it to ``parser``."""
+    try:
+        line = yield from read_line(parser.max_line, parser.first_line_too_long if first else HeaderLineTooLong)
+    except EOFError:
+        parser.feed_eof()  # raises the EOFError that says where the head stopped
+        raise
+    return parser.feed(bytes(line))
 
 
 class RequestParser(_HeadParser):
