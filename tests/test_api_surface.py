@@ -155,7 +155,6 @@ FORWARDS_KWARGS_TO = {
 
 # Gaps not fixed yet: (check id) -> what is missing. Each is an xfail(strict).
 KNOWN_GAPS = {
-    "name:cli.main": "no interactive client (python -m websockets ws://...): websockets_fast.cli and __main__ missing",
 }
 
 
