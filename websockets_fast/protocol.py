@@ -310,6 +310,17 @@ class Protocol:
         Raises:
             EOFError: if :meth:`receive_eof` was called before.
         """
+        parser = self.fast_parser
+        if parser is not None:
+            # Set only while OPEN, so none of the checks below apply.
+            frames = parser.feed(data)
+            if not parser.control_frames and parser.exc is None:
+                # Only data frames, checked by the parser: they are the
+                # events as they are. This is the hot path.
+                self.events += frames
+            else:
+                self.receive_parsed(frames)
+            return
         parser = self._parser
         # No parser once discarding (_discard), which EOF always leads to.
         if parser is None:
@@ -319,13 +330,7 @@ class Protocol:
         if self._state is CONNECTING:
             self._receive_handshake(data)
             return
-        frames = parser.feed(data)
-        if parser is self.fast_parser and not parser.control_frames and parser.exc is None:
-            # Only data frames, checked by the parser, on the short cut:
-            # they are the events as they are. This is the hot path.
-            self.events += frames
-        else:
-            self.receive_parsed(frames)
+        self.receive_parsed(parser.feed(data))
 
     def _receive_handshake(self, data):
         """
