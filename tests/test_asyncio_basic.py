@@ -345,3 +345,27 @@ def test_server_close_closes_connections_1001():
         assert info.value.rcvd.code == 1001
 
     run(main())
+
+
+def test_default_loop_reads_at_most_read_size():
+    # The default loop's socket transports would allocate 256 KiB per read
+    # (past malloc's mmap threshold); both sides lower it to READ_SIZE, and a
+    # message many reads long still arrives whole.
+    from websockets_fast.asyncio.connection import READ_SIZE
+
+    async def main():
+        transports = []
+
+        async def handler(websocket):
+            transports.append(websocket.transport)
+            await websocket.send(await websocket.recv())
+
+        async with serve(handler, "127.0.0.1", 0) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/", max_size=None) as ws:
+                message = bytes(range(256)) * (4 * READ_SIZE // 256 + 1)
+                await ws.send(message)
+                assert await ws.recv() == message
+                transports.append(ws.transport)
+        assert [transport.max_size for transport in transports] == [READ_SIZE, READ_SIZE]
+
+    run(main())

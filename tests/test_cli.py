@@ -10,7 +10,13 @@ import pytest
 
 from websockets_fast.sync.server import serve
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import websockets_fast
+
+# The directory the tests import websockets_fast from (the installed wheel
+# under tests/run.sh, the source tree in development), so that the subprocess
+# runs the same build: the source tree has no compiled speedups after a clean
+# checkout.
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(websockets_fast.__file__)))
 TIMEOUT = 30
 
 
@@ -36,7 +42,7 @@ def server():
 
 
 def start_cli(*args):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([PACKAGE_PARENT, os.environ.get("PYTHONPATH", "")]))
     process = subprocess.Popen(
         [sys.executable, "-m", "websockets_fast", *args],
         stdin=subprocess.PIPE,
