@@ -11,7 +11,10 @@ Libraries:
 - ``websockets_fast``: this project, through the same API;
 - ``picows.websockets``: picows's websockets-API layer, the same API again;
 - ``picows``: the picows core API (listener callbacks, no compression);
-- ``aiohttp``: aiohttp's server and ``ClientSession.ws_connect``.
+- ``aiohttp``: aiohttp's server and ``ClientSession.ws_connect``;
+- ``raw TCP``: no WebSocket at all, an :class:`asyncio.Protocol` echoing
+  bytes: the floor that any library on asyncio pays for the same echo (echo
+  workloads only).
 
 The first three share one adapter, :class:`WebsocketsAPI`, parameterised by
 the modules it imports.
@@ -30,7 +33,10 @@ import time
 from collections import deque
 
 # Display order in tables and plots; the first is the library under test.
-LIBRARIES = ("websockets_fast", "websockets", "picows.websockets", "picows", "aiohttp")
+LIBRARIES = ("websockets_fast", "websockets", "picows.websockets", "picows", "aiohttp", "raw TCP")
+
+# Libraries that run the echo workloads only.
+ECHO_ONLY = ("raw TCP",)
 
 # Reference columns of the table: ratios are computed against these.
 REFERENCES = ("websockets", "picows.websockets")
@@ -488,6 +494,131 @@ class Aiohttp:
             await self._session.close()
 
 
+# --------------------------------------------------------------------------
+# raw TCP: the floor
+
+
+class _RawEchoServer(asyncio.Protocol):
+    """Writes back every chunk as it arrives."""
+
+    def __init__(self, registry: set):
+        self.registry = registry
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.registry.add(transport)
+
+    def data_received(self, data):
+        self.transport.write(data)
+
+    def connection_lost(self, exc):
+        self.registry.discard(self.transport)
+
+
+class _RawEchoClient(asyncio.Protocol):
+    """Collects what arrives; ``recv(n)`` returns the first ``n`` bytes."""
+
+    def __init__(self):
+        self.chunks: list = []
+        self.size = 0
+        self.wanted = 0
+        self.waiter = None
+        self.lost = None
+        self.sent: deque = deque()  # sizes sent with send(), for recv()
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.chunks.append(data)
+        self.size += len(data)
+        if self.size >= self.wanted and self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def connection_lost(self, exc):
+        self.lost = exc or ConnectionError("connection closed")
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(self.lost)
+
+    async def recv(self, size: int) -> bytes:
+        while self.size < size:
+            if self.lost is not None:
+                raise self.lost
+            self.wanted = size
+            self.waiter = asyncio.get_running_loop().create_future()
+            await self.waiter
+        data = b"".join(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
+        self.chunks = [data[size:]] if len(data) > size else []
+        self.size -= size
+        return data[:size] if len(data) > size else data
+
+
+class RawTCP:
+    """An asyncio Protocol echo with no WebSocket framing, the reference for
+    the echo workloads: what a round trip of the same payload costs on the
+    same event loop before any library does anything."""
+
+    def __init__(self, name: str = "raw TCP"):
+        self._server = None
+        self.connections: set = set()
+
+    @staticmethod
+    def _echo_only(settings):
+        if settings["compression"]:
+            raise Unsupported("raw TCP has no compression")
+
+    async def start_server(self, settings: dict) -> int:
+        self._echo_only(settings)
+        registry = self.connections
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _RawEchoServer(registry), HOST, 0, backlog=settings["backlog"])
+        return self._server.sockets[0].getsockname()[1]
+
+    async def stop_server(self) -> None:
+        if self._server is not None:
+            for transport in list(self.connections):
+                transport.close()
+            self._server.close()
+            await asyncio.wait_for(self._server.wait_closed(), 10)
+
+    def broadcast(self, payload: bytes) -> int:
+        raise Unsupported("raw TCP runs the echo workloads only")
+
+    async def open(self, uri: str, settings: dict):
+        from urllib.parse import urlsplit
+
+        self._echo_only(settings)
+        parts = urlsplit(uri)
+        loop = asyncio.get_running_loop()
+        _transport, protocol = await loop.create_connection(_RawEchoClient, parts.hostname, parts.port)
+        return protocol
+
+    async def close(self, protocol) -> None:
+        protocol.transport.close()
+
+    async def send(self, protocol, payload: bytes) -> None:
+        # No framing: recv() returns as many bytes as were sent, in order.
+        protocol.sent.append(len(payload))
+        protocol.transport.write(payload)
+
+    async def recv(self, protocol) -> bytes:
+        return await protocol.recv(protocol.sent.popleft())
+
+    async def echo(self, protocol, payload: bytes, count: int, deadline: float) -> int:
+        write, recv, clock, size = protocol.transport.write, protocol.recv, time.monotonic, len(payload)
+        for i in range(count):
+            write(payload)
+            reply = await recv(size)
+            if reply != payload:
+                _check(reply, payload)
+            if clock() > deadline:
+                return i + 1
+        return count
+
+    async def pipeline(self, protocol, payloads: list) -> None:
+        raise Unsupported("raw TCP runs the echo workloads only")
+
+
 def adapter(name: str):
     """Import a library and return its adapter; ImportError if unavailable."""
     if name in _WEBSOCKETS_API_MODULES:
@@ -496,4 +627,6 @@ def adapter(name: str):
         return PicowsCore()
     if name == "aiohttp":
         return Aiohttp()
+    if name == "raw TCP":
+        return RawTCP()
     raise ValueError(f"unknown library: {name}")

@@ -18,6 +18,7 @@ SHORT = {
     "picows.websockets": "picows.websockets",
     "picows": "picows (core)",
     "aiohttp": "aiohttp",
+    "raw TCP": "raw TCP (no WebSocket)",
 }
 
 COLORS = {
@@ -26,6 +27,7 @@ COLORS = {
     "picows.websockets": "#2ca02c",
     "picows": "#98df8a",
     "aiohttp": "#ff7f0e",
+    "raw TCP": "#7f7f7f",
 }
 
 

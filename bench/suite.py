@@ -118,12 +118,14 @@ class Options:
 
 def plan(options: Options) -> list:
     """The cases of one repetition, in a fixed order (rotated per repetition)."""
-    libs = [lib for lib in peers.LIBRARIES if lib in options.libraries]
+    echo_libs = [lib for lib in peers.LIBRARIES if lib in options.libraries]
+    # The rest of the workloads need WebSocket libraries.
+    libs = [lib for lib in echo_libs if lib not in peers.ECHO_ONLY]
     cases = []
     echo_sizes = (64, 1 * KIB) if options.quick else ECHO_SIZES
     for loop in options.loops:
         for size in echo_sizes:
-            cases += [Case("echo", lib, lib, loop, size) for lib in libs]
+            cases += [Case("echo", lib, lib, loop, size) for lib in echo_libs]
             if not options.quick and "websockets_fast" in libs:
                 # Our client against each peer's server.
                 cases += [Case("echo", "websockets_fast", lib, loop, size) for lib in libs if lib != "websockets_fast"]

@@ -127,3 +127,29 @@ def test_quick_suite_one_library(tmp_path):
     pytest.importorskip("matplotlib")
     assert report.write_plot(tmp_path / "plot.png", rows, meta)
     assert (tmp_path / "plot.png").stat().st_size > 0
+
+
+def test_raw_tcp_reference_echo_in_worker_processes():
+    server, client = _pair("raw TCP")
+    try:
+        assert server.wait_ready(60), server.error
+        assert client.wait_ready(60), client.error
+        uri = f"ws://127.0.0.1:{server.info['port']}/"
+        # A payload larger than one read: recv() must join the pieces.
+        for size in (64, 300_000):
+            client.call("prepare_echo", uri, size, "random", warmup=5, timeout=60)
+            result = client.call("measure_echo", 20, 60.0, timeout=90)
+            client.call("release", timeout=30)
+            assert 1 <= result["messages"] <= 20
+        assert server.call("wait_connections", 0, timeout=30) == 0
+    finally:
+        client.stop()
+        server.stop()
+
+
+def test_raw_tcp_is_planned_for_echo_only():
+    for quick in (True, False):
+        cases = suite.plan(suite.Options(quick=quick, loops=("asyncio",)))
+        raw = [case for case in cases if "raw TCP" in (case.client, case.server)]
+        assert raw, quick
+        assert all(case.workload == "echo" and case.client == case.server and not case.compression for case in raw)
