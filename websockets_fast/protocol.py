@@ -316,8 +316,13 @@ class Protocol:
             frames = parser.feed(data)
             if not parser.control_frames and parser.exc is None:
                 # Only data frames, checked by the parser: they are the
-                # events as they are. This is the hot path.
-                self.events += frames
+                # events as they are. This is the hot path. The parser's
+                # list is new and nobody else's: when no event is waiting,
+                # it becomes the events list itself, with no copy.
+                if self.events:
+                    self.events += frames
+                else:
+                    self.events = frames
             else:
                 self.receive_parsed(frames)
             return
