@@ -38,7 +38,12 @@ cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
 
 
-__all__ = ["parse_header", "serialize_header", "build_frame", "FrameParser"]
+__all__ = ["parse_header", "serialize_header", "build_frame", "append_frame", "FrameParser", "SPLIT_FRAME_SIZE"]
+
+# append_frame() appends an unmasked bytes payload of at least this many
+# bytes apart from its header instead of copying it into one frame.
+cdef Py_ssize_t _SPLIT_FRAME_SIZE = 65536
+SPLIT_FRAME_SIZE = _SPLIT_FRAME_SIZE
 
 cdef enum:
     # The longest header: 2 bytes, a 64-bit length and a masking key.
@@ -47,6 +52,9 @@ cdef enum:
     # size if smaller) and doubles, so that a large frame arriving in many
     # reads is copied O(1) times per byte.
     MIN_PAYLOAD_CAPACITY = 4096
+    # Once 1/EAGER_PAYLOAD_FRACTION of a frame's payload has arrived, its
+    # storage takes the frame's whole size (see _fill_payload).
+    EAGER_PAYLOAD_FRACTION = 8
 
 cdef uint64_t NO_LIMIT = <uint64_t>-1
 
@@ -300,21 +308,46 @@ def build_frame(fin, opcode, payload, rsv=0, mask_key=None):
     ``mask_key``, the payload is masked with it; ``mask_key=True`` masks it
     with a fresh key from a process-wide pool filled from ``os.urandom``.
     """
+    return _build_frame(fin, opcode, payload, rsv, mask_key)
+
+
+def append_frame(list writes not None, fin, opcode, payload, rsv=0, mask_key=None):
+    """Append a whole frame to the list ``writes``, to be written in order.
+
+    Arguments are those of :func:`build_frame`, which makes the frame,
+    except that an unmasked ``bytes`` payload of ``SPLIT_FRAME_SIZE`` bytes
+    or more is appended as it is after its header: nothing copies it, and
+    a transport writes both at once (``writelines``) without joining them.
+    """
+    cdef int c_opcode, c_rsv
+    if mask_key is None and PyBytes_CheckExact(payload) and PyBytes_GET_SIZE(payload) >= _SPLIT_FRAME_SIZE:
+        c_opcode = _small_index(opcode)
+        c_rsv = _small_index(rsv)
+        writes.append(_build(fin, c_opcode, NULL, PyBytes_GET_SIZE(payload), c_rsv, None, True))
+        writes.append(payload)
+    else:
+        writes.append(_build_frame(fin, opcode, payload, rsv, mask_key))
+
+
+cdef bytes _build_frame(fin, opcode, payload, rsv, mask_key):
     cdef Py_buffer view
     cdef int c_opcode = _small_index(opcode)
     cdef int c_rsv = _small_index(rsv)
     if PyBytes_CheckExact(payload):
         # bytes, what send_text/send_binary get most: no buffer export.
         return _build(fin, c_opcode, <const unsigned char *>PyBytes_AS_STRING(payload),
-                      PyBytes_GET_SIZE(payload), c_rsv, mask_key)
+                      PyBytes_GET_SIZE(payload), c_rsv, mask_key, False)
     _get_buffer(payload, &view)
     try:
-        return _build(fin, c_opcode, <const unsigned char *>view.buf, view.len, c_rsv, mask_key)
+        return _build(fin, c_opcode, <const unsigned char *>view.buf, view.len, c_rsv, mask_key, False)
     finally:
         PyBuffer_Release(&view)
 
 
-cdef bytes _build(bint fin, int opcode, const unsigned char *payload, Py_ssize_t length, int rsv, object mask_key):
+cdef bytes _build(bint fin, int opcode, const unsigned char *payload, Py_ssize_t length, int rsv, object mask_key,
+                  bint header_only):
+    # header_only: the header of a frame of ``length`` bytes, for a payload
+    # written apart (unmasked only).
     cdef unsigned char header[MAX_HEADER_LENGTH]
     cdef unsigned char key[4]
     cdef const unsigned char *c_key = NULL
@@ -333,6 +366,8 @@ cdef bytes _build(bint fin, int opcode, const unsigned char *payload, Py_ssize_t
         _read_key(mask_key, key)
         c_key = key
     size = _write_header(header, fin, opcode, <uint64_t>length, rsv, c_key)
+    if header_only:
+        return PyBytes_FromStringAndSize(<char *>header, size)
     frame = PyBytes_FromStringAndSize(NULL, size + length)
     out = <unsigned char *>PyBytes_AS_STRING(frame)
     memcpy(out, header, size)
@@ -702,6 +737,14 @@ cdef class FrameParser:
                 capacity = MIN_PAYLOAD_CAPACITY
             if capacity < self._filled + take:
                 capacity = self._filled + take
+            if self._filled + take >= length // EAGER_PAYLOAD_FRACTION:
+                # An eighth of the frame is here: take the whole size at
+                # once. One allocation of the final size is one that malloc
+                # reuses from one large message to the next, where a series
+                # of reallocs gets fresh pages (a page fault each) every
+                # time. A peer that announces a large frame and sends little
+                # still makes it hold at most eight times what it sent.
+                capacity = length
             if capacity > length:
                 capacity = length
             if self._payload == NULL:

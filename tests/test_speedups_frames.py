@@ -20,6 +20,8 @@ from websockets_fast.speedups import (
     FrameParser,
     FrameProtocolError,
     FrameTooLarge,
+    SPLIT_FRAME_SIZE,
+    append_frame,
     build_frame,
     parse_header,
     serialize_header,
@@ -233,6 +235,37 @@ def test_build_frame_bad_arguments():
         build_frame(True, 1, b"", mask_key=b"")
     with pytest.raises(ValueError):
         build_frame(True, 20, b"")
+
+
+@pytest.mark.parametrize("length", [0, 125, SPLIT_FRAME_SIZE - 1, SPLIT_FRAME_SIZE, 200_000])
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+@pytest.mark.parametrize("mask_key", [None, KEY])
+def test_append_frame(length, kind, mask_key):
+    payload = kind(bytes(i % 251 for i in range(length)))
+    writes = [b"before"]
+    append_frame(writes, False, 2, payload, 4, mask_key)
+    assert writes[0] == b"before"
+    assert b"".join(writes[1:]) == build_frame(False, 2, payload, 4, mask_key)
+    if kind is bytes and mask_key is None and length >= SPLIT_FRAME_SIZE:
+        # Appended apart from its header, not copied.
+        assert writes[1:] == [serialize_header(False, 2, length, 4), payload]
+        assert writes[2] is payload
+    else:
+        assert len(writes) == 2 and type(writes[1]) is bytes
+
+
+def test_append_frame_bad_arguments():
+    for bad in [(), None, b""]:
+        with pytest.raises(TypeError):
+            append_frame(bad, True, 2, b"x")
+    writes = []
+    with pytest.raises(TypeError):
+        append_frame(writes, True, 1, "text")
+    with pytest.raises(ValueError):
+        append_frame(writes, True, 20, b"x" * SPLIT_FRAME_SIZE)
+    with pytest.raises(ValueError):
+        append_frame(writes, True, 2, b"x" * SPLIT_FRAME_SIZE, 8)
+    assert writes == []
 
 
 @needs_peer
@@ -449,6 +482,25 @@ def test_parser_memory_grows_only_with_received_bytes():
     assert peak < 64 * 1024
 
 
+@pytest.mark.parametrize("received", [1000, 50_000, 200_000, 600_000])
+def test_parser_holds_a_bounded_multiple_of_what_arrived(received):
+    # Storage for a large frame grows with what arrived: at most eight times
+    # it (the frame's whole size is taken once an eighth is here, so that
+    # malloc can reuse one allocation from one large message to the next),
+    # never the size the header announces before the bytes come.
+    size = 2**20
+    parser = FrameParser(True, max_size=size)
+    data = serialize_header(True, 2, size, mask_key=KEY) + bytes(received)
+    tracemalloc.start()
+    try:
+        assert parser.feed(data) == []
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert parser.buffered == received
+    assert held <= max(8 * received, 2 * 4096) + 1024
+
+
 def test_parser_large_frame_in_many_chunks():
     payload = os.urandom(300_000)
     frame = build_frame(True, 2, payload, mask_key=KEY)
@@ -509,6 +561,20 @@ def test_same_build_frame(args, payload):
     assert outcome(COMPILED.build_frame, fin, opcode, payload, rsv, mask_key) == outcome(
         PURE.build_frame, fin, opcode, payload, rsv, mask_key
     )
+
+
+@needs_compiled
+@PROPERTY
+@given(header_args, st.sampled_from([0, 1, 125, 65535, 65536, 70000]), st.sampled_from([bytes, bytearray]))
+def test_same_append_frame(args, length, kind):
+    fin, opcode, _, rsv, mask_key = args
+    payload = kind(b"\xa5" * length)
+    results = []
+    for module in (COMPILED, PURE):
+        writes = []
+        results.append((outcome(module.append_frame, writes, fin, opcode, payload, rsv, mask_key), writes))
+    assert results[0] == results[1]
+    assert COMPILED.SPLIT_FRAME_SIZE == PURE.SPLIT_FRAME_SIZE
 
 
 @st.composite

@@ -37,7 +37,7 @@ from .frames import (
     Frame,
 )
 
-from .speedups import FrameParser, FrameTooLarge, Utf8Validator, build_frame, validate_utf8
+from .speedups import SPLIT_FRAME_SIZE, FrameParser, FrameTooLarge, Utf8Validator, append_frame, build_frame, validate_utf8
 
 __all__ = ["Protocol", "Side", "State", "SEND_EOF", "MAX_FRAGMENTS"]
 
@@ -579,7 +579,7 @@ class Protocol:
         # The common case first: OPEN, a whole message, no extension, no
         # debug log (see _update_plain_send). This is the hot path.
         if self._plain_send and fin:
-            self.writes.append(build_frame(True, 1, data, 0, self._mask_key))
+            append_frame(self.writes, True, 1, data, 0, self._mask_key)
         else:
             self._send_data(1, data, fin)
 
@@ -599,7 +599,7 @@ class Protocol:
         # The common case first: OPEN, a whole message, no extension, no
         # debug log (see _update_plain_send). This is the hot path.
         if self._plain_send and fin:
-            self.writes.append(build_frame(True, 2, data, 0, self._mask_key))
+            append_frame(self.writes, True, 2, data, 0, self._mask_key)
         else:
             self._send_data(2, data, fin)
 
@@ -612,14 +612,20 @@ class Protocol:
         :meth:`data_to_send`. It returns :obj:`None`, and sends nothing, when
         the message must go through :meth:`send_text` or :meth:`send_binary`
         instead: the connection isn't OPEN, a fragmented message is being
-        sent, an extension transforms frames, or the debug log is on.
+        sent, an extension transforms frames, or the debug log is on; or
+        the frame is unmasked and its payload is large (``SPLIT_FRAME_SIZE``
+        bytes or more), which :meth:`data_to_send` then returns apart from
+        its header, so that the I/O layer writes it without a copy.
 
         Args:
             opcode: 1 (TEXT; ``data`` must be UTF-8) or 2 (BINARY).
             data: payload (bytes-like).
         """
         if self._plain_send:
-            return build_frame(True, opcode, data, 0, self._mask_key)
+            mask_key = self._mask_key
+            if mask_key is None and len(data) >= SPLIT_FRAME_SIZE:
+                return None
+            return build_frame(True, opcode, data, 0, mask_key)
         return None
 
     def _send_data(self, opcode, data, fin):
@@ -816,7 +822,7 @@ class Protocol:
                 frame = extension.encode(frame)
             data, fin = frame.data, frame.fin
             rsv = (4 if frame.rsv1 else 0) | (2 if frame.rsv2 else 0) | (1 if frame.rsv3 else 0)
-        self.writes.append(build_frame(fin, opcode, data, rsv, self._mask_key))
+        append_frame(self.writes, fin, opcode, data, rsv, self._mask_key)
 
 
 def _raise_decode_error(data):

@@ -26,6 +26,8 @@ __all__ = [
     "parse_header",
     "serialize_header",
     "build_frame",
+    "append_frame",
+    "SPLIT_FRAME_SIZE",
     "FrameParser",
     "parse_request",
     "parse_response",
@@ -64,6 +66,8 @@ Utf8Validator = _utf8.Utf8Validator
 parse_header = _frames.parse_header
 serialize_header = _frames.serialize_header
 build_frame = _frames.build_frame
+append_frame = _frames.append_frame
+SPLIT_FRAME_SIZE = _frames.SPLIT_FRAME_SIZE
 FrameParser = _frames.FrameParser
 parse_request = _http.parse_request
 parse_response = _http.parse_response

@@ -22,7 +22,7 @@ from collections import deque
 from .._speedups import FrameProtocolError, FrameTooLarge, SpeedupsError
 from .mask import apply_mask
 
-__all__ = ["parse_header", "serialize_header", "build_frame", "FrameParser"]
+__all__ = ["parse_header", "serialize_header", "build_frame", "append_frame", "FrameParser", "SPLIT_FRAME_SIZE"]
 
 # The longest header: 2 bytes, a 64-bit length and a masking key.
 MAX_HEADER_LENGTH = 14
@@ -198,6 +198,29 @@ def build_frame(fin, opcode, payload, rsv=0, mask_key=None):
     if mask_key is not None:
         return header + apply_mask(payload, mask_key)
     return header + payload
+
+
+# append_frame() appends an unmasked bytes payload of at least this many
+# bytes apart from its header instead of copying it into one frame.
+SPLIT_FRAME_SIZE = 65536
+
+
+def append_frame(writes, fin, opcode, payload, rsv=0, mask_key=None):
+    """Append a whole frame to the list ``writes``, to be written in order.
+
+    Arguments are those of :func:`build_frame`, which makes the frame,
+    except that an unmasked ``bytes`` payload of ``SPLIT_FRAME_SIZE`` bytes
+    or more is appended as it is after its header: nothing copies it, and
+    a transport writes both at once (``writelines``) without joining them.
+    """
+    if type(writes) is not list:
+        raise TypeError(f"writes must be a list, not {type(writes).__name__}")
+    if mask_key is None and type(payload) is bytes and len(payload) >= SPLIT_FRAME_SIZE:
+        header, _ = _header(fin, opcode, len(payload), rsv, None)
+        writes.append(header)
+        writes.append(payload)
+    else:
+        writes.append(build_frame(fin, opcode, payload, rsv, mask_key))
 
 
 def _size_limit(value, name):

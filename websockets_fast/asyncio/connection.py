@@ -412,16 +412,27 @@ class Connection(asyncio.Protocol):
                         protocol.send_binary(message)
                 except InvalidState:
                     raise await self._closed_error() from None
-                # One data frame, never with an EOF.
-                frame = b"".join(protocol.data_to_send())
+                # One data frame, never with an EOF: one bytes object, or a
+                # large payload after its header (see data_frame), which
+                # writelines() writes without joining them.
+                frame = protocol.data_to_send()
+                if len(frame) == 1:
+                    frame = frame[0]
             pending = self._pending
-            if pending is None and not self._sent_since_read:
+            if (pending is None and not self._sent_since_read) or type(frame) is list:
                 # A lone message (the echo pattern: receive, send, receive)
                 # goes straight to the transport, which sends at once when
-                # its buffer is empty.
+                # its buffer is empty. So does a large payload after its
+                # header: gathering it would save no system call. Frames
+                # gathered before it go first.
+                if pending and not self._write_gathered():
+                    raise await self._closed_error()
                 self._sent_since_read = True
                 try:
-                    self.transport.write(frame)
+                    if type(frame) is list:
+                        self.transport.writelines(frame)
+                    else:
+                        self.transport.write(frame)
                 except Exception as exc:
                     self._write_failed(exc)
                     raise await self._closed_error() from None
