@@ -317,7 +317,7 @@ def append_frame(list writes not None, fin, opcode, payload, rsv=0, mask_key=Non
     Arguments are those of :func:`build_frame`, which makes the frame,
     except that an unmasked ``bytes`` payload of ``SPLIT_FRAME_SIZE`` bytes
     or more is appended as it is after its header: nothing copies it, and
-    a transport writes both at once (``writelines``) without joining them.
+    the I/O layer writes the two one after the other without joining them.
     """
     cdef int c_opcode, c_rsv
     if mask_key is None and PyBytes_CheckExact(payload) and PyBytes_GET_SIZE(payload) >= _SPLIT_FRAME_SIZE:

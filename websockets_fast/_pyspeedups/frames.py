@@ -211,7 +211,7 @@ def append_frame(writes, fin, opcode, payload, rsv=0, mask_key=None):
     Arguments are those of :func:`build_frame`, which makes the frame,
     except that an unmasked ``bytes`` payload of ``SPLIT_FRAME_SIZE`` bytes
     or more is appended as it is after its header: nothing copies it, and
-    a transport writes both at once (``writelines``) without joining them.
+    the I/O layer writes the two one after the other without joining them.
     """
     if type(writes) is not list:
         raise TypeError(f"writes must be a list, not {type(writes).__name__}")

@@ -413,8 +413,8 @@ class Connection(asyncio.Protocol):
                 except InvalidState:
                     raise await self._closed_error() from None
                 # One data frame, never with an EOF: one bytes object, or a
-                # large payload after its header (see data_frame), which
-                # writelines() writes without joining them.
+                # large payload after its header (see data_frame), written
+                # without joining them.
                 frame = protocol.data_to_send()
                 if len(frame) == 1:
                     frame = frame[0]
@@ -430,7 +430,10 @@ class Connection(asyncio.Protocol):
                 self._sent_since_read = True
                 try:
                     if type(frame) is list:
-                        self.transport.writelines(frame)
+                        # One write each: writelines() would join them on
+                        # asyncio's default loop before Python 3.12.
+                        for data in frame:
+                            self.transport.write(data)
                     else:
                         self.transport.write(frame)
                 except Exception as exc:
