@@ -369,3 +369,29 @@ def test_default_loop_reads_at_most_read_size():
         assert [transport.max_size for transport in transports] == [READ_SIZE, READ_SIZE]
 
     run(main())
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_burst_of_small_and_large_messages_keeps_its_order(loop_factory):
+    # The server's large payloads are written apart from their header, right
+    # away; small ones sent in the same burst are gathered. The order on the
+    # wire must still be the order of send().
+    from websockets_fast.speedups import SPLIT_FRAME_SIZE
+
+    messages = []
+    for i in range(12):
+        size = SPLIT_FRAME_SIZE + i if i % 3 == 1 else 10 + i
+        messages.append(bytes([i]) * size if i % 2 else str(i) * size)
+
+    async def main():
+        async def handler(websocket):
+            await websocket.recv()
+            for message in messages:
+                await websocket.send(message)
+
+        async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/", compression=None, max_size=None) as ws:
+                await ws.send("go")
+                assert [await ws.recv() for _ in messages] == messages
+
+    run(main(), loop_factory=loop_factory)
