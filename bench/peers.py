@@ -68,6 +68,10 @@ def library_version(name: str) -> str:
         if version is None:
             from websockets_fast.version import __version__ as version
         return f"{version} ({speedups.BACKEND})"
+    if name == "raw TCP":
+        import platform
+
+        return f"asyncio of {platform.python_implementation()} {platform.python_version()}"
     top = name.split(".")[0]
     module = importlib.import_module(top)
     version = getattr(module, "__version__", None)
