@@ -8,14 +8,49 @@ silent fallback to the twins into an import error.
 
 import asyncio
 import os
+import re
 
 import pytest
 
 from websockets_fast import speedups
 
 
+try:
+    import websockets  # noqa: F401 (the interop peer)
+
+    HAVE_PEER = True
+except ImportError:
+    HAVE_PEER = False
+
+# The interop peer, websockets 17, needs Python 3.11+. Where it can't be
+# installed, the test modules that import it are not collected (rather than
+# failing to import), and the report header says which.
+requires_peer = pytest.mark.skipif(not HAVE_PEER, reason="websockets (the interop peer, Python 3.11+) not installed")
+_PEER_IMPORT = re.compile(r"^(import|from) websockets\b", re.MULTILINE)
+_not_collected = []
+
+
+def pytest_ignore_collect(collection_path, config):
+    if HAVE_PEER or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    if _PEER_IMPORT.search(collection_path.read_text(encoding="utf-8")):
+        _not_collected.append(collection_path.name)
+        return True
+    return None
+
+
 def pytest_report_header(config):
-    return f"websockets_fast backend: {speedups.BACKEND}"
+    lines = [f"websockets_fast backend: {speedups.BACKEND}"]
+    if not HAVE_PEER:
+        lines.append("websockets (the interop peer) not installed: modules that import it are not collected")
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _not_collected:
+        terminalreporter.write_line(
+            f"not collected without the interop peer: {', '.join(sorted(set(_not_collected)))}"
+        )
 
 
 def pytest_configure(config):

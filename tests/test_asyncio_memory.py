@@ -13,7 +13,7 @@ import sys
 import tracemalloc
 
 import pytest
-from conftest import run
+from conftest import requires_peer, run
 
 from websockets_fast.asyncio.server import serve
 
@@ -48,6 +48,7 @@ async def echo(websocket):
         await websocket.send(message)
 
 
+@requires_peer
 @pytest.mark.parametrize(
     "compression, send",
     [("none", True), ("deflate", False)],

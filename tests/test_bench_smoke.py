@@ -19,6 +19,7 @@ if ROOT not in sys.path:
     sys.path.append(ROOT)
 
 from bench import peers, report, suite, workers  # noqa: E402
+from conftest import requires_peer  # noqa: E402
 
 SETTINGS = dict(suite.SETTINGS, compression=False)
 
@@ -64,6 +65,7 @@ def _echo_round(server, client, size):
     assert result["messages"] in (100, 200)
 
 
+@requires_peer
 def test_echo_end_to_end_in_worker_processes():
     server, client = _pair("websockets")
     try:
@@ -76,6 +78,7 @@ def test_echo_end_to_end_in_worker_processes():
     assert not server.alive and not client.alive
 
 
+@requires_peer
 def test_websockets_fast_client_against_websockets_server():
     pytest.importorskip("websockets_fast.asyncio.client")
     server, client = _pair("websockets_fast", "websockets")
@@ -97,6 +100,7 @@ def test_a_failing_library_is_reported_not_raised():
         worker.stop()
 
 
+@requires_peer
 def test_quick_suite_one_library(tmp_path):
     options = suite.Options(
         quick=True,
