@@ -14,7 +14,6 @@ import pytest
 
 from websockets_fast import speedups
 
-
 try:
     import websockets  # noqa: F401 (the interop peer)
 
@@ -24,17 +23,15 @@ except ImportError:
 
 # The interop peer, websockets 17, needs Python 3.11+. Where it can't be
 # installed, the test modules that import it are not collected (rather than
-# failing to import), and the report header says which.
+# failing to import), which the report header says.
 requires_peer = pytest.mark.skipif(not HAVE_PEER, reason="websockets (the interop peer, Python 3.11+) not installed")
 _PEER_IMPORT = re.compile(r"^(import|from) websockets\b", re.MULTILINE)
-_not_collected = []
 
 
 def pytest_ignore_collect(collection_path, config):
     if HAVE_PEER or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
         return None
     if _PEER_IMPORT.search(collection_path.read_text(encoding="utf-8")):
-        _not_collected.append(collection_path.name)
         return True
     return None
 
@@ -44,13 +41,6 @@ def pytest_report_header(config):
     if not HAVE_PEER:
         lines.append("websockets (the interop peer) not installed: modules that import it are not collected")
     return lines
-
-
-def pytest_terminal_summary(terminalreporter):
-    if _not_collected:
-        terminalreporter.write_line(
-            f"not collected without the interop peer: {', '.join(sorted(set(_not_collected)))}"
-        )
 
 
 def pytest_configure(config):
