@@ -232,6 +232,8 @@ def _bars(ax, groups, libs, value_of, log=False, fmt=None):
         for j, group in enumerate(groups):
             x = j + (i - (len(libs) - 1) / 2) * width
             value = value_of(group, lib)
+            if value is ... and lib in peers.ECHO_ONLY:
+                continue  # a reference, not run here: nothing to say
             if value is None or value is ...:
                 ax.text(x, 0.02, "n/a" if value is None else "unsupported", rotation=90, ha="center",
                         va="bottom", fontsize=7, color="#444444", transform=ax.get_xaxis_transform())
@@ -267,6 +269,8 @@ def write_plot(path, rows, meta) -> bool:
     own = [r for r in rows if r["client"] == r["server"]]
     libs = [lib for lib in peers.LIBRARIES if any(r["client"] == lib for r in own)]
     loops = list(dict.fromkeys(r["loop"] for r in own))
+    # The panels of workloads that only WebSocket libraries run.
+    websocket_libs = [lib for lib in libs if lib not in peers.ECHO_ONLY]
     if not own:
         return False
 
@@ -317,7 +321,7 @@ def write_plot(path, rows, meta) -> bool:
             return row["median"][group[1]] if row["median"] else None
 
         ax = axes["memory"]
-        _bars(ax, groups, libs, memory_value)
+        _bars(ax, groups, websocket_libs, memory_value)
         names = {"traced_kib": "tracemalloc", "rss_kib": "RSS"}
         ax.set_xticklabels([f"{label.split(', ', 1)[1].replace(', ', ' ')}\n{names[metric]}"
                             for label, metric in groups], fontsize=8)
@@ -331,7 +335,7 @@ def write_plot(path, rows, meta) -> bool:
         ):
             index, labels = lookup((workload,), extra_loop)
             ax = axes[name]
-            _bars(ax, labels, libs, value_getter(index, metric))
+            _bars(ax, labels, websocket_libs, value_getter(index, metric))
             ax.set_xticklabels(labels, fontsize=8)
             ax.set_title(f"{title} - {extra_loop}", fontsize=9)
 
