@@ -37,7 +37,15 @@ from .frames import (
     Frame,
 )
 
-from .speedups import SPLIT_FRAME_SIZE, FrameParser, FrameTooLarge, Utf8Validator, append_frame, build_frame, validate_utf8
+from .speedups import (
+    SPLIT_FRAME_SIZE,
+    FrameParser,
+    FrameTooLarge,
+    Utf8Validator,
+    append_frame,
+    build_frame,
+    validate_utf8,
+)
 
 __all__ = ["Protocol", "Side", "State", "SEND_EOF", "MAX_FRAGMENTS"]
 
