@@ -186,9 +186,28 @@ def test_joining_buffer_bounded_by_message_size():
         asm.put(Frame(CONT, b"z", False))
     assert asm.take() is None
     assert len(asm) == 0
-    assert len(asm._buffer) == 1000
+    # The first fragment, then one buffer for all the small ones.
+    assert [len(part) for part in asm._parts] == [0, 1000]
     asm.put(Frame(CONT, b""))
     assert asm.take() == b"z" * 1000
+
+
+@pytest.mark.parametrize("decode", [None, True])
+def test_large_and_small_fragments_joined_in_order(decode):
+    # Large fragments are kept as they are until the join, small ones are
+    # gathered into one buffer between them: the message is the same.
+    sizes = [5000, 3, 4096, 1, 2, 4095, 10000, 7]
+    pieces = [bytes([65 + i]) * size for i, size in enumerate(sizes)]
+    asm = Assembler(max_queue=None)
+    for i, piece in enumerate(pieces):
+        asm.put(Frame(BINARY if i == 0 else CONT, piece, i == len(pieces) - 1))
+        if i == 3:
+            assert asm.take() is None
+            # The large pieces are the frames' own objects, not copies.
+            assert asm._parts[0] is pieces[0] and asm._parts[2] is pieces[2]
+    expected = b"".join(pieces)
+    assert asm.take(decode) == (expected.decode() if decode else expected)
+    assert asm._parts is None
 
 
 # Flow control
