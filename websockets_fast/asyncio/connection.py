@@ -412,30 +412,28 @@ class Connection(asyncio.Protocol):
                         protocol.send_binary(message)
                 except InvalidState:
                     raise await self._closed_error() from None
-                # One data frame, never with an EOF: one bytes object, or a
-                # large payload after its header (see data_frame), written
-                # without joining them.
-                frame = protocol.data_to_send()
-                if len(frame) == 1:
-                    frame = frame[0]
+                # One data frame, never with an EOF.
+                writes = protocol.data_to_send()
+                if len(writes) > 1:
+                    # A large payload after its header (see data_frame):
+                    # gathering it would save no system call. _write()
+                    # writes what was gathered, then each of these, without
+                    # joining them.
+                    self._sent_since_read = True
+                    if not self._write(writes):
+                        raise await self._closed_error()
+                    if self._write_paused:
+                        await self._drain()
+                    return
+                frame = writes[0]
             pending = self._pending
-            if (pending is None and not self._sent_since_read) or type(frame) is list:
+            if pending is None and not self._sent_since_read:
                 # A lone message (the echo pattern: receive, send, receive)
                 # goes straight to the transport, which sends at once when
-                # its buffer is empty. So does a large payload after its
-                # header: gathering it would save no system call. Frames
-                # gathered before it go first.
-                if pending and not self._write_gathered():
-                    raise await self._closed_error()
+                # its buffer is empty.
                 self._sent_since_read = True
                 try:
-                    if type(frame) is list:
-                        # One write each: writelines() would join them on
-                        # asyncio's default loop before Python 3.12.
-                        for data in frame:
-                            self.transport.write(data)
-                    else:
-                        self.transport.write(frame)
+                    self.transport.write(frame)
                 except Exception as exc:
                     self._write_failed(exc)
                     raise await self._closed_error() from None
