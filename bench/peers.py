@@ -551,10 +551,11 @@ class _RawEchoClient(asyncio.Protocol):
             self.wanted = size
             self.waiter = asyncio.get_running_loop().create_future()
             await self.waiter
-        data = b"".join(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
+        # One chunk is returned as it is: join and slice copy nothing then.
+        data = b"".join(self.chunks)
         self.chunks = [data[size:]] if len(data) > size else []
         self.size -= size
-        return data[:size] if len(data) > size else data
+        return data[:size]
 
 
 class RawTCP:

@@ -43,6 +43,19 @@ def pytest_report_header(config):
     return lines
 
 
+def subprocess_env():
+    """The environment for a Python subprocess that must import the same
+    websockets_fast as the tests: the installed wheel under tests/run.sh,
+    the checkout in development (whose source tree has no compiled speedups
+    after a clean checkout)."""
+    import websockets_fast
+
+    where = os.path.dirname(os.path.dirname(os.path.abspath(websockets_fast.__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([where] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
+
+
 def pytest_configure(config):
     if os.environ.get("WEBSOCKETS_FAST_REQUIRE_COMPILED", "") not in ("", "0"):
         if not os.environ.get("WEBSOCKETS_FAST_PURE") and speedups.BACKEND != "compiled":

@@ -1,22 +1,16 @@
 """The interactive client, ``python -m websockets_fast <uri>``, run as a subprocess
 against a server on 127.0.0.1."""
 
-import os
 import subprocess
 import sys
 import threading
 
 import pytest
 
+from conftest import subprocess_env
+
 from websockets_fast.sync.server import serve
 
-import websockets_fast
-
-# The directory the tests import websockets_fast from (the installed wheel
-# under tests/run.sh, the source tree in development), so that the subprocess
-# runs the same build: the source tree has no compiled speedups after a clean
-# checkout.
-PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(websockets_fast.__file__)))
 TIMEOUT = 30
 
 
@@ -42,7 +36,7 @@ def server():
 
 
 def start_cli(*args):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([PACKAGE_PARENT, os.environ.get("PYTHONPATH", "")]))
+    env = subprocess_env()
     process = subprocess.Popen(
         [sys.executable, "-m", "websockets_fast", *args],
         stdin=subprocess.PIPE,

@@ -14,7 +14,6 @@ test (WEBSOCKETS_FAST_PURE) is the one the program reports.
 
 import asyncio
 import importlib.util
-import os
 import selectors
 import signal
 import subprocess
@@ -24,7 +23,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from conftest import run
+from conftest import run, subprocess_env
 
 import websockets.asyncio.server
 import websockets.sync.client
@@ -70,19 +69,6 @@ def expected_backend(lib):
     return speedups.BACKEND
 
 
-def program_env():
-    """The programs import the websockets_fast this test imports: the checkout
-    in development, the installed wheel under tests/run.sh."""
-    import websockets_fast
-
-    where = str(Path(websockets_fast.__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [where] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
-    )
-    return env
-
-
 def read_line(process, timeout):
     """The next line of the process's stdout, or fail after ``timeout`` seconds."""
     selector = selectors.DefaultSelector()
@@ -114,7 +100,7 @@ def test_echo_server_echoes_and_stops(lib, impl):
     process = subprocess.Popen(
         [sys.executable, str(COMPLIANCE / "echo_server.py"), "--lib", lib, "--impl", impl],
         stdout=subprocess.PIPE,
-        env=program_env(),
+        env=subprocess_env(),
     )
     try:
         line = read_line(process, STARTUP_TIMEOUT)
@@ -172,7 +158,7 @@ def test_echo_client_follows_fuzzing_protocol(lib, impl):
                 sys.executable, str(COMPLIANCE / "echo_client.py"),
                 f"ws://127.0.0.1:{port}", "--agent", "test-agent",
                 "--lib", lib, "--impl", impl, "--case-timeout", "20",
-                stdout=subprocess.PIPE, env=program_env(),
+                stdout=subprocess.PIPE, env=subprocess_env(),
             )
             try:
                 output, _ = await asyncio.wait_for(process.communicate(), 60)
