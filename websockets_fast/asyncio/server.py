@@ -12,8 +12,8 @@ import logging
 import sys
 from collections.abc import Awaitable
 
-from ..basic_auth import credentials_checker
-from ..basic_auth import unauthorized as _unauthorized
+from ..credentials import credentials_checker
+from ..credentials import unauthorized as _unauthorized
 from ..exceptions import InvalidHeader
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
 from ..headers import parse_authorization_basic, validate_subprotocols

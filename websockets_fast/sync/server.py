@@ -539,8 +539,8 @@ def basic_auth(
             ``check_credentials`` are given.
     """
     from ..exceptions import InvalidHeader
-    from ..basic_auth import credentials_checker
-    from ..basic_auth import unauthorized as _unauthorized
+    from ..credentials import credentials_checker
+    from ..credentials import unauthorized as _unauthorized
     from ..headers import parse_authorization_basic
 
     check_credentials = credentials_checker(credentials, check_credentials)
