@@ -216,9 +216,38 @@ def test_send_type_errors():
                 with pytest.raises(TypeError):
                     await ws.send(["a", b"b"])
                 with pytest.raises(ConnectionClosedError):
+                    await ws.send("next")
+                with pytest.raises(ConnectionClosedError):
                     await ws.recv()
 
     run(main())
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_send_after_a_fragmented_send_cut_short_by_closing(loop_factory):
+    async def handler(websocket):
+        # The first fragment has arrived; close before the rest does.
+        await websocket.recv_streaming().__anext__()
+        await websocket.close(1001, "bye")
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/") as ws:
+
+                async def chunks():
+                    yield "a"
+                    await ws.wait_closed()
+                    yield "b"
+
+                with pytest.raises(ConnectionClosedOK):
+                    await ws.send(chunks())
+                # The protocol still expects the rest of that message; the
+                # caller hears that the connection is closed.
+                with pytest.raises(ConnectionClosedOK) as raised:
+                    await ws.send("next")
+                assert raised.value.rcvd.code == 1001
+
+    run(main(), loop_factory=loop_factory)
 
 
 def test_concurrent_recv_raises():

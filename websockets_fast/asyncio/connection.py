@@ -25,6 +25,7 @@ from ..exceptions import (
     ConnectionClosed,
     ConnectionClosedOK,
     InvalidState,
+    ProtocolError,
     TooManyFragments,
 )
 from ..http11 import RequestParser, ResponseParser
@@ -411,6 +412,13 @@ class Connection(asyncio.Protocol):
                     else:
                         protocol.send_binary(message)
                 except InvalidState:
+                    raise await self._closed_error() from None
+                except ProtocolError:
+                    # "expected a continuation frame": a fragmented send was
+                    # cut short by the closing of the connection, which is
+                    # what the caller needs to hear about.
+                    if protocol.state is OPEN:
+                        raise
                     raise await self._closed_error() from None
                 # One data frame, never with an EOF.
                 writes = protocol.data_to_send()
