@@ -2053,3 +2053,99 @@ def test_serve_forever_cancelled_stops_server(lib_name):
         await server.wait_closed()
 
     run(main())
+
+
+class ConnectionContext(logging.LoggerAdapter):
+    """The logging guide's adapter: prefixes messages with the connection's id."""
+
+    def process(self, msg, kwargs):
+        try:
+            websocket = kwargs["extra"]["websocket"]
+        except KeyError:
+            return msg, kwargs
+        return f"{websocket.id} {msg}", kwargs
+
+
+@scenarios
+def test_log_records_carry_the_connection(lib_name):
+    """Records logged for a connection have it as the ``websocket`` extra,
+    asyncio and threading alike, and ``websocket.logger`` adds it too."""
+    lib = load(lib_name)
+    handler_log = RecordingHandler()
+    records = []
+
+    def emit(record):
+        # The connection is a weak proxy: read it while the record is emitted.
+        websocket = getattr(record, "websocket", None)
+        records.append((record.getMessage(), None if websocket is None else websocket.id))
+
+    handler_log.emit = emit
+    base = logging.getLogger("scenario.context")
+    base.addHandler(handler_log)
+    base.setLevel(logging.INFO)
+    base.propagate = False
+    ids = []
+
+    async def handler(websocket):
+        ids.append(websocket.id)
+        websocket.logger.info("from the handler")
+        await websocket.send("hi")
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0, logger=ConnectionContext(base, None)) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                assert await websocket.recv() == "hi"
+
+    def sync_handler(websocket):
+        ids.append(websocket.id)
+        websocket.logger.info("from the handler")
+        websocket.send("hi")
+
+    try:
+        run(main())
+        server, thread = run_sync_server(lib, sync_handler, logger=ConnectionContext(base, None))
+        try:
+            with lib.sync_client.connect(f"ws://127.0.0.1:{server.socket.getsockname()[1]}") as websocket:
+                assert websocket.recv(timeout=10) == "hi"
+        finally:
+            stop_sync_server(server, thread)
+    finally:
+        base.removeHandler(handler_log)
+        base.propagate = True
+    from_handler = [record for record in records if record[0].endswith("from the handler")]
+    assert from_handler == [(f"{connection_id} from the handler", connection_id) for connection_id in ids]
+
+
+@scenarios
+def test_programs_attach_attributes_to_connections_and_requests(lib_name):
+    """process_request annotates the connection and the request; the handler
+    reads both back, and a client connection takes attributes too."""
+    lib = load(lib_name)
+
+    def process_request(connection, request):
+        connection.session = "s1"
+        request.user = "alice"
+
+    async def handler(websocket):
+        websocket.seen = True
+        await websocket.send(f"{websocket.session} {websocket.request.user} {websocket.seen}")
+
+    async def main():
+        async with lib.server.serve(handler, "127.0.0.1", 0, process_request=process_request) as server:
+            async with lib.client.connect(f"ws://127.0.0.1:{port_of(server)}") as websocket:
+                websocket.tag = "mine"
+                assert await websocket.recv() == "s1 alice True"
+                assert websocket.tag == "mine"
+
+    run(main())
+
+    def sync_handler(websocket):
+        websocket.send(f"{websocket.session} {websocket.request.user}")
+
+    server, thread = run_sync_server(lib, sync_handler, process_request=process_request)
+    try:
+        with lib.sync_client.connect(f"ws://127.0.0.1:{server.socket.getsockname()[1]}") as websocket:
+            websocket.tag = "mine"
+            assert websocket.recv(timeout=10) == "s1 alice"
+    finally:
+        stop_sync_server(server, thread)

@@ -69,11 +69,11 @@ MAX_BODY_SIZE = int(os.environ.get("WEBSOCKETS_MAX_BODY_SIZE", "1048576"))
 
 
 # Dataclasses, as in websockets, so that hooks can use dataclasses.replace().
-# Slots save memory per connection where Python supports them (3.10+).
-_event_dataclass = dataclasses.dataclass(slots=True) if sys.version_info >= (3, 10) else dataclasses.dataclass
+# No slots: as in websockets, a hook may annotate a request (request.user =
+# ...). The asyncio connection keeps only their bytes once open anyway.
 
 
-@_event_dataclass
+@dataclasses.dataclass
 class Request:
     """
     A handshake request.
@@ -134,7 +134,7 @@ class Request:
         return f"{self.method} {self.path} {self.protocol}\r\n".encode("ascii") + self.headers.serialize()
 
 
-@_event_dataclass
+@dataclasses.dataclass
 class Response:
     """
     A handshake response.

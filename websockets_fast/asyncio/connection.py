@@ -17,9 +17,11 @@ actually has to wait.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterable, Iterable, Mapping
 
 from ..assembler import Assembler, PingTracker, parse_write_limit
+from ..connection_logger import ConnectionLogger
 from ..exceptions import (
     ConcurrencyError,
     ConnectionClosed,
@@ -28,7 +30,7 @@ from ..exceptions import (
     ProtocolError,
     TooManyFragments,
 )
-from ..http11 import RequestParser, ResponseParser
+from ..http11 import Request, RequestParser, Response, ResponseParser
 from ..protocol import OPEN
 
 __all__ = ["Connection", "broadcast"]
@@ -104,6 +106,10 @@ class Connection(asyncio.Protocol):
         "_keepalive_timer",
         "_open",
         "__weakref__",
+        # Programs attach their own attributes (ws.user = ...), as websockets
+        # allows. The dict only exists once they do; until then it costs a
+        # pointer.
+        "__dict__",
     )
 
     def __init__(
@@ -116,6 +122,9 @@ class Connection(asyncio.Protocol):
         max_queue=16,
         write_limit=2**15,
     ):
+        # Log records carry the connection as the "websocket" extra, as in
+        # websockets: logging adapters and formatters rely on it.
+        protocol.logger = ConnectionLogger(protocol.logger, self)
         self.protocol = protocol
         self.loop = asyncio.get_running_loop()
         self.transport = None
@@ -194,10 +203,12 @@ class Connection(asyncio.Protocol):
         self._response = response
 
     def _compact_handshake(self):
-        # Called once the connection is open (see the request property).
-        if self._request is not None and type(self._request) is not bytes:
+        # Called once the connection is open (see the request property). A
+        # request or response that a hook annotated (request.user = ...) is
+        # kept whole: its bytes would lose the annotation.
+        if _is_plain_event(self._request):
             self._request = self._request.serialize()
-        if self._response is not None and type(self._response) is not bytes:
+        if _is_plain_event(self._response):
             self._response = self._response.serialize()
 
     @property
@@ -976,6 +987,17 @@ class Connection(asyncio.Protocol):
 
 def _drop(frame):
     pass
+
+
+# Request and Response fields, in an instance's __dict__ when nobody added
+# attributes of their own.
+_EVENT_FIELDS = frozenset(field.name for event in (Request, Response) for field in dataclasses.fields(event))
+
+
+def _is_plain_event(event):
+    """Whether a Request or Response can be kept as its bytes: it is one and
+    carries no attribute that a hook attached to it."""
+    return event is not None and type(event) is not bytes and vars(event).keys() <= _EVENT_FIELDS
 
 
 def broadcast(connections, message, *, text=None, raise_exceptions=False):

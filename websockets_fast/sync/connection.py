@@ -31,7 +31,6 @@ slow peer never stops the connection from reading.
 from __future__ import annotations
 
 import concurrent.futures
-import logging
 import select
 import socket
 import ssl
@@ -40,11 +39,11 @@ import threading
 import time
 import traceback
 import uuid
-import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any, Iterator
 
 from ..assembler import Assembler, PingTracker
+from ..connection_logger import ConnectionLogger
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK, TooManyFragments
 from ..frames import CloseCode
 from ..protocol import State
@@ -172,6 +171,9 @@ class Connection:
         "_connection_exc",
         "_reader",
         "__weakref__",
+        # Programs attach their own attributes (ws.user = ...), as websockets
+        # allows; the dict only exists once they do.
+        "__dict__",
     )
 
     recv_bufsize = 65536
@@ -193,7 +195,7 @@ class Connection:
         self.close_timeout = close_timeout
 
         # Log records carry the connection, as in websockets.
-        protocol.logger = logging.LoggerAdapter(protocol.logger, {"websocket": weakref.proxy(self)})
+        protocol.logger = ConnectionLogger(protocol.logger, self)
         self.id: uuid.UUID = protocol.id
         """Unique identifier of the connection. Useful in logs."""
         self.logger = protocol.logger
