@@ -267,3 +267,34 @@ def test_ping_flood_while_application_waits_to_send():
             writer.transport.abort()
 
     run(main())
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_frames_right_behind_the_request_reach_the_handler(loop_factory):
+    # RFC 6455 wants a client to wait for the response; frames sent with the
+    # request are handled once it is sent, and reading waits until then, so
+    # that process_request's time can't fill memory with unparsed frames.
+    reading_during_hook = []
+
+    async def process_request(connection, request):
+        reading_during_hook.append(connection.transport.is_reading())
+        await asyncio.sleep(0)  # an async hook, as one doing I/O would be
+
+    async def echo_one(websocket):
+        await websocket.send(await websocket.recv())
+        await websocket.wait_closed()
+
+    async def main():
+        async with serve(echo_one, "127.0.0.1", 0, process_request=process_request) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+            writer.write(HANDSHAKE + client_frame(9, b"early ping") + client_frame(1, b"early"))
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 101 ")
+            assert await read_frame(reader) == (10, b"early ping")
+            assert await read_frame(reader) == (1, b"early")
+            writer.write(client_frame(8, (1000).to_bytes(2, "big")))
+            assert await read_close_code(reader) == 1000
+            writer.close()
+        assert reading_during_hook == [False]
+
+    run(main(), loop_factory=loop_factory)

@@ -92,8 +92,9 @@ def close_code(frames):
     return codes[0]
 
 
-def raw_client(port):
-    """Open a connection and perform the opening handshake by hand."""
+def raw_client(port, early=b""):
+    """Open a connection and perform the opening handshake by hand; ``early``
+    is sent right behind the request, in the same write."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=BOUND)
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
@@ -101,6 +102,7 @@ def raw_client(port):
             f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
+        + early
     )
     head = b""
     while b"\r\n\r\n" not in head:
@@ -483,3 +485,35 @@ def test_ping_flood_from_a_peer_that_does_not_read_is_bounded():
         websocket.close_socket()
         sender.join(BOUND)
         assert not sender.is_alive()
+
+
+def test_frames_right_behind_the_request_are_handled_without_more_input():
+    # RFC 6455 wants a client to wait for the response, but frames sent
+    # with the request must not wait for the client's next bytes.
+    def handler(websocket):
+        websocket.send(websocket.recv())
+
+    with running_server(handler) as (port, _):
+        sock, data = raw_client(port, early=build_frame(9, b"early ping") + build_frame(1, b"early"))
+        with sock:
+            frames = []
+            for _ in range(100):
+                if any(opcode == 8 for opcode, _ in frames):
+                    break
+                chunk = sock.recv(65536)
+                assert chunk, f"EOF before the close frame, after {frames}"
+                data += chunk
+                frames = parse_frames(data)
+            sock.sendall(build_frame(8, struct.pack("!H", 1000)))
+    assert frames[:2] == [(10, b"early ping"), (1, b"early")]
+    assert close_code(frames) == 1000
+
+
+def parse_frames(data):
+    """The complete unmasked frames at the start of ``data``."""
+    frames = []
+    while len(data) >= 2 and data[1] & 0x7F < 126 and len(data) >= 2 + (data[1] & 0x7F):
+        length = data[1] & 0x7F
+        frames.append((data[0] & 0x0F, data[2 : 2 + length]))
+        data = data[2 + length :]
+    return frames

@@ -148,8 +148,9 @@ class Connection(asyncio.Protocol):
         self._pending = None
         self._pending_size = 0
         self._sent_since_read = False
-        # True while reading is paused because our answers to the peer's
-        # frames (pongs) fill the write buffer.
+        # True while reading is paused for another reason than the queue:
+        # our answers to the peer's frames (pongs) fill the write buffer, or
+        # a server's handshake request awaits its response.
         self._reading_held = False
         # Bytes of answers written while the buffer was full and the
         # application waited to write (see data_received).
@@ -917,25 +918,29 @@ class Connection(asyncio.Protocol):
                     self._reading_held = True
                     self.transport.pause_reading()
         if self._open:
-            put = self._messages.put if not self._discarding else _drop
-            got_data = False
-            for event in events:
-                opcode = event.opcode
-                if opcode <= OP_BINARY:
-                    put(event)
-                    got_data = True
-                elif opcode == OP_PONG:
-                    self._on_pong(event.data)
-            if got_data:
-                waiter = self._recv_waiter
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(None)
-                if protocol.close_sent is not None:
-                    self._read_on_for_close()
+            self._receive_events(events)
         else:
             for event in events:
                 self._process_event(event)
             self._wake_reader()
+
+    def _receive_events(self, events):
+        """Handle the events of an OPEN connection: queue data frames."""
+        put = self._messages.put if not self._discarding else _drop
+        got_data = False
+        for event in events:
+            opcode = event.opcode
+            if opcode <= OP_BINARY:
+                put(event)
+                got_data = True
+            elif opcode == OP_PONG:
+                self._on_pong(event.data)
+        if got_data:
+            waiter = self._recv_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            if self.protocol.close_sent is not None:
+                self._read_on_for_close()
 
     def eof_received(self):
         self.protocol.receive_eof()

@@ -130,7 +130,18 @@ class ServerConnection(Connection):
                 if self._open_timer is not None:
                     self._open_timer.cancel()
                     self._open_timer = None
+                # Frames that came right behind the request, parsed now.
+                self._receive_events(protocol.events_received())
             self._flush()
+        self._release_handshake_hold()
+
+    def _release_handshake_hold(self):
+        # Reading was paused when the request arrived (see _process_event);
+        # the queue may have paused it again with the early frames.
+        if self._reading_held:
+            self._reading_held = False
+            if not self._lost and not self._messages.paused:
+                self.transport.resume_reading()
 
     def _internal_error(self):
         return self.protocol.reject(
@@ -140,8 +151,15 @@ class ServerConnection(Connection):
 
     def _process_event(self, event):
         if self.request is None:
-            # The first event is the handshake request.
+            # The first event is the handshake request. Read no more until
+            # it is answered: a client may not send frames before the
+            # response, and what an eager one sends meanwhile would pile up
+            # unparsed, out of max_queue's reach, for as long as
+            # process_request takes.
             self.request = event
+            if not self._lost:
+                self._reading_held = True
+                self.transport.pause_reading()
         else:
             super()._process_event(event)
 

@@ -154,9 +154,17 @@ class ServerConnection(Connection):
             if protocol.state is CONNECTING:
                 protocol.send_response(self.response)
                 _write_all(self.socket, protocol.data_to_send())
-            if protocol.state is OPEN:
+            # Frames that came right behind the request may have started
+            # closing the connection already: it is open all the same.
+            opened = self.response.status_code == 101 and protocol.state is not CONNECTING
+            if opened:
                 server.all_connections.add(self)
-        if protocol.state is OPEN:
+        if opened:
+            with self._lock:
+                # Those frames, parsed by send_response(): the reader would
+                # only see them after the next bytes from the client.
+                for event in protocol.events_received():
+                    self.process_event(event)
             self.start_reader()
 
     def _internal_error(self):
