@@ -164,6 +164,16 @@ cdef class FrameQueue:
             if self._resume is not None:
                 self._resume()
 
+    def detach(self):
+        """Forget ``pause`` and ``resume``: neither is called again.
+
+        For an owner that is going away: the callbacks are usually its bound
+        methods, and the queue would keep it alive through them (a reference
+        cycle, freed only by the garbage collector).
+        """
+        self._pause = None
+        self._resume = None
+
     def __repr__(self):
         return f"<FrameQueue len={self._count} high={self.high} low={self.low} paused={self._paused}>"
 

@@ -10,7 +10,9 @@ import asyncio
 import gc
 import subprocess
 import sys
+import threading
 import tracemalloc
+import weakref
 
 import pytest
 from conftest import requires_peer, run
@@ -90,3 +92,64 @@ def test_idle_server_connection_memory(compression, send):
         assert per_connection <= GOAL
 
     run(main(), timeout=60)
+
+
+def test_closed_connections_are_freed_without_the_garbage_collector():
+    # A server with many short connections must not keep closed ones until
+    # the cycle collector's next full pass: reference counting frees them.
+    from websockets_fast.asyncio.client import connect
+
+    watched = []
+
+    async def handler(websocket):
+        watched.append(weakref.ref(websocket))
+        await websocket.send("hello")
+        await websocket.wait_closed()
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0, ping_interval=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with connect(f"ws://127.0.0.1:{port}/", ping_interval=None) as websocket:
+                watched.append(weakref.ref(websocket))
+                assert await websocket.recv() == "hello"
+            await websocket.wait_closed()
+            del websocket
+
+    gc.collect()
+    gc.disable()
+    try:
+        run(main())
+        assert len(watched) == 2
+        assert [ref() for ref in watched] == [None, None]
+    finally:
+        gc.enable()
+
+
+def test_closed_sync_connections_are_freed_without_the_garbage_collector():
+    from websockets_fast.sync.client import connect as sync_connect
+    from websockets_fast.sync.server import serve as sync_serve
+
+    watched = []
+
+    def handler(websocket):
+        watched.append(weakref.ref(websocket))
+        websocket.send("hello")
+
+    gc.collect()
+    gc.disable()
+    try:
+        with sync_serve(handler, "127.0.0.1", 0, ping_interval=None) as server:
+            thread = threading.Thread(target=server.serve_forever)
+            thread.start()
+            try:
+                with sync_connect(f"ws://127.0.0.1:{server.socket.getsockname()[1]}/", ping_interval=None) as websocket:
+                    watched.append(weakref.ref(websocket))
+                    assert websocket.recv(timeout=10) == "hello"
+                del websocket
+            finally:
+                server.shutdown()
+                thread.join(10)
+        assert len(watched) == 2
+        assert [ref() for ref in watched] == [None, None]
+    finally:
+        gc.enable()

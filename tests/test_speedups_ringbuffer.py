@@ -115,6 +115,32 @@ def test_pause_once_above_high_resume_once_at_low():
     assert calls == ["pause", "resume"]
 
 
+@pytest.mark.parametrize("cls", [PURE.FrameQueue] + ([COMPILED.FrameQueue] if COMPILED else []), ids=lambda cls: cls.__module__)
+def test_detach_forgets_the_callbacks(cls):
+    queue, calls = make(1, 0, cls)
+    queue.push(0)
+    queue.push(1)
+    assert calls == ["pause"]
+    recorder = queue.detach()
+    assert recorder is None
+    queue.pop()
+    queue.pop()
+    queue.push(2)
+    queue.push(3)
+    assert calls == ["pause"]
+    # The queue's state goes on as before, without calls.
+    assert queue.paused and len(queue) == 2
+
+
+def test_detach_drops_the_references_to_the_callbacks():
+    recorder = Recorder()
+    queue = FrameQueue(4, 1, recorder.pause, recorder.resume)
+    watch = weakref.ref(recorder)
+    queue.detach()
+    del recorder
+    assert watch() is None
+
+
 def test_between_marks_no_callback():
     queue, calls = make(4, 1)
     for i in range(5):

@@ -963,6 +963,10 @@ class Connection(asyncio.Protocol):
         self._close_timer = self._keepalive_timer = None
         if self._messages is not None:
             self._messages.close()
+            # Reading can't be paused or resumed any more; the queue's
+            # reference to _resume_reading would keep this connection alive
+            # in a cycle until the garbage collector's next full pass.
+            self._messages.queue.detach()
         self._wake_reader()
         if self._pings is not None and len(self._pings):
             close_exc = self.protocol.close_exc

@@ -714,6 +714,7 @@ class Connection:
                 self._finished = self._aborted = True
                 self.protocol.receive_eof()
                 self.recv_messages.close()
+                self.recv_messages.queue.detach()  # see _finish_reading
             try:
                 self.socket.close()
             except OSError:
@@ -1213,6 +1214,10 @@ class Connection:
             self.protocol.receive_eof()
             self.protocol.data_to_send()  # at most the EOF: the socket closes below
             self.recv_messages.close()
+            # Nothing reads any more. The queue's references to our
+            # _pause_reading and _resume_reading would keep this connection
+            # alive in a cycle until the garbage collector's next full pass.
+            self.recv_messages.queue.detach()
             self._message_ready.notify_all()
             self._reader_wake.notify_all()
             self._paused = False
