@@ -298,3 +298,48 @@ def test_frames_right_behind_the_request_reach_the_handler(loop_factory):
         assert reading_during_hook == [False]
 
     run(main(), loop_factory=loop_factory)
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_reads_of_tiny_frames_are_parsed_a_slice_at_a_time(loop_factory):
+    # A frame costs ~80 bytes once parsed: a 64-256 KiB read of 8-byte frames
+    # parsed at once would queue ten times max_queue's worth of memory. The
+    # rest of the read waits, unparsed, until the queue drains.
+    from websockets_fast.asyncio.connection import PARSE_SLICE
+
+    count = 30000  # 240 KB, 8 bytes per frame
+    queue_lengths = []
+
+    async def main():
+        class Watch(ServerConnection):
+            def data_received(self, data):
+                super().data_received(data)
+                if self._open:
+                    queue_lengths.append(len(self._messages))
+
+        async def handler(websocket):
+            # Whatever the timing of reads and recv() calls, the queue goes
+            # past max_queue's high-water mark within any slice.
+            in_order = 0
+            for expected in range(count):
+                message = await websocket.recv()
+                queue_lengths.append(len(websocket._messages))
+                in_order += message == expected.to_bytes(2, "big")
+            await websocket.send(str(in_order))
+            await websocket.wait_closed()
+
+        async with serve(
+            handler, "127.0.0.1", 0, max_queue=(4, 1), ping_interval=None, create_connection=Watch
+        ) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+            frames = b"".join(client_frame(2, i.to_bytes(2, "big")) for i in range(count))
+            writer.write(HANDSHAKE + frames)
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 101 ")
+            assert await read_frame(reader) == (1, str(count).encode())
+            writer.write(client_frame(8, (1000).to_bytes(2, "big")))
+            assert await read_close_code(reader) == 1000
+            writer.close()
+
+    run(main(), loop_factory=loop_factory)
+    assert max(queue_lengths) <= PARSE_SLICE // 8 + 4

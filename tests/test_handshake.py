@@ -439,6 +439,34 @@ def test_early_data_flood_fails_after_open(monkeypatch):
     assert server.close_sent is not None and server.close_sent.code == 1002
 
 
+def test_take_early_data_leaves_them_to_the_caller():
+    server = ServerProtocol()
+    frame = b"\x81\x85\x00\x00\x00\x00eager"
+    server.receive_data(request_bytes() + frame[:4])
+    server.receive_data(frame[4:])
+    [request] = server.events_received()
+    assert server.take_early_data() == frame
+    server.send_response(server.accept(request))
+    assert server.state is OPEN
+    assert server.events_received() == []
+    server.receive_data(frame)
+    [event] = server.events_received()
+    assert event.data == b"eager"
+
+
+def test_take_early_data_after_a_flood_returns_none_and_the_response_fails(monkeypatch):
+    monkeypatch.setattr(http11, "MAX_LINE_LENGTH", 100)
+    monkeypatch.setattr(http11, "MAX_NUM_HEADERS", 10)
+    server = ServerProtocol()
+    server.receive_data(request_bytes())
+    [request] = server.events_received()
+    for _ in range(20):
+        server.receive_data(b"\x82\x80\x00\x00\x00\x00" * 20)
+    assert server.take_early_data() is None
+    server.send_response(server.accept(request))
+    assert server.close_sent is not None and server.close_sent.code == 1002
+
+
 # Byte-by-byte delivery.
 
 

@@ -444,6 +444,22 @@ class ServerProtocol(Protocol):
         headers.set_insecure("Content-Type", "text/plain; charset=utf-8")
         return Response(status.value, status.phrase, headers, body)
 
+    def take_early_data(self) -> Optional[bytes]:
+        """
+        Return the bytes received after the request, and forget them.
+
+        For an I/O layer that parses them itself once the response is sent,
+        with :meth:`receive_data` (a slice at a time, say), instead of
+        :meth:`send_response` parsing them all at once. Returns :obj:`None`,
+        and forgets nothing, when more arrived than the head limits allow:
+        :meth:`send_response` then fails the connection.
+        """
+        early = self._early_data
+        if early is None:
+            return None
+        self._early_data = bytearray()
+        return bytes(early)
+
     def send_response(self, response: Response) -> None:
         """
         Queue the handshake response for :meth:`data_to_send`.

@@ -49,6 +49,17 @@ MESSAGE_TOO_BIG = 1009
 # under glibc's default mmap threshold of 128 KiB.
 READ_SIZE = 64 * 1024
 
+# A read is parsed this many bytes at a time, and no further once the frame
+# queue is above its high-water mark. Parsed frames weigh more than their
+# bytes: a read of empty 6-byte frames becomes 14x its size in frame objects
+# (81 bytes each), so a whole 256 KiB read could queue 3.5 MiB whatever
+# max_queue says. What's left of the read waits, as bytes, until the
+# application has consumed the queue down to its low-water mark.
+PARSE_SLICE = 16 * 1024
+# A slice that yields fewer frames than this holds large ones: the next
+# slice is twice as long, so that a large message costs few calls.
+FEW_FRAMES = 16
+
 
 class Connection(asyncio.Protocol):
     """
@@ -96,6 +107,7 @@ class Connection(asyncio.Protocol):
         "_pending_size",
         "_sent_since_read",
         "_reading_held",
+        "_unparsed",
         "_answers_size",
         "_discarding",
         "_drain_waiters",
@@ -152,6 +164,9 @@ class Connection(asyncio.Protocol):
         # our answers to the peer's frames (pongs) fill the write buffer, or
         # a server's handshake request awaits its response.
         self._reading_held = False
+        # A memoryview of the rest of a read, while the queue is too full to
+        # parse it (see PARSE_SLICE); reading is paused meanwhile.
+        self._unparsed = None
         # Bytes of answers written while the buffer was full and the
         # application waited to write (see data_received).
         self._answers_size = 0
@@ -718,6 +733,8 @@ class Connection(asyncio.Protocol):
             and self.protocol.close_sent is not None
         ):
             self._discarding = True
+            if self._unparsed is not None:
+                self._parse_unparsed()
             if not self._reading_held and not self._lost:
                 self.transport.resume_reading()
 
@@ -876,12 +893,46 @@ class Connection(asyncio.Protocol):
 
     def _resume_reading(self):
         # The queue may drain after the transport closed; don't touch it then.
+        if self._lost:
+            return
+        # What's left of the last read comes before anything new; it may
+        # fill the queue again.
+        if self._unparsed is not None and not self._parse_unparsed():
+            return
         # Reading stays paused while held by a full write buffer (see
         # data_received); resume_writing() resumes it then.
-        if not self._lost and not self._reading_held:
+        if not self._reading_held and not self._messages.paused:
             self.transport.resume_reading()
 
     def data_received(self, data):
+        if len(data) > PARSE_SLICE and self._open:
+            self._unparsed = memoryview(data)
+            self._parse_unparsed()
+        else:
+            self._receive(data)
+
+    def _parse_unparsed(self):
+        """Parse what's left of a read, a slice at a time, until the queue is
+        above its high-water mark. Return True when nothing is left."""
+        view, self._unparsed = self._unparsed, None
+        messages = self._messages
+        size = PARSE_SLICE
+        start, end = 0, len(view)
+        while start < end:
+            queued = len(messages)
+            self._receive(view[start : start + size])
+            start += size
+            if messages.paused and not self._discarding:
+                if start < end:
+                    self._unparsed = view[start:]
+                    return False
+                break
+            if len(messages) - queued < FEW_FRAMES:
+                size *= 2
+        return True
+
+    def _receive(self, data):
+        """Handle bytes from the transport (all of a read, or a slice of it)."""
         self._sent_since_read = False
         protocol = self.protocol
         parser = protocol.fast_parser
@@ -956,6 +1007,7 @@ class Connection(asyncio.Protocol):
         self.protocol.receive_eof()
         self.protocol.data_to_send()  # nothing can be written any more
         self._lost = True
+        self._unparsed = None
         self._set_connection_exc(exc)
         for timer in (self._close_timer, self._keepalive_timer):
             if timer is not None:

@@ -123,6 +123,9 @@ class ServerConnection(Connection):
         if self.response.status_code == 101 and not self.server.is_serving():
             self.response = protocol.reject(http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n")
         if protocol.state is CONNECTING and not self._lost:
+            # Frames that came right behind the request are parsed once the
+            # response is sent, a slice at a time like any read.
+            early = protocol.take_early_data() if self.response.status_code == 101 else None
             protocol.send_response(self.response)
             if protocol.state is OPEN:
                 self._open = True
@@ -130,8 +133,9 @@ class ServerConnection(Connection):
                 if self._open_timer is not None:
                     self._open_timer.cancel()
                     self._open_timer = None
-                # Frames that came right behind the request, parsed now.
-                self._receive_events(protocol.events_received())
+                if early:
+                    self._unparsed = memoryview(early)
+                    self._parse_unparsed()
             self._flush()
         self._release_handshake_hold()
 
