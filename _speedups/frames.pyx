@@ -605,6 +605,14 @@ cdef class FrameParser:
             return self._filled
         return self._head_length
 
+    @property
+    def missing(self):
+        """Payload bytes that the incomplete frame still needs; 0 unless its
+        header has been parsed."""
+        if self._payload != NULL:
+            return <Py_ssize_t>self._frame.length - self._filled
+        return 0
+
     cdef int _check_message(self, Header *h) except -1:
         """Message mode: the continuation rules and the fragment limit."""
         if h.opcode == 0:

@@ -82,7 +82,7 @@ def feed_chunks(parser, data, cuts):
         frames.extend(parser.feed(data[previous:cut]))
         previous = cut
     exc = parser.exc
-    return frames, None if exc is None else (type(exc), str(exc)), parser.buffered
+    return frames, None if exc is None else (type(exc), str(exc)), parser.buffered, parser.missing
 
 
 # parse_header
@@ -325,12 +325,16 @@ def test_parser_buffered_counts_incomplete_frame():
     parser = FrameParser(True)
     assert parser.feed(frame[:3]) == []
     assert parser.buffered == 3
+    assert parser.missing == 0  # the header isn't complete: the size is unknown
     assert parser.feed(frame[3:8]) == []
     assert parser.buffered == 8 - 8 + 0  # the 8-byte header is complete: no payload yet
+    assert parser.missing == 1000
     assert parser.feed(frame[8:508]) == []
     assert parser.buffered == 500
+    assert parser.missing == 500
     assert parser.feed(frame[508:]) == [(True, 0, 2, b"z" * 1000)]
     assert parser.buffered == 0
+    assert parser.missing == 0
 
 
 @pytest.mark.parametrize("mask_expected", [True, False])

@@ -410,6 +410,14 @@ class FrameParser:
             return len(self._payload)
         return len(self._head)
 
+    @property
+    def missing(self):
+        """Payload bytes that the incomplete frame still needs; 0 unless its
+        header has been parsed."""
+        if self._payload is not None:
+            return self._frame[4] - len(self._payload)
+        return 0
+
     def _check_message(self, opcode):
         """Message mode: the continuation rules and the fragment limit."""
         if opcode == 0:

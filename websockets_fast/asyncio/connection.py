@@ -919,6 +919,10 @@ class Connection(asyncio.Protocol):
         size = PARSE_SLICE
         start, end = 0, len(view)
         while start < end:
+            # The rest of a large frame goes in one piece: it is one frame.
+            parser = self.protocol.fast_parser
+            if parser is not None and parser.missing > size:
+                size = parser.missing
             queued = len(messages)
             self._receive(view[start : start + size])
             start += size
@@ -927,7 +931,11 @@ class Connection(asyncio.Protocol):
                     self._unparsed = view[start:]
                     return False
                 break
-            if len(messages) - queued < FEW_FRAMES:
+            # Without the parser's help (extensions): few frames in a slice
+            # mean large ones, so the next slice is longer.
+            if parser is not None or len(messages) - queued >= FEW_FRAMES:
+                size = PARSE_SLICE
+            else:
                 size *= 2
         return True
 
