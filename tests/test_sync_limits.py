@@ -496,7 +496,8 @@ def test_frames_right_behind_the_request_are_handled_without_more_input():
     with running_server(handler) as (port, _):
         sock, data = raw_client(port, early=build_frame(9, b"early ping") + build_frame(1, b"early"))
         with sock:
-            frames = []
+            # The answers may have come with the response already.
+            frames = parse_frames(data)
             for _ in range(100):
                 if any(opcode == 8 for opcode, _ in frames):
                     break
@@ -517,3 +518,38 @@ def parse_frames(data):
         frames.append((data[0] & 0x0F, data[2 : 2 + length]))
         data = data[2 + length :]
     return frames
+
+
+def test_reads_of_tiny_frames_are_parsed_a_slice_at_a_time():
+    # See the asyncio test of the same name: parsed tiny frames weigh ten
+    # times their bytes, so no more than a slice is parsed past max_queue.
+    from websockets_fast.sync.connection import PARSE_SLICE
+
+    count = 30000  # 240 KB, 8 bytes per frame
+    queue_lengths = []
+
+    def handler(websocket):
+        in_order = 0
+        for expected in range(count):
+            message = websocket.recv(timeout=BOUND)
+            queue_lengths.append(len(websocket.recv_messages))
+            in_order += message == expected.to_bytes(2, "big")
+        websocket.send(str(in_order))
+
+    frames = b"".join(build_frame(2, i.to_bytes(2, "big")) for i in range(count))
+    with running_server(handler, max_queue=(4, 1), ping_interval=None) as (port, _):
+        # Half the frames come with the request, half after the response.
+        sock, data = raw_client(port, early=frames[: len(frames) // 2])
+        with sock:
+            sock.sendall(frames[len(frames) // 2 :])
+            received = parse_frames(data)
+            for _ in range(1000):
+                if any(opcode == 8 for opcode, _ in received):
+                    break
+                chunk = sock.recv(65536)
+                assert chunk, f"EOF before the close frame, after {received}"
+                data += chunk
+                received = parse_frames(data)
+            sock.sendall(build_frame(8, struct.pack("!H", 1000)))
+    assert received[0] == (1, str(count).encode())
+    assert max(queue_lengths) <= PARSE_SLICE // 8 + 4

@@ -75,6 +75,11 @@ KEEPALIVE_RETRY = 1.0
 # reading can make us hold.
 MAX_QUEUED_REPLIES = 4
 
+# A read is parsed this many bytes at a time, and no further once the frame
+# queue is above its high-water mark (see the asyncio implementation's
+# PARSE_SLICE): parsed tiny frames weigh 14x their bytes.
+PARSE_SLICE = 16 * 1024
+
 _monotonic = time.monotonic
 
 # send() flag for a write that never blocks (not on Windows).
@@ -153,6 +158,7 @@ class Connection:
         "_message_ready",
         "_reader_wake",
         "_paused",
+        "_unparsed",
         "_token_busy",
         "_reader_waiting",
         "_recv_waiting",
@@ -226,6 +232,10 @@ class Connection:
         # read token, or for recv() to be done with the socket.
         self._reader_wake = threading.Condition(self._lock)
         self._paused = False
+        # A memoryview of the rest of a read, parsed one slice per
+        # _read_step() and not while the queue is paused. Only the holder of
+        # the read token touches it.
+        self._unparsed = None
         self._token_busy = False
         self._reader_waiting = False
         self._recv_waiting = False
@@ -976,22 +986,29 @@ class Connection:
                 remaining = 0.0
             if timeout is None or remaining < timeout:
                 timeout = remaining
-        sock = self.socket
-        try:
-            if timeout is not None:
-                pending = self._pending
-                if not (pending is not None and pending()) and not self._wait_readable(timeout):
-                    return 0
-            data = sock.recv(self.recv_bufsize)
-        except OSError as exc:
-            if self.debug:
-                self.logger.debug("! error while receiving data", exc_info=True)
-            with self._lock:
-                if self._connection_exc is None:
-                    self._connection_exc = exc
-            return -1
-        if not data:
-            return -1
+        if self._unparsed is not None:
+            # What's left of the last read comes before anything new.
+            data = self._next_slice()
+        else:
+            sock = self.socket
+            try:
+                if timeout is not None:
+                    pending = self._pending
+                    if not (pending is not None and pending()) and not self._wait_readable(timeout):
+                        return 0
+                data = sock.recv(self.recv_bufsize)
+            except OSError as exc:
+                if self.debug:
+                    self.logger.debug("! error while receiving data", exc_info=True)
+                with self._lock:
+                    if self._connection_exc is None:
+                        self._connection_exc = exc
+                return -1
+            if not data:
+                return -1
+            if len(data) > PARSE_SLICE:
+                self._unparsed = memoryview(data)
+                data = self._next_slice()
         protocol = self.protocol
         chunks = ticket = None
         try:
@@ -1027,6 +1044,19 @@ class Connection:
         if chunks and not self._write(chunks, ticket, wait=False):
             return -1
         return status
+
+    def _next_slice(self):
+        """Take the next slice of the unparsed rest of a read."""
+        view = self._unparsed
+        size = PARSE_SLICE
+        parser = self.protocol.fast_parser
+        if parser is not None and parser.missing > size:
+            size = parser.missing  # the rest of a large frame is one frame
+        if len(view) > size:
+            self._unparsed = view[size:]
+            return view[:size]
+        self._unparsed = None
+        return view
 
     def _release_token_locked(self):
         """Give up the read token after recv(); the caller holds ``_lock``."""
@@ -1218,6 +1248,7 @@ class Connection:
             # _pause_reading and _resume_reading would keep this connection
             # alive in a cycle until the garbage collector's next full pass.
             self.recv_messages.queue.detach()
+            self._unparsed = None
             self._message_ready.notify_all()
             self._reader_wake.notify_all()
             self._paused = False

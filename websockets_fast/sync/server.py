@@ -152,8 +152,13 @@ class ServerConnection(Connection):
             if self.response.status_code == 101 and server.closing:
                 self.response = protocol.reject(http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n")
             if protocol.state is CONNECTING:
+                # Frames that came right behind the request: the reader
+                # parses them first, a slice at a time like any read.
+                early = protocol.take_early_data() if self.response.status_code == 101 else None
                 protocol.send_response(self.response)
                 _write_all(self.socket, protocol.data_to_send())
+                if early:
+                    self._unparsed = memoryview(early)
             # Frames that came right behind the request may have started
             # closing the connection already: it is open all the same.
             opened = self.response.status_code == 101 and protocol.state is not CONNECTING
