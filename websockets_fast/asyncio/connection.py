@@ -192,6 +192,9 @@ class Connection(asyncio.Protocol):
         Once the connection is open, only the request's bytes are kept: parsed
         headers cost about 2 KiB per connection. Each access then parses them
         again and returns a new object; keep a reference if you use it often.
+        Changes made to that object are not kept. A request that a hook
+        annotated (``request.user = ...`` in ``process_request``) is kept
+        whole, as the same object.
         """
         request = self._request
         if type(request) is bytes:
@@ -407,6 +410,13 @@ class Connection(asyncio.Protocol):
         fragmented message, one frame per item. send() returns at once while
         the write buffer is under the ``write_limit`` high-water mark; above
         it, it waits until the buffer drains under the low-water mark.
+
+        A message sent when nothing was sent since the last one received
+        goes to the socket at once. Messages sent after it, with nothing
+        received in between, are gathered and written together at the end
+        of the event loop's iteration, in one system call: they wait for
+        the coroutine to yield to the event loop. :meth:`close` and
+        :func:`broadcast` write what was gathered first.
 
         Args:
             message: the message or its fragments.
