@@ -1,5 +1,8 @@
 """parse_uri: the same results as websockets.uri.parse_uri."""
 
+import dataclasses
+import sys
+
 import pytest
 import websockets.uri as theirs
 
@@ -66,5 +69,15 @@ def test_equality_repr_and_slots():
     assert parse_uri("ws://h/p") == WebSocketURI(False, "h", 80, "/p", "")
     assert parse_uri("ws://h/p") != parse_uri("ws://h/q")
     assert "secret" not in repr(parse_uri("ws://u:secret@h/"))
-    with pytest.raises(AttributeError):
-        parse_uri("ws://h/").extra = 1
+    if sys.version_info >= (3, 10):  # dataclass slots
+        with pytest.raises(AttributeError):
+            parse_uri("ws://h/").extra = 1
+
+
+def test_a_dataclass_as_in_websockets():
+    uri = parse_uri("ws://u:p@h:8080/p?q")
+    assert [field.name for field in dataclasses.fields(uri)] == [
+        field.name for field in dataclasses.fields(theirs.WebSocketURI)
+    ]
+    assert dataclasses.replace(uri, port=9090).port == 9090
+    assert dataclasses.astuple(uri) == (False, "h", 8080, "/p", "q", "u", "p")

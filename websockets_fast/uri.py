@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 import urllib.parse
 from typing import Optional, Tuple
 
@@ -14,6 +16,12 @@ __all__ = ["WebSocketURI", "parse_uri"]
 _DELIMITERS = ":/?#[]@!$&'()*+,;="
 
 
+# A dataclass, as in websockets (dataclasses.replace() works); slots where
+# Python supports them with dataclasses (3.10+).
+_dataclass = dataclasses.dataclass(repr=False, slots=True) if sys.version_info >= (3, 10) else dataclasses.dataclass(repr=False)
+
+
+@_dataclass
 class WebSocketURI:
     """
     A parsed WebSocket URI.
@@ -28,35 +36,16 @@ class WebSocketURI:
         password: password from the URI's user information, or None.
     """
 
-    __slots__ = ("secure", "host", "port", "path", "query", "username", "password")
-
-    def __init__(
-        self,
-        secure: bool,
-        host: str,
-        port: int,
-        path: str,
-        query: str,
-        username: Optional[str] = None,
-        password: Optional[str] = None,
-    ) -> None:
-        self.secure = secure
-        self.host = host
-        self.port = port
-        self.path = path
-        self.query = query
-        self.username = username
-        self.password = password
-
-    def _fields(self) -> tuple:
-        return (self.secure, self.host, self.port, self.path, self.query, self.username, self.password)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, WebSocketURI):
-            return NotImplemented
-        return self._fields() == other._fields()
+    secure: bool
+    host: str
+    port: int
+    path: str
+    query: str
+    username: Optional[str] = None
+    password: Optional[str] = None
 
     def __repr__(self) -> str:
+        # The password stays out of logs and tracebacks.
         return (
             f"WebSocketURI(secure={self.secure!r}, host={self.host!r}, port={self.port!r}, "
             f"path={self.path!r}, query={self.query!r}, username={self.username!r}, "
