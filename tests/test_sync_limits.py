@@ -496,18 +496,25 @@ def test_frames_right_behind_the_request_are_handled_without_more_input():
     with running_server(handler) as (port, _):
         sock, data = raw_client(port, early=build_frame(9, b"early ping") + build_frame(1, b"early"))
         with sock:
-            # The answers may have come with the response already.
-            frames = parse_frames(data)
-            for _ in range(100):
-                if any(opcode == 8 for opcode, _ in frames):
-                    break
-                chunk = sock.recv(65536)
-                assert chunk, f"EOF before the close frame, after {frames}"
-                data += chunk
-                frames = parse_frames(data)
-            sock.sendall(build_frame(8, struct.pack("!H", 1000)))
+            frames = frames_until_close(sock, data)
     assert frames[:2] == [(10, b"early ping"), (1, b"early")]
     assert close_code(frames) == 1000
+
+
+def frames_until_close(sock, data):
+    """Read frames up to the server's close frame, answer it; return them.
+    ``data`` is what came after the handshake response."""
+    # The frames may have come with the response already.
+    frames = parse_frames(data)
+    for _ in range(1000):
+        if any(opcode == 8 for opcode, _ in frames):
+            break
+        chunk = sock.recv(65536)
+        assert chunk, f"EOF before the close frame, after {frames}"
+        data += chunk
+        frames = parse_frames(data)
+    sock.sendall(build_frame(8, struct.pack("!H", 1000)))
+    return frames
 
 
 def parse_frames(data):
@@ -542,14 +549,6 @@ def test_reads_of_tiny_frames_are_parsed_a_slice_at_a_time():
         sock, data = raw_client(port, early=frames[: len(frames) // 2])
         with sock:
             sock.sendall(frames[len(frames) // 2 :])
-            received = parse_frames(data)
-            for _ in range(1000):
-                if any(opcode == 8 for opcode, _ in received):
-                    break
-                chunk = sock.recv(65536)
-                assert chunk, f"EOF before the close frame, after {received}"
-                data += chunk
-                received = parse_frames(data)
-            sock.sendall(build_frame(8, struct.pack("!H", 1000)))
+            received = frames_until_close(sock, data)
     assert received[0] == (1, str(count).encode())
     assert max(queue_lengths) <= PARSE_SLICE // 8 + 4
