@@ -1048,3 +1048,19 @@ def test_extension_removed_restores_the_short_cuts():
     assert unmask(b"".join(p.data_to_send())) == [(True, 0, 2, b"abc")]
     p.receive_data(raw(1, b"\xff", mask=False))
     assert_failed(p, 1007)
+
+
+def test_frame_bytes_ahead():
+    from websockets_fast.protocol import frame_bytes_ahead
+    from websockets_fast.speedups import FrameParser, build_frame
+
+    frame = build_frame(True, 2, b"z" * 1000, 0, b"abcd")  # 8-byte header
+    parser = FrameParser(True)
+    assert frame_bytes_ahead(parser, frame, 0) == 1008
+    assert frame_bytes_ahead(parser, b"xx" + frame, 2) == 1008
+    assert frame_bytes_ahead(parser, frame[:3], 0) == 0  # header incomplete
+    assert frame_bytes_ahead(parser, b"\x83\x80abcd", 0) == 0  # reserved opcode: the parser's to reject
+    parser.feed(frame[:108])
+    assert frame_bytes_ahead(parser, frame[108:], 0) == 900  # the rest of the frame in progress
+    parser.feed(frame[108:])
+    assert frame_bytes_ahead(parser, frame, 0) == 1008

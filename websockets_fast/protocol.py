@@ -44,6 +44,7 @@ from .speedups import (
     Utf8Validator,
     append_frame,
     build_frame,
+    parse_header,
     validate_utf8,
 )
 
@@ -849,3 +850,23 @@ def _truncate_reason(reason):
     if len(encoded) <= _MAX_REASON_BYTES:
         return reason
     return encoded[:_MAX_REASON_BYTES].decode(errors="ignore")
+
+
+def frame_bytes_ahead(parser, data, start):
+    """
+    How many bytes of ``data[start:]`` belong to the frame that ``parser``
+    has in progress or, with none in progress, to the frame whose header
+    starts there: 0 when that header isn't complete or valid (the parser
+    will say why). The I/O layers feed those bytes in one piece when they
+    parse a read a slice at a time: they are one frame.
+    """
+    missing = parser.missing
+    if missing or parser.buffered:
+        return missing
+    try:
+        header = parse_header(data, start)
+    except Exception:
+        return 0
+    if type(header) is int:
+        return 0
+    return header[6] + header[4]

@@ -31,7 +31,7 @@ from ..exceptions import (
     TooManyFragments,
 )
 from ..http11 import Request, RequestParser, Response, ResponseParser
-from ..protocol import OPEN
+from ..protocol import OPEN, frame_bytes_ahead
 
 __all__ = ["Connection", "broadcast"]
 
@@ -916,10 +916,13 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data):
         if len(data) > PARSE_SLICE and self._open:
-            self._unparsed = memoryview(data)
-            self._parse_unparsed()
-        else:
-            self._receive(data)
+            parser = self.protocol.fast_parser
+            # A read that only continues a large frame needs no slicing.
+            if parser is None or parser.missing < len(data):
+                self._unparsed = memoryview(data)
+                self._parse_unparsed()
+                return
+        self._receive(data)
 
     def _parse_unparsed(self):
         """Parse what's left of a read, a slice at a time, until the queue is
@@ -929,10 +932,13 @@ class Connection(asyncio.Protocol):
         size = PARSE_SLICE
         start, end = 0, len(view)
         while start < end:
-            # The rest of a large frame goes in one piece: it is one frame.
+            # A large frame goes in one piece: it is one frame, and its
+            # storage is allocated once, at its size.
             parser = self.protocol.fast_parser
-            if parser is not None and parser.missing > size:
-                size = parser.missing
+            if parser is not None:
+                missing = frame_bytes_ahead(parser, view, start)
+                if missing > size:
+                    size = missing
             queued = len(messages)
             self._receive(view[start : start + size])
             start += size
@@ -1066,6 +1072,7 @@ class Connection(asyncio.Protocol):
 
 def _drop(frame):
     pass
+
 
 
 # Request and Response fields, in an instance's __dict__ when nobody added

@@ -46,7 +46,7 @@ from ..assembler import Assembler, PingTracker
 from ..connection_logger import ConnectionLogger
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK, TooManyFragments
 from ..frames import CloseCode
-from ..protocol import State
+from ..protocol import State, frame_bytes_ahead
 
 __all__ = ["Connection", "broadcast"]
 
@@ -1006,7 +1006,9 @@ class Connection:
                 return -1
             if not data:
                 return -1
-            if len(data) > PARSE_SLICE:
+            parser = self.protocol.fast_parser
+            # A read that only continues a large frame needs no slicing.
+            if len(data) > PARSE_SLICE and (parser is None or parser.missing < len(data)):
                 self._unparsed = memoryview(data)
                 data = self._next_slice()
         protocol = self.protocol
@@ -1050,8 +1052,8 @@ class Connection:
         view = self._unparsed
         size = PARSE_SLICE
         parser = self.protocol.fast_parser
-        if parser is not None and parser.missing > size:
-            size = parser.missing  # the rest of a large frame is one frame
+        if parser is not None:
+            size = max(size, frame_bytes_ahead(parser, view, 0))
         if len(view) > size:
             self._unparsed = view[size:]
             return view[:size]
