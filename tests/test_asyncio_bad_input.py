@@ -343,3 +343,31 @@ def test_reads_of_tiny_frames_are_parsed_a_slice_at_a_time(loop_factory):
 
     run(main(), loop_factory=loop_factory)
     assert max(queue_lengths) <= PARSE_SLICE // 8 + 4
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_closing_parses_what_was_left_unparsed(loop_factory):
+    # The client's frames and then its close frame come in one write, with
+    # the request. The queue fills within the first slice, so the close
+    # frame is in the part left unparsed; the server's close() must parse
+    # that part to find it, instead of waiting for close_timeout.
+    closed = []
+
+    async def handler(websocket):
+        assert websocket._unparsed is not None  # the test's premise
+        await websocket.close()
+        closed.append(websocket.close_code)
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0, max_queue=(4, 1), close_timeout=30, ping_interval=None) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+            frames = b"".join(client_frame(2, b"ab") for _ in range(4000))
+            writer.write(HANDSHAKE + frames + client_frame(8, (1000).to_bytes(2, "big")))
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 101 ")
+            assert await read_close_code(reader) == 1000
+            assert await reader.read() == b""  # the server closed TCP
+            writer.close()
+
+    run(main(), timeout=10, loop_factory=loop_factory)
+    assert closed == [1000]
