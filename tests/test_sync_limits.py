@@ -552,3 +552,35 @@ def test_reads_of_tiny_frames_are_parsed_a_slice_at_a_time():
             received = frames_until_close(sock, data)
     assert received[0] == (1, str(count).encode())
     assert max(queue_lengths) <= PARSE_SLICE // 8 + 4
+
+
+def test_close_with_a_full_queue_reads_on_to_the_peer_close_frame():
+    # As in asyncio: the handler closes, leaving messages queued past
+    # max_queue, so reading is paused; closing must still read the client's
+    # close frame (dropping the data before it) rather than wait for
+    # close_timeout and abort with 1006.
+    from websockets_fast.exceptions import ConnectionClosedOK
+    from websockets_fast.sync.server import ServerConnection
+
+    paused = threading.Event()
+
+    class Watched(ServerConnection):
+        def _pause_reading(self):
+            super()._pause_reading()
+            paused.set()
+
+    codes = []
+
+    def handler(websocket):
+        assert paused.wait(BOUND)
+        websocket.close()
+        codes.append(websocket.close_code)
+
+    with running_server(handler, max_queue=(4, 1), close_timeout=30, create_connection=Watched) as (port, _):
+        with connect(f"ws://127.0.0.1:{port}", close_timeout=30) as client:
+            for i in range(10):
+                client.send(str(i))
+            with pytest.raises(ConnectionClosedOK):
+                client.recv(timeout=BOUND)
+        assert client.close_code == 1000
+    assert codes == [1000]

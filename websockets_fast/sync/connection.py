@@ -159,6 +159,7 @@ class Connection:
         "_reader_wake",
         "_paused",
         "_unparsed",
+        "_discarding",
         "_token_busy",
         "_reader_waiting",
         "_recv_waiting",
@@ -232,6 +233,8 @@ class Connection:
         # read token, or for recv() to be done with the socket.
         self._reader_wake = threading.Condition(self._lock)
         self._paused = False
+        # True once incoming data frames are dropped (see _pause_reading).
+        self._discarding = False
         # A memoryview of the rest of a read, parsed one slice per
         # _read_step() and not while the queue is paused. Only the holder of
         # the read token touches it.
@@ -879,6 +882,8 @@ class Connection:
 
     def _note_closing_locked(self):
         """Start the close timer once we expect the TCP connection to end."""
+        if self._paused and self.protocol.close_sent is not None:
+            self._read_on_for_close()
         if self._close_due is None and self.close_timeout is not None:
             self._close_due = _monotonic() + self.close_timeout
             # The reader may be leaving the socket to recv(): it's needed now.
@@ -928,7 +933,20 @@ class Connection:
     # Internals: flow control (called by the assembler, under _lock)
 
     def _pause_reading(self):
-        self._paused = True
+        if self.protocol.close_sent is not None:
+            self._read_on_for_close()
+        else:
+            self._paused = True
+
+    def _read_on_for_close(self):
+        # We sent a close frame while the application leaves messages
+        # unread: with reading paused, the peer's close frame would never be
+        # read and closing would wait for close_timeout. Nobody will read
+        # data sent after our close: drop it and read on.
+        self._discarding = True
+        if self._paused:
+            self._paused = False
+            self._reader_wake.notify()
 
     def _resume_reading(self):
         self._paused = False
@@ -1133,7 +1151,8 @@ class Connection:
         """Handle one frame from the protocol (called by the reader, under ``_lock``)."""
         opcode = event.opcode
         if opcode <= OP_BINARY:
-            self.recv_messages.put(event)
+            if not self._discarding:
+                self.recv_messages.put(event)
         elif opcode == OP_PONG:
             self._acknowledge_pings(bytes(event.data))
 
