@@ -371,3 +371,41 @@ def test_closing_parses_what_was_left_unparsed(loop_factory):
 
     run(main(), timeout=10, loop_factory=loop_factory)
     assert closed == [1000]
+
+
+def test_reads_of_tiny_compressed_frames_are_parsed_a_slice_at_a_time():
+    # The same bound with permessage-deflate, where frames go through the
+    # protocol's extensions rather than the parser's short cut.
+    from websockets_fast.asyncio.client import connect
+    from websockets_fast.asyncio.connection import PARSE_SLICE
+
+    count = 30000
+    queue_lengths = []
+
+    async def main():
+        class Watch(ServerConnection):
+            def data_received(self, data):
+                super().data_received(data)
+                if self._open:
+                    queue_lengths.append(len(self._messages))
+
+        async def handler(websocket):
+            received = 0
+            async for _ in websocket:
+                queue_lengths.append(len(websocket._messages))
+                received += 1
+                if received == count:
+                    await websocket.send(str(received))
+
+        async with serve(
+            handler, "127.0.0.1", 0, max_queue=(4, 1), ping_interval=None, create_connection=Watch
+        ) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/", ping_interval=None) as ws:
+                assert ws.protocol.extensions  # deflate was negotiated
+                for _ in range(count):
+                    await ws.send(b"ab")
+                assert await ws.recv() == str(count)
+
+    run(main())
+    # A compressed frame is at least 6 bytes on the wire from a client.
+    assert max(queue_lengths) <= PARSE_SLICE // 6 + 4

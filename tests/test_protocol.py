@@ -1050,17 +1050,20 @@ def test_extension_removed_restores_the_short_cuts():
     assert_failed(p, 1007)
 
 
-def test_frame_bytes_ahead():
-    from websockets_fast.protocol import frame_bytes_ahead
-    from websockets_fast.speedups import FrameParser, build_frame
+def test_next_slice_takes_a_large_frame_in_one_piece():
+    from websockets_fast.protocol import PARSE_SLICE
+    from websockets_fast.speedups import build_frame
 
-    frame = build_frame(True, 2, b"z" * 1000, 0, b"abcd")  # 8-byte header
-    parser = FrameParser(True)
-    assert frame_bytes_ahead(parser, frame, 0) == 1008
-    assert frame_bytes_ahead(parser, b"xx" + frame, 2) == 1008
-    assert frame_bytes_ahead(parser, frame[:3], 0) == 0  # header incomplete
-    assert frame_bytes_ahead(parser, b"\x83\x80abcd", 0) == 0  # reserved opcode: the parser's to reject
-    parser.feed(frame[:108])
-    assert frame_bytes_ahead(parser, frame[108:], 0) == 900  # the rest of the frame in progress
-    parser.feed(frame[108:])
-    assert frame_bytes_ahead(parser, frame, 0) == 1008
+    frame = build_frame(True, 2, b"z" * 40000, 0, b"abcd")  # 8-byte header
+    p = Protocol(SERVER)
+    assert p.next_slice(frame) == 40008
+    assert p.next_slice(b"xx" + frame, 2) == 40008
+    assert p.next_slice(frame[:3]) == PARSE_SLICE  # header incomplete
+    assert p.next_slice(b"\x83\x80abcd") == PARSE_SLICE  # reserved opcode: the parser's to reject
+    small = build_frame(True, 2, b"z" * 1000, 0, b"abcd")
+    assert p.next_slice(small) == PARSE_SLICE  # small frames: a slice of them
+    p.receive_data(frame[:108])
+    assert p.next_slice(frame[108:]) == 39900  # the rest of the frame in progress
+    p.receive_data(frame[108:])
+    assert [event.data for event in p.events_received()] == [b"z" * 40000]
+    assert p.next_slice(frame) == 40008

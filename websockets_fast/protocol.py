@@ -48,7 +48,14 @@ from .speedups import (
     validate_utf8,
 )
 
-__all__ = ["Protocol", "Side", "State", "SEND_EOF", "MAX_FRAGMENTS"]
+__all__ = ["Protocol", "Side", "State", "SEND_EOF", "MAX_FRAGMENTS", "PARSE_SLICE"]
+
+# The I/O layers parse a read this many bytes at a time (see next_slice()),
+# and no further while the frame queue is above its high-water mark. Parsed
+# frames weigh more than their bytes: a read of empty 6-byte frames becomes
+# 14x its size in frame objects (81 bytes each), so a whole 256 KiB read
+# could queue 3.5 MiB whatever max_queue says.
+PARSE_SLICE = 16 * 1024
 
 
 class Side(enum.IntEnum):
@@ -355,6 +362,27 @@ class Protocol:
         handshake: its frames are parsed as they come.
         """
         self.receive_parsed(self._parser.feed(data))
+
+    def next_slice(self, data, start=0):
+        """
+        How many bytes of ``data[start:]`` to parse next, when an I/O layer
+        parses a read a slice at a time: :data:`PARSE_SLICE`, or more when
+        they all belong to one frame (the one in progress, or the one whose
+        header starts there), which goes in one piece: it is one frame, and
+        its storage is allocated once, at its size.
+        """
+        parser = self._parser
+        if parser is None:
+            return PARSE_SLICE
+        frame = parser.missing
+        if not frame and not parser.buffered:
+            try:
+                header = parse_header(data, start)
+            except Exception:
+                header = 0  # the parser will say what's wrong with it
+            if type(header) is tuple:
+                frame = header[6] + header[4]
+        return frame if frame > PARSE_SLICE else PARSE_SLICE
 
     def receive_parsed(self, frames):
         """
@@ -850,23 +878,3 @@ def _truncate_reason(reason):
     if len(encoded) <= _MAX_REASON_BYTES:
         return reason
     return encoded[:_MAX_REASON_BYTES].decode(errors="ignore")
-
-
-def frame_bytes_ahead(parser, data, start):
-    """
-    How many bytes of ``data[start:]`` belong to the frame that ``parser``
-    has in progress or, with none in progress, to the frame whose header
-    starts there: 0 when that header isn't complete or valid (the parser
-    will say why). The I/O layers feed those bytes in one piece when they
-    parse a read a slice at a time: they are one frame.
-    """
-    missing = parser.missing
-    if missing or parser.buffered:
-        return missing
-    try:
-        header = parse_header(data, start)
-    except Exception:
-        return 0
-    if type(header) is int:
-        return 0
-    return header[6] + header[4]

@@ -31,7 +31,7 @@ from ..exceptions import (
     TooManyFragments,
 )
 from ..http11 import Request, RequestParser, Response, ResponseParser
-from ..protocol import OPEN, frame_bytes_ahead
+from ..protocol import OPEN, PARSE_SLICE
 
 __all__ = ["Connection", "broadcast"]
 
@@ -48,17 +48,6 @@ MESSAGE_TOO_BIG = 1009
 # Largest read asked of asyncio's socket transports (see connection_made):
 # under glibc's default mmap threshold of 128 KiB.
 READ_SIZE = 64 * 1024
-
-# A read is parsed this many bytes at a time, and no further once the frame
-# queue is above its high-water mark. Parsed frames weigh more than their
-# bytes: a read of empty 6-byte frames becomes 14x its size in frame objects
-# (81 bytes each), so a whole 256 KiB read could queue 3.5 MiB whatever
-# max_queue says. What's left of the read waits, as bytes, until the
-# application has consumed the queue down to its low-water mark.
-PARSE_SLICE = 16 * 1024
-# A slice that yields fewer frames than this holds large ones: the next
-# slice is twice as long, so that a large message costs few calls.
-FEW_FRAMES = 16
 
 
 class Connection(asyncio.Protocol):
@@ -165,7 +154,9 @@ class Connection(asyncio.Protocol):
         # a server's handshake request awaits its response.
         self._reading_held = False
         # A memoryview of the rest of a read, while the queue is too full to
-        # parse it (see PARSE_SLICE); reading is paused meanwhile.
+        # parse it (see PARSE_SLICE): it waits until the application has
+        # consumed the queue down to its low-water mark; reading is paused
+        # meanwhile.
         self._unparsed = None
         # Bytes of answers written while the buffer was full and the
         # application waited to write (see data_received).
@@ -915,44 +906,27 @@ class Connection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def data_received(self, data):
-        if len(data) > PARSE_SLICE and self._open:
-            parser = self.protocol.fast_parser
-            # A read that only continues a large frame needs no slicing.
-            if parser is None or parser.missing < len(data):
-                self._unparsed = memoryview(data)
-                self._parse_unparsed()
-                return
-        self._receive(data)
+        # A read of one large frame (or its rest) goes in one piece.
+        if len(data) > PARSE_SLICE and self._open and self.protocol.next_slice(data) < len(data):
+            self._unparsed = memoryview(data)
+            self._parse_unparsed()
+        else:
+            self._receive(data)
 
     def _parse_unparsed(self):
         """Parse what's left of a read, a slice at a time, until the queue is
         above its high-water mark. Return True when nothing is left."""
         view, self._unparsed = self._unparsed, None
         messages = self._messages
-        size = PARSE_SLICE
+        protocol = self.protocol
         start, end = 0, len(view)
         while start < end:
-            # A large frame goes in one piece: it is one frame, and its
-            # storage is allocated once, at its size.
-            parser = self.protocol.fast_parser
-            if parser is not None:
-                missing = frame_bytes_ahead(parser, view, start)
-                if missing > size:
-                    size = missing
-            queued = len(messages)
+            size = protocol.next_slice(view, start)
             self._receive(view[start : start + size])
             start += size
-            if messages.paused and not self._discarding:
-                if start < end:
-                    self._unparsed = view[start:]
-                    return False
-                break
-            # Without the parser's help (extensions): few frames in a slice
-            # mean large ones, so the next slice is longer.
-            if parser is not None or len(messages) - queued >= FEW_FRAMES:
-                size = PARSE_SLICE
-            else:
-                size *= 2
+            if start < end and messages.paused and not self._discarding:
+                self._unparsed = view[start:]
+                return False
         return True
 
     def _receive(self, data):

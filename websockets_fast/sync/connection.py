@@ -46,7 +46,7 @@ from ..assembler import Assembler, PingTracker
 from ..connection_logger import ConnectionLogger
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK, TooManyFragments
 from ..frames import CloseCode
-from ..protocol import State, frame_bytes_ahead
+from ..protocol import PARSE_SLICE, State
 
 __all__ = ["Connection", "broadcast"]
 
@@ -74,11 +74,6 @@ KEEPALIVE_RETRY = 1.0
 # replies to one read, so this bounds the memory a peer that pings without
 # reading can make us hold.
 MAX_QUEUED_REPLIES = 4
-
-# A read is parsed this many bytes at a time, and no further once the frame
-# queue is above its high-water mark (see the asyncio implementation's
-# PARSE_SLICE): parsed tiny frames weigh 14x their bytes.
-PARSE_SLICE = 16 * 1024
 
 _monotonic = time.monotonic
 
@@ -1024,9 +1019,8 @@ class Connection:
                 return -1
             if not data:
                 return -1
-            parser = self.protocol.fast_parser
-            # A read that only continues a large frame needs no slicing.
-            if len(data) > PARSE_SLICE and (parser is None or parser.missing < len(data)):
+            # A read of one large frame (or its rest) goes in one piece.
+            if len(data) > PARSE_SLICE and self.protocol.next_slice(data) < len(data):
                 self._unparsed = memoryview(data)
                 data = self._next_slice()
         protocol = self.protocol
@@ -1068,10 +1062,7 @@ class Connection:
     def _next_slice(self):
         """Take the next slice of the unparsed rest of a read."""
         view = self._unparsed
-        size = PARSE_SLICE
-        parser = self.protocol.fast_parser
-        if parser is not None:
-            size = max(size, frame_bytes_ahead(parser, view, 0))
+        size = self.protocol.next_slice(view)
         if len(view) > size:
             self._unparsed = view[size:]
             return view[:size]
