@@ -300,6 +300,18 @@ def test_frames_right_behind_the_request_reach_the_handler(loop_factory):
     run(main(), loop_factory=loop_factory)
 
 
+def queue_watching(queue_lengths):
+    """A server connection that appends its queue's length after each read."""
+
+    class Watch(ServerConnection):
+        def data_received(self, data):
+            super().data_received(data)
+            if self._open:
+                queue_lengths.append(len(self._messages))
+
+    return Watch
+
+
 @pytest.mark.parametrize("loop_factory", LOOPS)
 def test_reads_of_tiny_frames_are_parsed_a_slice_at_a_time(loop_factory):
     # A frame costs ~80 bytes once parsed: a 64-256 KiB read of 8-byte frames
@@ -311,12 +323,6 @@ def test_reads_of_tiny_frames_are_parsed_a_slice_at_a_time(loop_factory):
     queue_lengths = []
 
     async def main():
-        class Watch(ServerConnection):
-            def data_received(self, data):
-                super().data_received(data)
-                if self._open:
-                    queue_lengths.append(len(self._messages))
-
         async def handler(websocket):
             # Whatever the timing of reads and recv() calls, the queue goes
             # past max_queue's high-water mark within any slice.
@@ -329,7 +335,7 @@ def test_reads_of_tiny_frames_are_parsed_a_slice_at_a_time(loop_factory):
             await websocket.wait_closed()
 
         async with serve(
-            handler, "127.0.0.1", 0, max_queue=(4, 1), ping_interval=None, create_connection=Watch
+            handler, "127.0.0.1", 0, max_queue=(4, 1), ping_interval=None, create_connection=queue_watching(queue_lengths)
         ) as server:
             reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
             frames = b"".join(client_frame(2, i.to_bytes(2, "big")) for i in range(count))
@@ -383,12 +389,6 @@ def test_reads_of_tiny_compressed_frames_are_parsed_a_slice_at_a_time():
     queue_lengths = []
 
     async def main():
-        class Watch(ServerConnection):
-            def data_received(self, data):
-                super().data_received(data)
-                if self._open:
-                    queue_lengths.append(len(self._messages))
-
         async def handler(websocket):
             received = 0
             async for _ in websocket:
@@ -398,7 +398,7 @@ def test_reads_of_tiny_compressed_frames_are_parsed_a_slice_at_a_time():
                     await websocket.send(str(received))
 
         async with serve(
-            handler, "127.0.0.1", 0, max_queue=(4, 1), ping_interval=None, create_connection=Watch
+            handler, "127.0.0.1", 0, max_queue=(4, 1), ping_interval=None, create_connection=queue_watching(queue_lengths)
         ) as server:
             async with connect(f"ws://127.0.0.1:{port_of(server)}/", ping_interval=None) as ws:
                 assert ws.protocol.extensions  # deflate was negotiated
