@@ -1,4 +1,12 @@
-"""Build script: compiles _speedups/*.pyx into websockets_fast._speedups.*.
+"""Build script: compiles the speedups into websockets_fast._speedups.*.
+
+Two kinds of compiled modules:
+- _speedups/*.pyx: Cython sources with a hand-written pure-Python twin in
+  websockets_fast/_pyspeedups/ (mask, utf8, frames, http, ringbuffer);
+- SINGLE_SOURCE: modules of the package itself (the per-message path),
+  compiled from their own .py file in Cython's pure-Python mode, with the C
+  types of an augmenting _speedups/<name>.pxd. The .py file stays the one
+  source; it runs as it is on the pure-Python backend.
 
 The compiled modules are optional. When Cython or a C compiler is missing,
 or on interpreters other than CPython (PyPy), or when the environment sets
@@ -38,6 +46,32 @@ def _wants_extensions():
     return None
 
 
+# Compiled module name -> its .py source. Each has _speedups/<name>.pxd.
+SINGLE_SOURCE = {
+    "assembler": "websockets_fast/assembler.py",
+    "asyncio_connection": "websockets_fast/asyncio/connection.py",
+}
+
+
+def _stage_pxd():
+    """
+    Cython finds a module's augmenting .pxd by the module's full name: copy
+    _speedups/*.pxd to build/cython-include/websockets_fast/_speedups/, so
+    that websockets_fast._speedups.<name> (compiled from another folder's
+    .py) gets its .pxd, and the compiled modules can cimport each other.
+    """
+    import shutil
+
+    root = os.path.join("build", "cython-include")
+    target = os.path.join(root, "websockets_fast", "_speedups")
+    os.makedirs(target, exist_ok=True)
+    for folder in (os.path.join(root, "websockets_fast"), target):
+        open(os.path.join(folder, "__init__.pxd"), "w").close()
+    for path in glob.glob(os.path.join("_speedups", "*.pxd")):
+        shutil.copyfile(path, os.path.join(target, os.path.basename(path)))
+    return root
+
+
 def _extensions():
     reason = _wants_extensions()
     if reason is not None:
@@ -50,17 +84,29 @@ def _extensions():
         return []
     from setuptools import Extension
 
-    sources = sorted(glob.glob(os.path.join("_speedups", "*.pyx")))
-    extensions = [
-        Extension(
-            "websockets_fast._speedups." + os.path.splitext(os.path.basename(path))[0],
+    def extension(name, path):
+        return Extension(
+            "websockets_fast._speedups." + name,
             [path],
             extra_compile_args=[] if sys.platform == "win32" else ["-O3"],
         )
-        for path in sources
+
+    include_path = ["_speedups", _stage_pxd()]
+    twinned = [
+        extension(os.path.splitext(os.path.basename(path))[0], path)
+        for path in sorted(glob.glob(os.path.join("_speedups", "*.pyx")))
     ]
+    single_source = [extension(name, path) for name, path in SINGLE_SOURCE.items()]
+    try:
+        return _cythonize(cythonize, twinned, single_source, include_path)
+    except Exception as exc:  # a Cython too old or too new for our sources
+        _warn(f"Cython failed: {exc}")
+        return []
+
+
+def _cythonize(cythonize, twinned, single_source, include_path):
     return cythonize(
-        extensions,
+        twinned,
         compiler_directives={
             "language_level": "3",
             "boundscheck": False,
@@ -69,7 +115,14 @@ def _extensions():
             "initializedcheck": False,
             "embedsignature": True,
         },
-        include_path=["_speedups"],
+        include_path=include_path,
+        quiet=True,
+    ) + cythonize(
+        single_source,
+        # Python source: Python's semantics (negative indexes, bounds
+        # checks, division), only faster.
+        compiler_directives={"language_level": "3", "embedsignature": True},
+        include_path=include_path,
         quiet=True,
     )
 

@@ -51,8 +51,9 @@ from __future__ import annotations
 import codecs
 import os
 
-from .exceptions import ConcurrencyError, TooManyFragments
-from .speedups import FrameQueue
+# Absolute imports: this file is also compiled as websockets_fast._speedups.assembler.
+from websockets_fast.exceptions import ConcurrencyError, TooManyFragments
+from websockets_fast.speedups import BACKEND, FrameQueue
 
 __all__ = ["Assembler", "PingTracker", "parse_max_queue", "parse_write_limit", "MAX_FRAGMENTS"]
 
@@ -390,3 +391,10 @@ class PingTracker:
         """Forget every pending ping; returns their waiters."""
         pending, self._pending = self._pending, None
         return [] if pending is None else [waiter for waiter, _ in pending.values()]
+
+
+# This file is also compiled by Cython into websockets_fast._speedups.assembler,
+# with the C types of _speedups/assembler.pxd: on the compiled backend, its
+# build of the class replaces the one above.
+if __name__ == "websockets_fast.assembler" and BACKEND == "compiled":
+    from websockets_fast._speedups.assembler import Assembler  # noqa: F811, E402

@@ -6,6 +6,12 @@ twins when they were not (no C compiler at install time, or PyPy).
 ``BACKEND`` says which one is active: ``"compiled"`` or ``"pure"``.
 
 Every other module imports the hot paths from here and nowhere else.
+
+The per-message path (``SINGLE_SOURCE``: the assembler and the asyncio
+connection) has no twin: it is Python source that setup.py also compiles,
+with Cython, into ``websockets_fast._speedups.<name>``. Each of those modules
+ends by replacing its classes with their compiled build when ``BACKEND`` is
+``"compiled"``.
 """
 
 import os
@@ -14,6 +20,7 @@ from ._speedups import FrameProtocolError, FrameTooLarge, HTTPLimitError, HTTPPa
 
 __all__ = [
     "BACKEND",
+    "SINGLE_SOURCE",
     "SpeedupsError",
     "FrameProtocolError",
     "FrameTooLarge",
@@ -41,6 +48,19 @@ def _load(package):
     return tuple(import_module(f"{package}.{name}") for name in ("mask", "utf8", "frames", "http", "ringbuffer"))
 
 
+# Modules compiled from the package's own .py files (see setup.py).
+SINGLE_SOURCE = ("assembler", "asyncio_connection")
+
+
+def _check_single_source_built():
+    # Found, not imported: they import this module.
+    from importlib.util import find_spec
+
+    for name in SINGLE_SOURCE:
+        if find_spec(f"websockets_fast._speedups.{name}") is None:
+            raise ImportError(f"websockets_fast._speedups.{name} is not built")
+
+
 _PURE_REQUESTED = os.environ.get("WEBSOCKETS_FAST_PURE", "") not in ("", "0")
 
 if _PURE_REQUESTED:
@@ -49,6 +69,7 @@ if _PURE_REQUESTED:
 else:
     try:
         _modules = _load("websockets_fast._speedups")
+        _check_single_source_built()
         BACKEND = "compiled"
     except ImportError:
         if os.environ.get("WEBSOCKETS_FAST_REQUIRE_COMPILED", "") not in ("", "0"):

@@ -30,7 +30,7 @@ MAX_REDIRECTS = int(os.environ.get("WEBSOCKETS_MAX_REDIRECTS", "10"))
 REDIRECT_STATUSES = (300, 301, 302, 303, 307, 308)
 
 
-class ClientConnection(Connection):
+class ClientConnection(Connection, asyncio.Protocol):
     """
     A WebSocket connection opened by :func:`connect`.
 

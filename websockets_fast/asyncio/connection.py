@@ -20,9 +20,11 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterable, Iterable, Mapping
 
-from ..assembler import Assembler, PingTracker, parse_write_limit
-from ..connection_logger import ConnectionLogger
-from ..exceptions import (
+# Absolute imports: this file is also compiled as
+# websockets_fast._speedups.asyncio_connection.
+from websockets_fast.assembler import Assembler, PingTracker, parse_write_limit
+from websockets_fast.connection_logger import ConnectionLogger
+from websockets_fast.exceptions import (
     ConcurrencyError,
     ConnectionClosed,
     ConnectionClosedOK,
@@ -30,8 +32,9 @@ from ..exceptions import (
     ProtocolError,
     TooManyFragments,
 )
-from ..http11 import Request, RequestParser, Response, ResponseParser
-from ..protocol import OPEN, PARSE_SLICE
+from websockets_fast.http11 import Request, RequestParser, Response, ResponseParser
+from websockets_fast.protocol import OPEN, PARSE_SLICE
+from websockets_fast.speedups import BACKEND
 
 __all__ = ["Connection", "broadcast"]
 
@@ -50,12 +53,14 @@ MESSAGE_TOO_BIG = 1009
 READ_SIZE = 64 * 1024
 
 
-class Connection(asyncio.Protocol):
+class Connection:
     """
     An asyncio WebSocket connection: what clients and servers share.
 
     Use :class:`~websockets_fast.asyncio.client.ClientConnection` or
-    :class:`~websockets_fast.asyncio.server.ServerConnection`.
+    :class:`~websockets_fast.asyncio.server.ServerConnection`, which are
+    also :class:`asyncio.Protocol` subclasses. This class has no Python
+    base: it is compiled into a C type (see the end of this module).
 
     Args:
         protocol: the Sans-I/O protocol of this connection.
@@ -975,12 +980,13 @@ class Connection(asyncio.Protocol):
 
     def _receive_events(self, events):
         """Handle the events of an OPEN connection: queue data frames."""
-        put = self._messages.put if not self._discarding else _drop
+        messages = self._messages
         got_data = False
         for event in events:
             opcode = event.opcode
             if opcode <= OP_BINARY:
-                put(event)
+                if not self._discarding:
+                    messages.put(event)
                 got_data = True
             elif opcode == OP_PONG:
                 self._on_pong(event.data)
@@ -1042,10 +1048,6 @@ class Connection(asyncio.Protocol):
             if not self._lost and not self._messages.paused:
                 self.transport.resume_reading()
         self._wake_drain_waiters()
-
-
-def _drop(frame):
-    pass
 
 
 
@@ -1123,3 +1125,11 @@ def broadcast(connections, message, *, text=None, raise_exceptions=False):
 
 
 broadcast.__module__ = "websockets_fast.asyncio.server"
+
+
+# This file is also compiled by Cython into
+# websockets_fast._speedups.asyncio_connection, with the C types of
+# _speedups/asyncio_connection.pxd: on the compiled backend, its builds of
+# Connection and broadcast replace the ones above.
+if __name__ == "websockets_fast.asyncio.connection" and BACKEND == "compiled":
+    from websockets_fast._speedups.asyncio_connection import Connection, broadcast  # noqa: F811, E402

@@ -28,7 +28,7 @@ __all__ = ["broadcast", "serve", "unix_serve", "ServerConnection", "Server", "ba
 GOING_AWAY = 1001
 
 
-class ServerConnection(Connection):
+class ServerConnection(Connection, asyncio.Protocol):
     """
     A WebSocket connection accepted by a :class:`Server`.
 

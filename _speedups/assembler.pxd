@@ -1,0 +1,30 @@
+# C types for websockets_fast/assembler.py, compiled in Cython's pure-Python
+# mode into websockets_fast._speedups.assembler (see setup.py). The .py file
+# is the source; this file only declares types. Keep the two in step: every
+# attribute of Assembler.__slots__ is declared here.
+
+cdef object _as_bytes(object data)
+cdef object _as_str(object data)
+
+
+cdef class Assembler:
+    # Public: the I/O layers (and tests) read them from Python.
+    cdef public object queue
+    cdef public Py_ssize_t complete
+    cdef public bint closed
+    cdef public object _max_fragments
+    cdef public object _first
+    cdef public object _parts
+    cdef public Py_ssize_t _count
+    cdef public bint _text
+    cdef public object _decoder
+    cdef public bint _streaming
+
+    cpdef put(self, frame)
+    cpdef put_frames(self, frames)
+    cpdef close(self)
+    cpdef take(self, decode=*)
+    cpdef take_fragment(self, decode=*)
+    cdef _start_stream(self, bint text, decode)
+    cdef _fragment(self, data, fin)
+    cdef _reset(self)
