@@ -60,6 +60,7 @@ cdef class FrameQueue:
         cdef Py_ssize_t c_high = -1
         cdef Py_ssize_t c_low = -1
         cdef list items
+        cdef Py_ssize_t head, count, mask
         # Checked and completed exactly as the twin does, before anything
         # changes: a failed re-initialisation leaves the queue as it was.
         if high is not None:
@@ -79,7 +80,7 @@ cdef class FrameQueue:
                 raise ValueError("low must be <= high")
             c_high = _c_mark(high)
             c_low = _c_mark(low)
-        items = self._items
+        items, head, count, mask = self._items, self._head, self._count, self._mask
         self._high = c_high
         self._low = c_low
         self._pause = pause
@@ -91,7 +92,7 @@ cdef class FrameQueue:
         self._mask = 0
         # The items of a re-initialised queue go last: their finalizers may
         # use the queue, which must be whole by then.
-        items = None
+        _release(items, head, count, mask)
 
     @property
     def high(self):
@@ -164,6 +165,7 @@ cdef class FrameQueue:
     def clear(self):
         """Remove every item; call resume() if the queue was paused."""
         cdef list items = self._items
+        cdef Py_ssize_t head = self._head, count = self._count, mask = self._mask
         cdef bint paused = self._paused
         # The queue is empty before any item is released: an item's
         # finalizer may push or pop, and must find a queue that is whole.
@@ -178,7 +180,7 @@ cdef class FrameQueue:
         finally:
             # After resume(): a finalizer that pushes above high pauses the
             # queue again, in that order.
-            items = None
+            _release(items, head, count, mask)
 
     def detach(self):
         """Forget ``pause`` and ``resume``: neither is called again.
@@ -192,6 +194,17 @@ cdef class FrameQueue:
 
     def __repr__(self):
         return f"<FrameQueue len={self._count} high={self.high} low={self.low} paused={self._paused}>"
+
+
+cdef int _release(list items, Py_ssize_t head, Py_ssize_t count, Py_ssize_t mask) except -1:
+    """Drop the items of a detached array one by one, first in first out."""
+    # The order in which their finalizers run, the same as the twin's. The
+    # array is no longer the queue's: a finalizer using the queue can't
+    # change it, so count and mask hold throughout.
+    cdef Py_ssize_t i
+    for i in range(count):
+        items[(head + i) & mask] = None
+    return 0
 
 
 cdef int _push(FrameQueue queue, object item) except -1:

@@ -534,3 +534,31 @@ def test_finalizer_pushes_while_the_queue_shrinks(cls):
     assert items[:4] == [12, 13, 14, 15]
     assert items[4:] == [("finalizer", i) for i in range(20)]
     assert not queue
+
+
+@both_backends
+def test_clear_releases_items_first_in_first_out(cls):
+    # The same order on both backends, so that finalizers that use the
+    # queue do the same things in the same order; wrapped around the array.
+    queue = cls(None)
+    released = []
+
+    class Item:
+        def __init__(self, name):
+            self.name = name
+
+        def __del__(self):
+            released.append(self.name)
+
+    for name in range(3):
+        queue.push(Item(name))
+    queue.pop()
+    for name in range(3, 7):
+        queue.push(Item(name))
+    released.clear()
+    queue.clear()
+    assert released == [1, 2, 3, 4, 5, 6]
+    for name in range(3):
+        queue.push(Item(name))
+    queue.__init__()
+    assert released == [1, 2, 3, 4, 5, 6, 0, 1, 2]

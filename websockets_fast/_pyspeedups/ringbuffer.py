@@ -37,6 +37,17 @@ def _water_marks(high, low):
     return high, low
 
 
+def _release(items):
+    """Drop the items of a detached deque one by one, first in first out.
+
+    The order in which their finalizers run, the same as the compiled
+    twin's. The deque is no longer the queue's: a finalizer using the queue
+    can't change it, so the loop ends after its length.
+    """
+    while items:
+        items.popleft()
+
+
 class FrameQueue:
     """First-in, first-out queue with flow control callbacks.
 
@@ -61,7 +72,7 @@ class FrameQueue:
         # use the queue, which must be whole by then.
         items = getattr(self, "_items", None)
         self._items = None
-        del items
+        _release(items)
 
     @property
     def high(self):
@@ -148,7 +159,7 @@ class FrameQueue:
             if paused and self._resume is not None:
                 self._resume()
         finally:
-            del items
+            _release(items)
 
     def detach(self):
         """Forget ``pause`` and ``resume``: neither is called again.
