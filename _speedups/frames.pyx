@@ -407,6 +407,7 @@ cdef extern from "Python.h":
         PyMemberDef *d_member
     object PyType_GenericAlloc(type, Py_ssize_t)
     void PyObject_GC_UnTrack(void *)
+    bint PyObject_IS_GC(object)
 
 
 cdef int _slot_offsets(type frame_class, Py_ssize_t *offsets) except -1:
@@ -422,6 +423,32 @@ cdef int _slot_offsets(type frame_class, Py_ssize_t *offsets) except -1:
             raise TypeError(f"frame_class must have __slots__ for {', '.join(FRAME_FIELDS)}")
         offsets[i] = member.d_member.offset
     return 0
+
+
+cdef enum:
+    Py_TPFLAGS_HEAPTYPE_BIT = 1 << 9
+
+
+def _plain_layout(cls):
+    """Whether an instance of ``cls`` is object's header plus slots only.
+
+    Message mode allocates frames zero-filled and calls no ``__new__``:
+    valid for slots, ``__dict__`` and ``__weakref__``, which start empty,
+    but not for a base with its own C layout (``dict``, ``int``, a compiled
+    class), whose fields its ``__new__`` would have set up.
+    """
+    cdef Py_ssize_t pointer = sizeof(PyObject *)
+    # Bounded: each step goes to the base, and the chain ends at object.
+    while cls is not object:
+        if not cls.__flags__ & Py_TPFLAGS_HEAPTYPE_BIT or cls.__itemsize__:
+            return False
+        own = vars(cls)
+        fields = sum([type(value) is _MemberDescriptorType for value in own.values()])
+        fields += ("__dict__" in own) + ("__weakref__" in own)
+        if cls.__basicsize__ - cls.__base__.__basicsize__ > fields * pointer:
+            return False
+        cls = cls.__base__
+    return True
 
 
 cdef inline void _set_slot(object obj, Py_ssize_t offset, object value) noexcept:
@@ -529,28 +556,85 @@ cdef class FrameParser:
     # Whether utf8 has seen only ASCII since the message started, so that
     # it need not be called for ASCII frames.
     cdef bint _utf8_clean
+    # While feed() runs. The validator and the cycle collector (any
+    # allocation may run finalizers) call Python code midway, which must not
+    # feed or re-initialise this parser under the feet of the running feed.
+    cdef bint _feeding
 
     def __cinit__(self):
         self._payload = NULL
 
     def __init__(self, mask_expected, max_size=None, max_frame_size=None, allowed_rsv=0, *,
                  frame_class=None, opcodes=None, utf8=None, max_fragments=None):
-        self.mask_expected = mask_expected
-        self.max_size = max_size
-        self.max_frame_size = max_frame_size
-        self.allowed_rsv = allowed_rsv
-        self.exc = None
+        cdef bint c_mask_expected
+        cdef uint64_t c_max_size, c_max_frame_size, c_max_fragments
+        cdef int c_allowed_rsv
+        cdef Py_ssize_t offsets[6]
+        cdef int i
+        if self._feeding:
+            raise RuntimeError("__init__() called while this parser is parsing")
+        # Everything is checked and converted first (Python code may run:
+        # __index__, __bool__, iterating opcodes); then assigned with no
+        # Python code in between. A failed call leaves the parser as it was.
+        c_mask_expected = mask_expected
+        c_max_size = _c_limit(max_size, "max_size")
+        max_size = None if max_size is None else _index(max_size)
+        c_max_frame_size = _c_limit(max_frame_size, "max_frame_size")
+        max_frame_size = None if max_frame_size is None else _index(max_frame_size)
+        allowed_rsv = _index(allowed_rsv)
+        if not 0 <= allowed_rsv <= 7:
+            raise ValueError("allowed_rsv must be between 0 and 7")
+        c_allowed_rsv = allowed_rsv
+        c_max_fragments = _c_limit(max_fragments, "max_fragments")
+        max_fragments = None if max_fragments is None else _index(max_fragments)
         if frame_class is not None:
             if not isinstance(frame_class, type):
                 raise TypeError(f"frame_class must have __slots__ for {', '.join(FRAME_FIELDS)}")
-            _slot_offsets(frame_class, self._offsets)
+            _slot_offsets(frame_class, offsets)
+            if not _plain_layout(frame_class):
+                raise TypeError("frame_class must derive from object alone (no built-in base with its own layout)")
             opcodes = tuple(opcodes)
             if len(opcodes) != 16:
                 raise ValueError("opcodes must hold 16 values")
-            self._frame_class = frame_class
-            self._opcodes = opcodes
+        else:
+            opcodes = None
+        # The old values live until the end, so that no finalizer runs
+        # before every field is set.
+        old = (self.exc, self._max_size, self._max_frame_size, self._frame_class, self._opcodes, self.utf8,
+               self._max_fragments)
+        if self._feeding:
+            # Another thread started a feed while Python code above ran.
+            raise RuntimeError("__init__() called while this parser is parsing")
+        self.mask_expected = c_mask_expected
+        self._c_max_size = c_max_size
+        self._max_size = max_size
+        self._c_max_frame_size = c_max_frame_size
+        self._max_frame_size = max_frame_size
+        self._allowed_rsv = c_allowed_rsv
+        self._c_max_fragments = c_max_fragments
+        self._max_fragments = max_fragments
+        self.exc = None
+        self._frame_class = frame_class
+        if frame_class is not None:
+            for i in range(6):
+                self._offsets[i] = offsets[i]
+        self._opcodes = opcodes
         self.utf8 = utf8
-        self.max_fragments = max_fragments
+        # A fresh start, as the twin: no incomplete frame or message.
+        self._message_size = 0
+        self._compressed = False
+        self._head_length = 0
+        Py_XDECREF(self._payload)
+        self._payload = NULL
+        self._capacity = 0
+        self._filled = 0
+        self._validated = 0
+        self.control_frames = 0
+        self.fragments_exceeded = False
+        self._in_message = False
+        self._message_text = False
+        self._message_frames = 0
+        self._utf8_clean = False
 
     def __dealloc__(self):
         Py_XDECREF(self._payload)
@@ -635,25 +719,28 @@ cdef class FrameParser:
         self._in_message = not h.fin
         return 0
 
-    cdef int _check_text(self, bint fin, int opcode, bytes payload) except -1:
-        """Message mode: fail as soon as a text message cannot be valid UTF-8."""
-        cdef Py_ssize_t done = self._validated
+    cdef int _check_text(self, bint fin, int opcode, bytes payload, Py_ssize_t done) except -1:
+        """Message mode: fail as soon as a text message cannot be valid UTF-8.
+
+        ``done``: how many bytes at the start of ``payload`` were validated
+        as they arrived (at most its length).
+        """
         if done:
-            # The start of this payload was validated as it arrived.
-            self._validated = 0
             return self._check_text_bytes(
                 <const unsigned char *>PyBytes_AS_STRING(payload) + done, PyBytes_GET_SIZE(payload) - done, fin, True)
         return self._check_text_bytes(
             <const unsigned char *>PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload), fin, opcode == 0)
 
     cdef int _check_text_bytes(self, const unsigned char *p, Py_ssize_t n, bint fin, bint continuation) except -1:
+        # One validator for both calls: reset() may replace self.utf8.
+        validator = self.utf8
         if self._utf8_clean and _is_ascii(p, n):
             return 0
         if self._utf8_clean:
-            self.utf8.reset()
+            validator.reset()
             self._utf8_clean = False
         chunk = PyBytes_FromStringAndSize(<const char *>p, n)
-        if not self.utf8.feed(chunk, fin):
+        if not validator.feed(chunk, fin):
             raise _utf8_error(chunk, continuation)
         return 0
 
@@ -661,12 +748,12 @@ cdef class FrameParser:
         return self._frame_class is not None and self.utf8 is not None and (
             opcode == 1 or (opcode == 0 and self._message_text))
 
-    cdef int _deliver(self, bint fin, int rsv, int opcode, bytes payload, list frames) except -1:
+    cdef int _deliver(self, bint fin, int rsv, int opcode, bytes payload, list frames, Py_ssize_t validated) except -1:
         if self._frame_class is None:
             frames.append((fin, rsv, opcode, payload))
             return 0
         if self.utf8 is not None and (opcode == 1 or (opcode == 0 and self._message_text)):
-            self._check_text(fin, opcode, payload)
+            self._check_text(fin, opcode, payload, validated)
         frame = PyType_GenericAlloc(self._frame_class, 0)
         _set_slot(frame, self._offsets[0], self._opcodes[opcode])
         _set_slot(frame, self._offsets[1], payload)
@@ -679,7 +766,8 @@ cdef class FrameParser:
         # large batch, scanning thousands of live frames cost as much as
         # parsing them. A cycle made later through an attribute assigned by
         # the application would be freed only when broken by hand.
-        PyObject_GC_UnTrack(<void *>frame)
+        if PyObject_IS_GC(frame):
+            PyObject_GC_UnTrack(<void *>frame)
         if opcode >= 8:
             self.control_frames += 1
             if opcode == 8:
@@ -727,13 +815,13 @@ cdef class FrameParser:
             _xor(src, <unsigned char *>PyBytes_AS_STRING(payload), length, h.key)
         else:
             memcpy(PyBytes_AS_STRING(payload), src, length)
-        return self._deliver(h.fin, h.rsv, h.opcode, payload, frames)
+        return self._deliver(h.fin, h.rsv, h.opcode, payload, frames, 0)
 
     cdef Py_ssize_t _fill_payload(self, const unsigned char *src, Py_ssize_t available, list frames) except -1:
         """Add up to ``available`` bytes to the incomplete payload; return how many."""
         cdef Py_ssize_t length = <Py_ssize_t>self._frame.length
         cdef Py_ssize_t take = length - self._filled
-        cdef Py_ssize_t capacity, i
+        cdef Py_ssize_t capacity, i, validated
         cdef unsigned char key[4]
         if take > available:
             take = available
@@ -783,7 +871,11 @@ cdef class FrameParser:
             self._payload = NULL
             self._capacity = 0
             self._filled = 0
-            self._deliver(self._frame.fin, self._frame.rsv, self._frame.opcode, payload, frames)
+            # Reset whether or not the frame is validated now (utf8 may have
+            # been set to None meanwhile): the next frame starts at 0.
+            validated = self._validated
+            self._validated = 0
+            self._deliver(self._frame.fin, self._frame.rsv, self._frame.opcode, payload, frames, validated)
         return take
 
     cdef Py_ssize_t _start_frame(self, Header *h, const unsigned char *src, Py_ssize_t available,
@@ -841,6 +933,7 @@ cdef class FrameParser:
             self._payload = NULL
             self._capacity = 0
             self._filled = 0
+            self._validated = 0
         return 0
 
     def feed(self, data):
@@ -851,16 +944,24 @@ cdef class FrameParser:
         """
         cdef Py_buffer view
         cdef list frames = []
+        if self._feeding:
+            raise RuntimeError("feed() called while this parser is parsing")
         self.control_frames = 0
         if self.exc is not None:
             return frames
         if PyBytes_CheckExact(data):
             # bytes, what the event loop hands over: no buffer export needed.
-            self._feed_or_fail(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), frames)
+            self._feeding = True
+            try:
+                self._feed_or_fail(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), frames)
+            finally:
+                self._feeding = False
             return frames
         _get_buffer(data, &view)
+        self._feeding = True
         try:
             self._feed_or_fail(<const unsigned char *>view.buf, view.len, frames)
         finally:
+            self._feeding = False
             PyBuffer_Release(&view)
         return frames

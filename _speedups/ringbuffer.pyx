@@ -57,7 +57,12 @@ cdef class FrameQueue:
     cdef bint _paused
 
     def __init__(self, high=16, low=None, pause=None, resume=None):
-        # Checked and completed exactly as the twin does.
+        cdef Py_ssize_t c_high = -1
+        cdef Py_ssize_t c_low = -1
+        cdef list items
+        cdef Py_ssize_t head, count, mask
+        # Checked and completed exactly as the twin does, before anything
+        # changes: a failed re-initialisation leaves the queue as it was.
         if high is not None:
             high = _operator_index(high)
         if low is not None:
@@ -66,8 +71,6 @@ cdef class FrameQueue:
             high = low * 4
         if high is not None and low is None:
             low = high // 4
-        self._high = -1
-        self._low = -1
         if high is not None:
             if high < 0:
                 raise ValueError("high must be >= 0")
@@ -75,8 +78,11 @@ cdef class FrameQueue:
                 raise ValueError("low must be >= 0")
             if low > high:
                 raise ValueError("low must be <= high")
-            self._high = _c_mark(high)
-            self._low = _c_mark(low)
+            c_high = _c_mark(high)
+            c_low = _c_mark(low)
+        items, head, count, mask = self._items, self._head, self._count, self._mask
+        self._high = c_high
+        self._low = c_low
         self._pause = pause
         self._resume = resume
         self._paused = False
@@ -84,6 +90,9 @@ cdef class FrameQueue:
         self._head = 0
         self._count = 0
         self._mask = 0
+        # The items of a re-initialised queue go last: their finalizers may
+        # use the queue, which must be whole by then.
+        _release(items, head, count, mask)
 
     @property
     def high(self):
@@ -140,7 +149,7 @@ cdef class FrameQueue:
         if self._count == 0:
             self._items = None
         elif capacity > MIN_CAPACITY and self._count <= capacity // 4:
-            _resize(self, capacity // 2)
+            _shrink(self, capacity // 2)
         if self._paused and self._count <= self._low:
             self._paused = False
             if self._resume is not None:
@@ -155,14 +164,23 @@ cdef class FrameQueue:
 
     def clear(self):
         """Remove every item; call resume() if the queue was paused."""
+        cdef list items = self._items
+        cdef Py_ssize_t head = self._head, count = self._count, mask = self._mask
+        cdef bint paused = self._paused
+        # The queue is empty before any item is released: an item's
+        # finalizer may push or pop, and must find a queue that is whole.
         self._items = None
         self._head = 0
         self._count = 0
         self._mask = 0
-        if self._paused:
-            self._paused = False
-            if self._resume is not None:
+        self._paused = False
+        try:
+            if paused and self._resume is not None:
                 self._resume()
+        finally:
+            # After resume(): a finalizer that pushes above high pauses the
+            # queue again, in that order.
+            _release(items, head, count, mask)
 
     def detach(self):
         """Forget ``pause`` and ``resume``: neither is called again.
@@ -178,13 +196,20 @@ cdef class FrameQueue:
         return f"<FrameQueue len={self._count} high={self.high} low={self.low} paused={self._paused}>"
 
 
+cdef int _release(list items, Py_ssize_t head, Py_ssize_t count, Py_ssize_t mask) except -1:
+    """Drop the items of a detached array one by one, first in first out."""
+    # The order in which their finalizers run, the same as the twin's. The
+    # array is no longer the queue's: a finalizer using the queue can't
+    # change it, so count and mask hold throughout.
+    cdef Py_ssize_t i
+    for i in range(count):
+        items[(head + i) & mask] = None
+    return 0
+
+
 cdef int _push(FrameQueue queue, object item) except -1:
-    if queue._items is None:
-        queue._items = [None] * MIN_CAPACITY
-        queue._mask = MIN_CAPACITY - 1
-        queue._head = 0
-    elif queue._count > queue._mask:
-        _resize(queue, 2 * (queue._mask + 1))
+    if queue._items is None or queue._count > queue._mask:
+        _make_room(queue)
     queue._items[(queue._head + queue._count) & queue._mask] = item
     queue._count += 1
     if not queue._paused and 0 <= queue._high < queue._count:
@@ -194,16 +219,63 @@ cdef int _push(FrameQueue queue, object item) except -1:
     return 0
 
 
-cdef int _resize(FrameQueue queue, Py_ssize_t capacity) except -1:
-    """Move the items, in order, to the start of a new array of ``capacity`` slots."""
+# Allocating a list may start the cycle collector, which may run finalizers
+# that push or pop: the queue can differ before and after the allocation.
+# Both functions below allocate first, then look at the queue afresh and
+# move the items with no Python code running in between.
+
+cdef enum:
+    # A finalizer that keeps filling the queue while it grows can make the
+    # new array too small again; give up after this many tries.
+    MAX_GROW_TRIES = 16
+
+
+cdef int _make_room(FrameQueue queue) except -1:
+    """Give the queue at least one free slot."""
     # A function rather than a method: a cdef method would add a vtable
     # pointer to every queue.
-    cdef list items = queue._items
+    cdef list resized
+    cdef Py_ssize_t capacity
+    for _ in range(MAX_GROW_TRIES):
+        capacity = MIN_CAPACITY if queue._items is None else 2 * (queue._mask + 1)
+        resized = [None] * capacity
+        if queue._items is None:
+            # Empty (an empty queue holds no array).
+            queue._items = resized
+            queue._head = 0
+            queue._mask = capacity - 1
+            return 0
+        if queue._count <= queue._mask:
+            return 0
+        if queue._count < capacity:
+            _move(queue, resized)
+            return 0
+    raise RuntimeError("FrameQueue grew under a finalizer too many times")
+
+
+cdef int _shrink(FrameQueue queue, Py_ssize_t capacity) except -1:
+    """Move the items to an array of ``capacity`` slots, if they still fit."""
     cdef list resized = [None] * capacity
+    # Shrinking is an optimisation: skip it when the queue changed meanwhile.
+    if queue._items is not None and queue._count <= capacity < queue._mask + 1:
+        _move(queue, resized)
+    return 0
+
+
+cdef int _move(FrameQueue queue, list resized) except -1:
+    """Move the items, in order, to the start of ``resized`` (room for all)."""
+    cdef list items = queue._items
     cdef Py_ssize_t i
-    for i in range(queue._count):
-        resized[i] = items[(queue._head + i) & queue._mask]
+    cdef Py_ssize_t count = queue._count
+    cdef Py_ssize_t head = queue._head
+    cdef Py_ssize_t mask = queue._mask
+    # Plain reads and writes of list slots (replacing None): no Python code
+    # runs in this loop, so count and both lists stay as checked.
+    for i in range(count):
+        resized[i] = items[(head + i) & mask]
     queue._items = resized
     queue._head = 0
-    queue._mask = capacity - 1
+    queue._mask = len(resized) - 1
+    # The old array goes now; every item it held is also in resized, so no
+    # finalizer runs.
     return 0

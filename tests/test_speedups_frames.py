@@ -969,3 +969,137 @@ def test_message_mode_frames_are_not_tracked_by_the_cycle_collector():
     del frames
     data_refs = sys.getrefcount(data)  # the local's and the argument's
     assert (frame_refs, data_refs) == (2, 2)
+
+
+# Memory safety (issue 17). Under tests/sanitize.sh, the compiled parser's
+# old behaviour in these tests was a heap-buffer-overflow or a read out of
+# range; in a normal build, wrong frames or a crash.
+
+FIELDS = ("opcode", "data", "fin", "rsv1", "rsv2", "rsv3")
+Big = type("Big", (), {"__slots__": FIELDS + tuple(f"extra{i}" for i in range(64))})
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+def test_failed_reinit_changes_nothing(module):
+    parser = message_parser(module, max_size=100)
+    # A fragmented message in progress, and the start of its next frame.
+    assert len(parser.feed(masked(1, b"ab", fin=False) + masked(0, b"cd")[:3])) == 1
+    with pytest.raises(ValueError):
+        parser.__init__(False, frame_class=Big, opcodes=OPCODES[:3])
+    with pytest.raises(TypeError):
+        parser.__init__(False, max_size=10, frame_class=dict, opcodes=OPCODES)
+    with pytest.raises(ValueError):
+        parser.__init__(False, max_size=10, max_fragments=-1)
+    assert parser.mask_expected is True and parser.max_size == 100 and parser.max_fragments is None
+    (frame,) = parser.feed(masked(0, b"cd")[3:])
+    assert type(frame) is Slotted and frame.data == b"cd" and frame.fin and parser.exc is None
+    parser = message_parser(module)
+    with pytest.raises(ValueError):
+        parser.__init__(False, frame_class=Big, opcodes=OPCODES[:3])
+    (frame,) = parser.feed(masked(2, b"abc"))
+    assert type(frame) is Slotted and frame.data == b"abc" and frame.opcode is Opcode.BINARY
+    # Unmasked: still refused, mask_expected did not change.
+    assert parser.feed(b"\x82\x03abc") == [] and type(parser.exc) is FrameProtocolError
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+def test_reinit_starts_afresh(module):
+    parser = message_parser(module)
+    parser.feed(masked(1, b"ab", fin=False) + masked(2, b"xyz")[:4])
+    assert parser.buffered
+    parser.__init__(True, frame_class=Big, opcodes=OPCODES)
+    assert parser.buffered == 0 and parser.missing == 0 and parser.exc is None
+    (frame,) = parser.feed(masked(2, b"abc"))
+    assert type(frame) is Big and frame.data == b"abc"
+    parser.__init__(True)
+    assert parser.feed(masked(0, b"x")) == [(True, 0, 0, b"x")]
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+@pytest.mark.parametrize("base", [dict, list, Exception, set])
+def test_frame_class_with_a_builtin_layout_is_refused(module, base):
+    # Frames are allocated without __new__: a base whose instances need it
+    # (their own C fields) would be used uninitialised.
+    frame_class = type("F", (base,), {"__slots__": FIELDS})
+    with pytest.raises(TypeError, match="derive from object alone"):
+        module.FrameParser(True, frame_class=frame_class, opcodes=OPCODES)
+    subclass = type("G", (frame_class,), {"__slots__": ()})
+    with pytest.raises(TypeError, match="derive from object alone"):
+        module.FrameParser(True, frame_class=subclass, opcodes=OPCODES)
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+def test_frame_class_through_plain_bases_is_accepted(module):
+    class Base:
+        __slots__ = ("opcode", "data", "__weakref__")
+
+    class Mixin:
+        __slots__ = ()
+
+    class Frame(Base, Mixin):
+        __slots__ = ("fin", "rsv1", "rsv2", "rsv3")
+
+    (frame,) = module.FrameParser(True, frame_class=Frame, opcodes=OPCODES).feed(masked(2, b"x"))
+    assert type(frame) is Frame and frame.data == b"x" and frame.fin is True
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+def test_partial_validation_does_not_carry_over_to_the_next_frame(module):
+    parser = message_parser(module)
+    text = "é" * 10  # 20 bytes, none ASCII
+    data = masked(1, text.encode())
+    header = len(data) - 20
+    parser.feed(data[: header + 10])
+    parser.utf8 = None
+    (frame,) = parser.feed(data[header + 10 :])
+    assert frame.data == text.encode()
+    parser.utf8 = message_parser(module).utf8
+    # Its first bytes are invalid: they must be validated, all of them.
+    assert parser.feed(masked(1, b"\xff" + b"a" * 11)) == []
+    assert type(parser.exc) is UnicodeDecodeError
+    # Shorter than what was validated of the earlier frame.
+    parser = message_parser(module)
+    parser.feed(data[: header + 10])
+    parser.utf8 = None
+    parser.feed(data[header + 10 :])
+    parser.utf8 = message_parser(module).utf8
+    assert parser.feed(masked(1, b"\xff\xfe")) == [] and type(parser.exc) is UnicodeDecodeError
+
+
+class ReentrantValidator:
+    """A validator that calls back into the parser, as a finalizer could."""
+
+    def __init__(self, action):
+        self.action = action
+        self.parser = None
+
+    def reset(self):
+        pass
+
+    def feed(self, data, final=False):
+        self.action(self.parser)
+        return True
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+@pytest.mark.parametrize(
+    "action",
+    [
+        lambda parser: parser.feed(masked(2, b"x" * 100)),
+        lambda parser: parser.__init__(False),
+        lambda parser: parser.__init__(True, frame_class=Big, opcodes=OPCODES),
+    ],
+    ids=["feed", "init", "init-frame-class"],
+)
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "partial"])
+def test_no_feed_or_init_while_parsing(module, action, split):
+    validator = ReentrantValidator(action)
+    parser = module.FrameParser(True, frame_class=Slotted, opcodes=OPCODES, utf8=validator)
+    validator.parser = parser
+    data = masked(1, "é".encode() * 50)
+    with pytest.raises(RuntimeError, match="while this parser is parsing"):
+        parser.feed(data[:60] if split else data)
+    # Still whole and usable.
+    validator.action = lambda parser: None
+    frames = parser.feed(data[60:] if split else masked(2, b"ok"))
+    assert frames and type(frames[-1]) is Slotted

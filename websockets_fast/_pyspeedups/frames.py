@@ -237,6 +237,32 @@ def _size_limit(value, name):
 FRAME_FIELDS = ("opcode", "data", "fin", "rsv1", "rsv2", "rsv3")
 
 
+_HEAPTYPE = 1 << 9
+_POINTER_SIZE = struct.calcsize("P")
+
+
+def _plain_layout(cls):
+    """Whether an instance of ``cls`` is object's header plus slots only.
+
+    The compiled twin allocates frames zero-filled and calls no ``__new__``:
+    valid for slots, ``__dict__`` and ``__weakref__``, which start empty,
+    but not for a base with its own C layout (``dict``, ``int``, a compiled
+    class), whose fields its ``__new__`` would have set up. Both twins
+    accept the same classes.
+    """
+    # Bounded: each step goes to the base, and the chain ends at object.
+    while cls is not object:
+        if not cls.__flags__ & _HEAPTYPE or cls.__itemsize__:
+            return False
+        own = vars(cls)
+        fields = sum([type(value) is types.MemberDescriptorType for value in own.values()])
+        fields += ("__dict__" in own) + ("__weakref__" in own)
+        if cls.__basicsize__ - cls.__base__.__basicsize__ > fields * _POINTER_SIZE:
+            return False
+        cls = cls.__base__
+    return True
+
+
 def _own_slot(cls, descriptor):
     # A slot of cls or of a base class, whose layout it shares.
     return type(descriptor) is types.MemberDescriptorType and issubclass(cls, descriptor.__objclass__)
@@ -310,29 +336,44 @@ class FrameParser:
         "_head",
         "_payload",
         "_frame",
+        "_feeding",
     )
 
     def __init__(self, mask_expected, max_size=None, max_frame_size=None, allowed_rsv=0, *,
                  frame_class=None, opcodes=None, utf8=None, max_fragments=None):
-        self.mask_expected = mask_expected
-        self.max_size = max_size
-        self.max_frame_size = max_frame_size
-        self.allowed_rsv = allowed_rsv
-        self.exc = None
-        self._frame_class = None
-        self._opcodes = None
+        if getattr(self, "_feeding", False):
+            raise RuntimeError("__init__() called while this parser is parsing")
+        # Everything is checked and converted before anything changes, in
+        # the compiled twin's order: a failed call leaves the parser as it was.
+        mask_expected = bool(mask_expected)
+        max_size = _size_limit(max_size, "max_size")
+        max_frame_size = _size_limit(max_frame_size, "max_frame_size")
+        allowed_rsv = operator.index(allowed_rsv)
+        if not 0 <= allowed_rsv <= 7:
+            raise ValueError("allowed_rsv must be between 0 and 7")
+        max_fragments = _size_limit(max_fragments, "max_fragments")
         if frame_class is not None:
             if not isinstance(frame_class, type) or not all(
                 _own_slot(frame_class, getattr(frame_class, name, None)) for name in FRAME_FIELDS
             ):
                 raise TypeError(f"frame_class must have __slots__ for {', '.join(FRAME_FIELDS)}")
+            if not _plain_layout(frame_class):
+                raise TypeError("frame_class must derive from object alone (no built-in base with its own layout)")
             opcodes = tuple(opcodes)
             if len(opcodes) != 16:
                 raise ValueError("opcodes must hold 16 values")
-            self._frame_class = frame_class
-            self._opcodes = opcodes
+        else:
+            opcodes = None
+        self._feeding = False
+        self._mask_expected = mask_expected
+        self._max_size = max_size
+        self._max_frame_size = max_frame_size
+        self._allowed_rsv = allowed_rsv
+        self._max_fragments = max_fragments
+        self.exc = None
+        self._frame_class = frame_class
+        self._opcodes = opcodes
         self.utf8 = utf8
-        self.max_fragments = max_fragments
         self.control_frames = 0
         self.fragments_exceeded = False
         self._in_message = False
@@ -438,24 +479,27 @@ class FrameParser:
             self._utf8_clean = True
         self._in_message = not fin
 
-    def _check_text(self, fin, opcode, payload):
-        """Message mode: fail as soon as a text message cannot be valid UTF-8."""
-        done = self._validated
+    def _check_text(self, fin, opcode, payload, done):
+        """Message mode: fail as soon as a text message cannot be valid UTF-8.
+
+        ``done``: how many bytes at the start of ``payload`` were validated
+        as they arrived.
+        """
         if done:
-            # The start of this payload was validated as it arrived.
-            self._validated = 0
             self._check_text_bytes(payload[done:], fin, True)
         else:
             self._check_text_bytes(payload, fin, opcode == 0)
 
     def _check_text_bytes(self, chunk, fin, continuation):
+        # One validator for both calls: reset() may replace self.utf8.
+        validator = self.utf8
         if self._utf8_clean:
             if chunk.isascii():
                 return
-            self.utf8.reset()
+            validator.reset()
             self._utf8_clean = False
         chunk = bytes(chunk)
-        if not self.utf8.feed(chunk, fin):
+        if not validator.feed(chunk, fin):
             raise _utf8_error(chunk, continuation)
 
     def _check_partial_text(self, header, payload):
@@ -478,12 +522,12 @@ class FrameParser:
         self._check_text_bytes(chunk, False, True)
         self._validated = len(payload)
 
-    def _deliver(self, fin, rsv, opcode, payload, frames):
+    def _deliver(self, fin, rsv, opcode, payload, frames, validated=0):
         if self._frame_class is None:
             frames.append((fin, rsv, opcode, payload))
             return
         if self.utf8 is not None and (opcode == 1 or (opcode == 0 and self._message_text)):
-            self._check_text(fin, opcode, payload)
+            self._check_text(fin, opcode, payload, validated)
         # As the compiled twin: fill the slots without calling __init__.
         frame = object.__new__(self._frame_class)
         for name, value in zip(FRAME_FIELDS, (self._opcodes[opcode], payload, fin, rsv & 4 != 0, rsv & 2 != 0, rsv & 1 != 0)):
@@ -522,13 +566,13 @@ class FrameParser:
         if self._frame_class is not None and opcode < 8:
             self._start_message(fin, opcode)
 
-    def _emit(self, header, payload, frames):
+    def _emit(self, header, payload, frames, validated=0):
         fin, rsv, opcode, masked, _, mask_key, _ = header
         if masked:
             payload = apply_mask(payload, mask_key)
         elif type(payload) is not bytes:
             payload = bytes(payload)
-        self._deliver(fin, rsv, opcode, payload, frames)
+        self._deliver(fin, rsv, opcode, payload, frames, validated)
 
     def _fill_payload(self, data, start, end, frames):
         """Add ``data[start:end]`` to the incomplete payload; return the new start."""
@@ -539,7 +583,11 @@ class FrameParser:
         if len(payload) == header[4]:
             self._payload = None
             self._frame = None
-            self._emit(header, payload, frames)
+            # Reset whether or not the frame is validated now (utf8 may have
+            # been set to None meanwhile): the next frame starts at 0.
+            validated = self._validated
+            self._validated = 0
+            self._emit(header, payload, frames, validated)
         else:
             self._check_partial_text(header, payload)
         return start + take
@@ -564,18 +612,28 @@ class FrameParser:
         or a ``frame_class`` object in message mode.
         """
         frames = []
+        if self._feeding:
+            raise RuntimeError("feed() called while this parser is parsing")
         self.control_frames = 0
         if self.exc is not None:
             return frames
         # A view unless data is bytes: its slices copy nothing until kept.
         data = _byte_view(data)
+        self._feeding = True
+        try:
+            self._feed(data, frames)
+        finally:
+            self._feeding = False
+        return frames
+
+    def _feed(self, data, frames):
         end = len(data)
         start = 0
         try:
             if self._payload is not None:
                 start = self._fill_payload(data, start, end, frames)
                 if self._payload is not None:
-                    return frames
+                    return
             if self._head:
                 old = len(self._head)
                 head = self._head + bytes(data[: MAX_HEADER_LENGTH - old])
@@ -583,7 +641,7 @@ class FrameParser:
                 if type(header) is int:
                     # 14 bytes hold any header: all of data went into head.
                     self._head = head
-                    return frames
+                    return
                 self._head = b""
                 start = self._start_frame(header, data, header[6] - old, end, frames)
             while start < end and self._payload is None:
@@ -598,4 +656,4 @@ class FrameParser:
             self._head = b""
             self._payload = None
             self._frame = None
-        return frames
+            self._validated = 0

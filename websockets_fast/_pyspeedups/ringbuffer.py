@@ -37,6 +37,17 @@ def _water_marks(high, low):
     return high, low
 
 
+def _release(items):
+    """Drop the items of a detached deque one by one, first in first out.
+
+    The order in which their finalizers run, the same as the compiled
+    twin's. The deque is no longer the queue's: a finalizer using the queue
+    can't change it, so the loop ends after its length.
+    """
+    while items:
+        items.popleft()
+
+
 class FrameQueue:
     """First-in, first-out queue with flow control callbacks.
 
@@ -57,7 +68,11 @@ class FrameQueue:
         self._pause = pause
         self._resume = resume
         self._paused = False
+        # The items of a re-initialised queue go last: their finalizers may
+        # use the queue, which must be whole by then.
+        items = getattr(self, "_items", None)
         self._items = None
+        _release(items)
 
     @property
     def high(self):
@@ -133,11 +148,18 @@ class FrameQueue:
 
     def clear(self):
         """Remove every item; call resume() if the queue was paused."""
+        items = self._items
+        paused = self._paused
+        # As the compiled twin: the queue is empty and resumed before any
+        # item is released, so that a finalizer pushing above high pauses
+        # it again, after the resume.
         self._items = None
-        if self._paused:
-            self._paused = False
-            if self._resume is not None:
+        self._paused = False
+        try:
+            if paused and self._resume is not None:
                 self._resume()
+        finally:
+            _release(items)
 
     def detach(self):
         """Forget ``pause`` and ``resume``: neither is called again.
