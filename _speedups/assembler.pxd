@@ -3,13 +3,16 @@
 # is the source; this file only declares types. Keep the two in step: every
 # attribute of Assembler.__slots__ is declared here.
 
+from websockets_fast._speedups.ringbuffer cimport FrameQueue as CompiledFrameQueue
+
+
 cdef object _as_bytes(object data)
 cdef object _as_str(object data)
 
 
 cdef class Assembler:
     # Public: the I/O layers (and tests) read them from Python.
-    cdef public object queue
+    cdef public CompiledFrameQueue queue
     cdef public Py_ssize_t complete
     cdef public bint closed
     cdef public object _max_fragments

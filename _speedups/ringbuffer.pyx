@@ -45,16 +45,8 @@ cdef class FrameQueue:
     or ``low > high``.
     """
 
-    cdef list _items
-    cdef Py_ssize_t _head
-    cdef Py_ssize_t _count
-    cdef Py_ssize_t _mask
-    # -1 for an unbounded queue.
-    cdef Py_ssize_t _high
-    cdef Py_ssize_t _low
-    cdef object _pause
-    cdef object _resume
-    cdef bint _paused
+    # The attributes are declared in ringbuffer.pxd, so that the compiled
+    # assembler calls push_frames() and pop() in C.
 
     def __init__(self, high=16, low=None, pause=None, resume=None):
         cdef Py_ssize_t c_high = -1
@@ -119,20 +111,22 @@ cdef class FrameQueue:
         """Add ``item`` at the end; call pause() if the length rises above high."""
         _push(self, item)
 
-    def push_frames(self, list frames not None):
+    cpdef Py_ssize_t push_frames(self, list frames) except -1:
         """Push each item of the list ``frames``, as push() does.
 
         Returns how many of them have a true ``fin`` attribute: the messages
         that they complete, for the caller's count.
         """
         cdef Py_ssize_t fins = 0
+        if frames is None:
+            raise TypeError("frames must be a list, not None")
         for frame in frames:
             if frame.fin:
                 fins += 1
             _push(self, frame)
         return fins
 
-    def pop(self):
+    cpdef pop(self):
         """Remove and return the first item; call resume() on reaching low.
 
         ``IndexError`` when the queue is empty.
