@@ -48,6 +48,7 @@ def _wants_extensions():
 
 # Compiled module name -> its .py source. Each has _speedups/<name>.pxd.
 SINGLE_SOURCE = {
+    "protocol": "websockets_fast/protocol.py",
     "assembler": "websockets_fast/assembler.py",
     "asyncio_connection": "websockets_fast/asyncio/connection.py",
 }

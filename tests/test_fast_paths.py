@@ -633,7 +633,9 @@ def test_many_messages_both_ways_over_sockets(loop_factory, max_queue, monkeypat
         return receive_parsed(self, frames)
 
     monkeypatch.setattr(sys.modules[Connection.__module__], "Assembler", CountingAssembler)
-    monkeypatch.setattr(Protocol, "receive_parsed", counting_receive_parsed)
+    # Likewise, the compiled Protocol is a C type: patch its subclasses.
+    for protocol_class in (ClientProtocol, ServerProtocol):
+        monkeypatch.setattr(protocol_class, "receive_parsed", counting_receive_parsed)
 
     client_script, server_script = script("c", 150), script("s", 150)
 

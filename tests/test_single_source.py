@@ -24,6 +24,7 @@ from websockets_fast.asyncio.server import ServerConnection, serve
 from websockets_fast.exceptions import ConnectionClosedOK
 
 SOURCES = {
+    "protocol": ("websockets_fast.protocol", ["Protocol"]),
     "assembler": ("websockets_fast.assembler", ["Assembler"]),
     "asyncio_connection": ("websockets_fast.asyncio.connection", ["Connection", "broadcast"]),
 }

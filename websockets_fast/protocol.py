@@ -11,12 +11,12 @@ and write what :meth:`Protocol.data_to_send` returns.
 
 from __future__ import annotations
 
-import enum
 import logging
 import os
 import uuid
 
-from .exceptions import (
+# Absolute imports: this file is also compiled as websockets_fast._speedups.protocol.
+from websockets_fast.exceptions import (
     ConnectionClosedError,
     ConnectionClosedOK,
     InvalidState,
@@ -24,7 +24,7 @@ from .exceptions import (
     ProtocolError,
     TooManyFragments,
 )
-from .frames import (
+from websockets_fast.frames import (
     BINARY,
     CLOSE,
     CONT,
@@ -37,7 +37,8 @@ from .frames import (
     Frame,
 )
 
-from .speedups import (
+from websockets_fast.speedups import (
+    BACKEND,
     SPLIT_FRAME_SIZE,
     FrameParser,
     FrameTooLarge,
@@ -48,6 +49,8 @@ from .speedups import (
     validate_utf8,
 )
 
+from websockets_fast.states import CLIENT, CLOSED, CLOSING, CONNECTING, OPEN, SERVER, Side, State
+
 __all__ = ["Protocol", "Side", "State", "SEND_EOF", "MAX_FRAGMENTS", "PARSE_SLICE"]
 
 # The I/O layers parse a read this many bytes at a time (see next_slice()),
@@ -57,31 +60,6 @@ __all__ = ["Protocol", "Side", "State", "SEND_EOF", "MAX_FRAGMENTS", "PARSE_SLIC
 # could queue 3.5 MiB whatever max_queue says.
 PARSE_SLICE = 16 * 1024
 
-
-class Side(enum.IntEnum):
-    """Which end of the connection this is."""
-
-    SERVER = 0
-    CLIENT = 1
-
-
-SERVER = Side.SERVER
-CLIENT = Side.CLIENT
-
-
-class State(enum.IntEnum):
-    """The four states of a WebSocket connection (RFC 6455 4.1, 4.2, 7.1)."""
-
-    CONNECTING = 0
-    OPEN = 1
-    CLOSING = 2
-    CLOSED = 3
-
-
-CONNECTING = State.CONNECTING
-OPEN = State.OPEN
-CLOSING = State.CLOSING
-CLOSED = State.CLOSED
 
 SEND_EOF = b""
 """Item of :meth:`Protocol.data_to_send` meaning: half-close the connection."""
@@ -878,3 +856,10 @@ def _truncate_reason(reason):
     if len(encoded) <= _MAX_REASON_BYTES:
         return reason
     return encoded[:_MAX_REASON_BYTES].decode(errors="ignore")
+
+
+# This file is also compiled by Cython into websockets_fast._speedups.protocol,
+# with the C types of _speedups/protocol.pxd: on the compiled backend, its
+# build of the class replaces the one above.
+if __name__ == "websockets_fast.protocol" and BACKEND == "compiled":
+    from websockets_fast._speedups.protocol import Protocol  # noqa: F811, E402
