@@ -140,9 +140,14 @@ def broadcast(lib: str, rounds: int, connections: int, loop) -> int:
         raise peers.Unsupported("raw TCP runs the echo rows only")
     adapter = peers.adapter(lib)
     port = loop.run_until_complete(adapter.start_server(SETTINGS))
+    # The drainer imports nothing of the libraries, so the checkout may go
+    # on its path, which lets it start from any directory (tests included).
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.environ.get("PYTHONPATH")
+    env = dict(os.environ, PYTHONPATH=f"{path}{os.pathsep}{root}" if path else root)
     drainer = subprocess.Popen(
         [sys.executable, "-m", "bench.instructions", "drain", str(port), str(connections), str(rounds)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
     )
     try:
         work = _broadcast_rounds(adapter, drainer, text_message(BROADCAST_SIZE), rounds, connections)
