@@ -148,6 +148,10 @@ def run_instructions(args, argv) -> int:
                             connections=args.recipients, progress=report.Progress())
     meta["seconds"] = round(time.monotonic() - started, 1)
     print(instructions.table(rows, libraries))
+    for row in rows:
+        if row.get("version") and row["version"] != meta["versions"][row["library"]]:
+            print(f"warning: the measured process imported {row['library']} {row['version']}, "
+                  f"this one {meta['versions'][row['library']]}")
 
     os.makedirs(args.out, exist_ok=True)
     json_path = os.path.join(args.out, f"instructions-{time.strftime('%Y%m%d-%H%M%S')}.json")

@@ -34,11 +34,11 @@ run WORKLOAD LIB LOOP COUNT`` (and ``drain``, the broadcast clients).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import json
 import os
-import re
 import select
 import selectors
 import shutil
@@ -428,20 +428,23 @@ def table(rows, libraries=LIBRARIES) -> str:
 
 
 def main(argv) -> int:
-    if argv[:1] == ["drain"]:
-        port, connections, rounds = map(int, argv[1:4])
-        return drain(port, connections, rounds)
-    if argv[:1] != ["run"] or len(argv) < 5:
-        print("usage: python -m bench.instructions run WORKLOAD LIB LOOP COUNT [--connections N]\n"
-              "(run by `python -m bench instructions` under valgrind)", file=sys.stderr)
-        return 2
-    workload, lib, loop, count = argv[1], argv[2], argv[3], int(argv[4])
-    connections = BROADCAST_CONNECTIONS
-    match = re.fullmatch(r"--connections (\d+)", " ".join(argv[5:]))
-    if match:
-        connections = int(match.group(1))
-    done = run_workload(workload, lib, loop, count, connections)
-    print(json.dumps({"done": done, "version": peers.library_version(lib)}), flush=True)
+    parser = argparse.ArgumentParser(prog="python -m bench.instructions",
+                                     description="What `python -m bench instructions` runs under valgrind.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="run one workload COUNT times and print a JSON line")
+    run_parser.add_argument("workload", choices=WORKLOADS)
+    run_parser.add_argument("lib", choices=LIBRARIES)
+    run_parser.add_argument("loop", choices=LOOPS)
+    run_parser.add_argument("count", type=int, help="messages, or broadcast rounds")
+    run_parser.add_argument("--connections", type=int, default=BROADCAST_CONNECTIONS, help="broadcast only")
+    drain_parser = commands.add_parser("drain", help="the broadcast clients")
+    for name in ("port", "connections", "rounds"):
+        drain_parser.add_argument(name, type=int)
+    args = parser.parse_args(argv)
+    if args.command == "drain":
+        return drain(args.port, args.connections, args.rounds)
+    done = run_workload(args.workload, args.lib, args.loop, args.count, args.connections)
+    print(json.dumps({"done": done, "version": peers.library_version(args.lib)}), flush=True)
     return 0
 
 
