@@ -93,9 +93,12 @@ def _cell(value) -> str:
 
 
 def _pair(text: str, option: str):
-    first, second = (int(part) for part in text.split(","))
+    try:
+        first, second = (int(part) for part in text.split(","))
+    except ValueError:
+        first = second = 0
     if not 0 < first < second:
-        raise SystemExit(f"{option} wants two counts, the first smaller: got {text}")
+        raise SystemExit(f"{option} wants two counts, the first smaller, as in 200,1200: got {text}")
     return first, second
 
 
@@ -120,10 +123,14 @@ def run_instructions(args, argv) -> int:
     loops = tuple(args.loops.split(",")) if args.loops else _default_loops()
     libraries = tuple(args.libs.split(",")) if args.libs else instructions.LIBRARIES
     workloads = tuple(args.workloads.split(","))
-    unknown = (set(libraries) - set(instructions.LIBRARIES)) | (set(workloads) - set(instructions.WORKLOADS))
+    unknown = (
+        (set(libraries) - set(instructions.LIBRARIES))
+        | (set(workloads) - set(instructions.WORKLOADS))
+        | (set(loops) - set(instructions.LOOPS))
+    )
     if unknown:
         print(f"unknown: {', '.join(sorted(unknown))}; libraries: {', '.join(instructions.LIBRARIES)}; "
-              f"workloads: {', '.join(instructions.WORKLOADS)}")
+              f"workloads: {', '.join(instructions.WORKLOADS)}; loops: {', '.join(instructions.LOOPS)}")
         return 2
     messages = _pair(args.messages, "--messages")
     rounds = _pair(args.rounds, "--rounds")
