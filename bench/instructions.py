@@ -22,8 +22,8 @@ Workloads (``WORKLOADS``):
   message)`` with a 100-character text to 500 connections. Server only, per
   recipient: the clients are a separate plain-socket process (not under
   valgrind, the same for every library) that does the opening handshakes and
-  then reads and checks the bytes; it never sends a frame, so the server
-  process does nothing but the broadcast.
+  then reads and checks the bytes; it sends no frame until the server's loop
+  has stopped, so while measured the server does nothing but the broadcast.
 
 ``raw TCP`` (an asyncio.Protocol echo, no WebSocket) runs the echo rows: the
 floor of the same round trip on the same loop.
