@@ -1,4 +1,5 @@
-"""Entry point: ``python -m bench [--quick | --full] ...`` and ``python -m bench micro``.
+"""Entry point: ``python -m bench [--quick | --full] ...``, ``python -m bench micro``
+and ``python -m bench instructions``.
 
 Run ``python -m bench --help`` for the options.
 """
@@ -22,8 +23,9 @@ def parse_args(argv):
         prog="python -m bench",
         description="websockets_fast side by side with websockets, picows and aiohttp.",
     )
-    parser.add_argument("command", nargs="?", default="suite", choices=("suite", "micro"),
-                        help="suite (default): the side-by-side suite; micro: the microbenchmarks")
+    parser.add_argument("command", nargs="?", default="suite", choices=("suite", "micro", "instructions"),
+                        help="suite (default): the side-by-side suite; micro: the microbenchmarks; "
+                             "instructions: instructions per message under valgrind's callgrind")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
                       help="the short suite (default): echo 64 B and 1 KiB, pipelined 256 B, idle memory")
@@ -44,6 +46,16 @@ def parse_args(argv):
                         help="connections for the broadcast workload of --full (default 1000)")
     parser.add_argument("--seconds", type=float, default=0.0,
                         help="time per throughput sample (default 0.2 s quick, 0.6 s full)")
+    instructions = parser.add_argument_group("instructions (python -m bench instructions)")
+    instructions.add_argument("--workloads", default="echo,push,broadcast",
+                              help="comma-separated among echo,push,broadcast (default: all three); "
+                                   "push and broadcast run on the first loop only unless --full")
+    instructions.add_argument("--messages", default="200,1200",
+                              help="N1,N2: messages of the two runs of echo and push (default 200,1200)")
+    instructions.add_argument("--rounds", default="2,12",
+                              help="R1,R2: broadcast rounds of the two runs (default 2,12)")
+    instructions.add_argument("--recipients", type=int, default=500,
+                              help="connections that each broadcast reaches (default 500)")
     parser.add_argument("--out", default=RESULTS_DIR, help="directory of the JSON and PNG (default bench/results)")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
     return parser.parse_args(argv)
@@ -80,22 +92,93 @@ def _cell(value) -> str:
     return "" if value is None else str(value)
 
 
+def _pair(text: str, option: str):
+    try:
+        first, second = (int(part) for part in text.split(","))
+    except ValueError:
+        first = second = 0
+    if not 0 < first < second:
+        raise SystemExit(f"{option} wants two counts, the first smaller, as in 200,1200: got {text}")
+    return first, second
+
+
+def _default_loops():
+    try:
+        import uvloop  # noqa: F401
+
+        return ("uvloop", "asyncio")
+    except ImportError:
+        return ("asyncio",)
+
+
+def run_instructions(args, argv) -> int:
+    """Instructions per message of each library under callgrind: print the
+    table and write the JSON."""
+    from bench import instructions, report
+
+    valgrind = instructions.valgrind_version()
+    if not valgrind:
+        print("valgrind is not installed: python -m bench instructions needs it (apt-get install valgrind)")
+        return 1
+    loops = tuple(args.loops.split(",")) if args.loops else _default_loops()
+    libraries = tuple(args.libs.split(",")) if args.libs else instructions.LIBRARIES
+    workloads = tuple(args.workloads.split(","))
+    unknown = (
+        (set(libraries) - set(instructions.LIBRARIES))
+        | (set(workloads) - set(instructions.WORKLOADS))
+        | (set(loops) - set(instructions.LOOPS))
+    )
+    if unknown:
+        print(f"unknown: {', '.join(sorted(unknown))}; libraries: {', '.join(instructions.LIBRARIES)}; "
+              f"workloads: {', '.join(instructions.WORKLOADS)}; loops: {', '.join(instructions.LOOPS)}")
+        return 2
+    messages = _pair(args.messages, "--messages")
+    rounds = _pair(args.rounds, "--rounds")
+    meta = {
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["python -m bench", *argv]),
+        "method": "(Ir(N2) - Ir(N1)) / (N2 - N1), two valgrind --tool=callgrind runs of one process",
+        "valgrind": valgrind,
+        "messages": messages,
+        "rounds": rounds,
+        "recipients": args.recipients,
+        "loops": list(loops),
+        "versions": report.versions(libraries),
+        "machine": report.machine(),
+    }
+    print(f"websockets_fast instructions per message, {valgrind}: N = {messages[0]} and {messages[1]} messages, "
+          f"broadcast {rounds[0]} and {rounds[1]} rounds to {args.recipients} connections")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
+    sys.stdout.flush()
+    started = time.monotonic()
+    rows = instructions.run(workloads, libraries, loops, every_loop=args.full, messages=messages, rounds=rounds,
+                            connections=args.recipients, progress=report.Progress())
+    meta["seconds"] = round(time.monotonic() - started, 1)
+    print(instructions.table(rows, libraries))
+    for row in rows:
+        if row.get("version") and row["version"] != meta["versions"][row["library"]]:
+            print(f"warning: the measured process imported {row['library']} {row['version']}, "
+                  f"this one {meta['versions'][row['library']]}")
+
+    os.makedirs(args.out, exist_ok=True)
+    json_path = os.path.join(args.out, f"instructions-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    report.write_json(json_path, rows, meta)
+    print(f"\nraw results: {json_path}")
+    print(f"ran in {meta['seconds']:.0f} s")
+    return 0 if all(row["error"] is None for row in rows) else 1
+
+
 def main(argv=None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
     if args.command == "micro":
         return run_micro(quick=not args.full)
+    if args.command == "instructions":
+        return run_instructions(args, argv)
 
     from bench import peers, report, suite
 
-    if args.loops:
-        loops = tuple(args.loops.split(","))
-    else:
-        try:
-            import uvloop  # noqa: F401
-
-            loops = ("uvloop", "asyncio")
-        except ImportError:
-            loops = ("asyncio",)
+    loops = tuple(args.loops.split(",")) if args.loops else _default_loops()
     libraries = tuple(args.libs.split(",")) if args.libs else peers.LIBRARIES
     unknown = set(libraries) - set(peers.LIBRARIES)
     if unknown:

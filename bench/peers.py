@@ -109,7 +109,9 @@ class WebsocketsAPI:
 
     # -- server --
 
-    async def start_server(self, settings: dict) -> int:
+    async def start_server(self, settings: dict, push: bool = False) -> int:
+        """Start an echo server, or with ``push`` a server that answers a
+        client's one request (see :meth:`push`) with a stream of messages."""
         connections = self.connections
 
         async def echo(ws):
@@ -120,8 +122,20 @@ class WebsocketsAPI:
             finally:
                 connections.discard(ws)
 
+        async def pusher(ws):
+            connections.add(ws)
+            try:
+                count, _, message = (await ws.recv()).partition(" ")
+                for _ in range(int(count)):
+                    await ws.send(message)
+                # The client closes once it has them all; returning earlier
+                # would race the close with its last reads.
+                await ws.wait_closed()
+            finally:
+                connections.discard(ws)
+
         self._server = await self._serve(
-            echo,
+            pusher if push else echo,
             HOST,
             0,
             compression="deflate" if settings["compression"] else None,
@@ -170,6 +184,17 @@ class WebsocketsAPI:
                 _check(reply, payload)
             if clock() > deadline:
                 return i + 1
+        return count
+
+    async def push(self, ws, message: str, count: int) -> int:
+        """Ask a push server for ``count`` copies of ``message`` (text) and
+        receive each with ``recv()``."""
+        await ws.send(f"{count} {message}")
+        recv = ws.recv
+        for _ in range(count):
+            reply = await recv()
+            if reply != message:
+                _check(reply, message)
         return count
 
     async def pipeline(self, ws, payloads: list) -> None:

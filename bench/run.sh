@@ -9,6 +9,11 @@
 # psutil) at their latest releases, then runs `python -m bench`. Arguments go
 # to `python -m bench` (see `python -m bench --help`). Results land in
 # bench/results/.
+#
+# Then, when valgrind is there (or can be installed with apt-get as root), it
+# runs `python -m bench instructions` (about 5 minutes; `--full` is passed on):
+# instructions per message, which the machine's load does not move.
+# BENCH_INSTRUCTIONS=0 skips it.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${PYTHON:-python3}
@@ -29,9 +34,37 @@ echo "installing websockets_fast from $ROOT with the bench extra (compiles the s
 SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "$ROOT" > "$SITE/websockets_fast_bench.pth"
 
+FULL=
+for arg in "$@"; do
+    if [ "$arg" = --full ]; then
+        FULL=--full
+    fi
+done
 if [ $# -eq 0 ]; then
     set -- --quick
 fi
 # Run from outside the checkout for the same reason as the .pth file.
 cd "$VENV"
-exec "$VENV/bin/python" -m bench "$@"
+# Help, or another command than the suite: that alone.
+case " $* " in
+    *" -h "* | *" --help "* | *" micro "* | *" instructions "*) exec "$VENV/bin/python" -m bench "$@" ;;
+esac
+"$VENV/bin/python" -m bench "$@"
+
+if [ "${BENCH_INSTRUCTIONS:-1}" = 0 ]; then
+    exit 0
+fi
+if ! command -v valgrind >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing valgrind (apt-get) for the instruction counts"
+    # A fresh container has no package lists yet: update once, then retry.
+    apt-get install -y -qq valgrind >/dev/null 2>&1 \
+        || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq valgrind >/dev/null 2>&1; } \
+        || true
+fi
+if ! command -v valgrind >/dev/null 2>&1; then
+    echo "instruction counts skipped: valgrind is not installed (python -m bench instructions needs it)"
+    exit 0
+fi
+echo
+# $FULL unquoted on purpose: empty, it is no argument at all.
+exec "$VENV/bin/python" -m bench instructions $FULL

@@ -1,0 +1,102 @@
+"""Smoke test of ``python -m bench instructions`` without valgrind.
+
+The workloads that valgrind measures run here directly, a few messages each,
+for every library that is installed: each one must finish with its exact
+count (the echoes and pushed messages are checked byte for byte, and the
+broadcast clients check every byte they receive). No time or instruction
+count is asserted.
+"""
+
+import importlib.util
+import os
+import sys
+
+import pytest
+
+# bench/ lives next to tests/ and is not installed (see test_bench_smoke.py).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.append(ROOT)
+
+from bench import instructions, peers  # noqa: E402
+
+
+def _installed(lib):
+    try:
+        peers.adapter(lib)
+    except ImportError:
+        return False
+    return True
+
+
+LIBS = [lib for lib in instructions.LIBRARIES if _installed(lib)]
+LOOPS = ["asyncio"] + (["uvloop"] if importlib.util.find_spec("uvloop") else [])
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("lib", LIBS)
+def test_echo(lib, loop):
+    assert instructions.run_workload("echo", lib, loop, 5) == 5
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("lib", [lib for lib in LIBS if instructions.supports("push", lib)])
+def test_push(lib, loop):
+    assert instructions.run_workload("push", lib, loop, 5) == 5
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("lib", [lib for lib in LIBS if instructions.supports("broadcast", lib)])
+def test_broadcast(lib, loop):
+    # Two rounds to five connections of the drainer process.
+    assert instructions.run_workload("broadcast", lib, loop, 2, connections=5) == 2
+
+
+def test_raw_tcp_runs_the_echo_rows_only():
+    cases = instructions.plan(instructions.WORKLOADS, instructions.LIBRARIES, ("uvloop", "asyncio"))
+    raw = {case for case in cases if case[2] == "raw TCP"}
+    assert raw == {("echo", "uvloop", "raw TCP"), ("echo", "asyncio", "raw TCP")}
+    with pytest.raises(peers.Unsupported):
+        instructions.run_workload("push", "raw TCP", "asyncio", 1)
+
+
+def test_plan_runs_push_and_broadcast_on_the_first_loop_unless_asked():
+    loops = ("uvloop", "asyncio")
+    quick = instructions.plan(instructions.WORKLOADS, ("websockets_fast",), loops)
+    assert quick == [
+        ("echo", "uvloop", "websockets_fast"),
+        ("echo", "asyncio", "websockets_fast"),
+        ("push", "uvloop", "websockets_fast"),
+        ("broadcast", "uvloop", "websockets_fast"),
+    ]
+    full = instructions.plan(instructions.WORKLOADS, ("websockets_fast",), loops, every_loop=True)
+    assert len(full) == 6
+
+
+def test_read_total(tmp_path):
+    out = tmp_path / "callgrind.out"
+    out.write_text("version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nsummary: 841451033\n\ntotals: 841451033\n")
+    assert instructions.read_total(str(out)) == 841451033
+    out.write_text("events: Ir\n")
+    with pytest.raises(ValueError):
+        instructions.read_total(str(out))
+
+
+def test_table_ratios_and_errors():
+    def row(lib, per_message, error=None):
+        return {"label": "echo 64 B binary", "loop": "uvloop", "library": lib,
+                "per_message": per_message, "error": error}
+
+    text = instructions.table([
+        row("websockets_fast", 50_000.0),
+        row("picows.websockets", 40_000.0),
+        row("websockets", None, "RuntimeError: boom"),
+        row("raw TCP", 20_000.0),
+    ])
+    assert "| echo 64 B binary | uvloop | 50.0k" in text
+    assert "| 1.25" in text  # websockets_fast / picows.websockets
+    assert "n/a: websockets, echo 64 B binary, uvloop: RuntimeError: boom" in text
+
+
+def test_server_frame():
+    assert instructions.server_frame("hi") == b"\x81\x02hi"
