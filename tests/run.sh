@@ -4,7 +4,10 @@
 #  2. installs the wheel with its test dependencies into a fresh venv;
 #  3. runs the suite on the compiled backend, then on the pure-Python twins;
 #  4. installs the sdist again with no working C compiler (CC=false) and checks
-#     that installation succeeds with one warning and runs on the twins.
+#     that installation succeeds with one warning and runs on the twins;
+#  5. tests/sanitize.sh: the compiled modules built with AddressSanitizer and
+#     UBSan, the speedups tests and a short differential fuzz pass on them
+#     (about 2 minutes; needs gcc's libasan; SKIP_SANITIZE=1 skips it).
 # Extra arguments go to pytest, e.g. `bash tests/run.sh -x -k frames`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,3 +49,8 @@ print('installed without a compiler: backend', speedups.BACKEND)
 "
 "$NOCC/bin/python" -m pip install -q pytest pytest-timeout hypothesis
 "$NOCC/bin/python" -m pytest -p no:cacheprovider -q test_speedups_*.py
+
+if [ "${SKIP_SANITIZE:-0}" = 0 ]; then
+    echo "=== sanitizer build ==="
+    PYTHON=$PYTHON bash "$ROOT/tests/sanitize.sh"
+fi
