@@ -7,11 +7,15 @@
 
 # The type only, under another name: the module still creates its Assembler
 # by the Python name (a subclass in place of it keeps working).
+cimport cython
+
 from websockets_fast._speedups.assembler cimport Assembler as CompiledAssembler
+from websockets_fast._speedups.frames cimport FrameParser as CompiledFrameParser
+from websockets_fast._speedups.protocol cimport Protocol as CompiledProtocol
 
 
 cdef class Connection:
-    cdef public object protocol
+    cdef public CompiledProtocol protocol
     cdef public object loop
     cdef public object transport
     cdef public object _request
@@ -55,5 +59,6 @@ cdef class Connection:
     cpdef _set_connection_exc(self, exc)
     cpdef _wake_reader(self)
     cpdef _parse_unparsed(self)
+    @cython.locals(protocol=CompiledProtocol, parser=CompiledFrameParser)
     cdef _receive(self, data)
     cdef _receive_events(self, events)

@@ -45,9 +45,8 @@ __all__ = ["parse_header", "serialize_header", "build_frame", "append_frame", "F
 cdef Py_ssize_t _SPLIT_FRAME_SIZE = 65536
 SPLIT_FRAME_SIZE = _SPLIT_FRAME_SIZE
 
+# MAX_HEADER_LENGTH: in frames.pxd.
 cdef enum:
-    # The longest header: 2 bytes, a 64-bit length and a masking key.
-    MAX_HEADER_LENGTH = 14
     # Storage for an incomplete payload starts at this size (or the frame's
     # size if smaller) and doubles, so that a large frame arriving in many
     # reads is copied O(1) times per byte.
@@ -73,14 +72,7 @@ cdef inline void _xor(const unsigned char *src, unsigned char *dst, Py_ssize_t l
         wsf_xor_mask(src, dst, <size_t>length, key)
 
 
-cdef struct Header:
-    bint fin
-    int rsv
-    int opcode
-    bint masked
-    uint64_t length
-    unsigned char key[4]
-    Py_ssize_t size
+# struct Header: in frames.pxd.
 
 
 cdef inline bint _valid_opcode(int opcode) noexcept:
@@ -300,7 +292,7 @@ if hasattr(_os, "register_at_fork"):
     _os.register_at_fork(after_in_child=_forget_keys)
 
 
-def build_frame(fin, opcode, payload, rsv=0, mask_key=None):
+cpdef bytes build_frame(fin, opcode, payload, rsv=0, mask_key=None):
     """Return a whole frame, header and payload, as one bytes object.
 
     Arguments are those of :func:`serialize_header`, with the payload (any
@@ -311,7 +303,7 @@ def build_frame(fin, opcode, payload, rsv=0, mask_key=None):
     return _build_frame(fin, opcode, payload, rsv, mask_key)
 
 
-def append_frame(list writes not None, fin, opcode, payload, rsv=0, mask_key=None):
+cpdef append_frame(list writes, fin, opcode, payload, rsv=0, mask_key=None):
     """Append a whole frame to the list ``writes``, to be written in order.
 
     Arguments are those of :func:`build_frame`, which makes the frame,
@@ -320,6 +312,8 @@ def append_frame(list writes not None, fin, opcode, payload, rsv=0, mask_key=Non
     the I/O layer writes the two one after the other without joining them.
     """
     cdef int c_opcode, c_rsv
+    if writes is None:
+        raise TypeError("writes must be a list, not None")
     if mask_key is None and PyBytes_CheckExact(payload) and PyBytes_GET_SIZE(payload) >= _SPLIT_FRAME_SIZE:
         c_opcode = _small_index(opcode)
         c_rsv = _small_index(rsv)
@@ -517,49 +511,9 @@ cdef class FrameParser:
     control frames that the last ``feed`` returned.
     """
 
-    cdef public bint mask_expected
-    cdef public object exc
-    cdef object _max_size
-    cdef object _max_frame_size
-    cdef uint64_t _c_max_size
-    cdef uint64_t _c_max_frame_size
-    cdef int _allowed_rsv
-    # Bytes of the data message received so far, for max_size.
-    cdef uint64_t _message_size
-    # Whether that message is compressed (RSV1 on its first frame).
-    cdef bint _compressed
-    # An incomplete header: fewer than 14 bytes.
-    cdef unsigned char _head[MAX_HEADER_LENGTH]
-    cdef Py_ssize_t _head_length
-    # An incomplete payload: a bytes object that nobody else has seen yet,
-    # with room for _capacity bytes of which _filled are received; and the
-    # header of its frame.
-    cdef PyObject *_payload
-    cdef Py_ssize_t _capacity
-    cdef Py_ssize_t _filled
-    # Message mode: bytes of the incomplete text payload already validated,
-    # so that invalid UTF-8 fails as it arrives, not when the frame completes.
-    cdef Py_ssize_t _validated
-    cdef Header _frame
-    # Message mode: None, or the class of the frames returned.
-    cdef type _frame_class
-    cdef Py_ssize_t _offsets[6]
-    cdef tuple _opcodes
-    cdef public object utf8
-    cdef object _max_fragments
-    cdef uint64_t _c_max_fragments
-    cdef readonly Py_ssize_t control_frames
-    cdef readonly bint fragments_exceeded
-    cdef bint _in_message
-    cdef bint _message_text
-    cdef uint64_t _message_frames
-    # Whether utf8 has seen only ASCII since the message started, so that
-    # it need not be called for ASCII frames.
-    cdef bint _utf8_clean
-    # While feed() runs. The validator and the cycle collector (any
-    # allocation may run finalizers) call Python code midway, which must not
-    # feed or re-initialise this parser under the feet of the running feed.
-    cdef bint _feeding
+    # The attributes and C methods are declared in frames.pxd, so that the
+    # compiled protocol and connection call feed() and read control_frames
+    # and exc in C.
 
     def __cinit__(self):
         self._payload = NULL
@@ -936,7 +890,7 @@ cdef class FrameParser:
             self._validated = 0
         return 0
 
-    def feed(self, data):
+    cpdef list feed(self, data):
         """Parse ``data`` (any C-contiguous bytes-like object): a list of frames.
 
         Each frame is ``(fin: bool, rsv: int, opcode: int, payload: bytes)``,

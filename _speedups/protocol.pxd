@@ -5,6 +5,13 @@
 # handshake subclasses (ClientProtocol, ServerProtocol), the I/O layers and
 # programs reach them as before.
 
+cimport cython
+
+# The C functions and type, under the names the .py file imports them by
+# (from speedups): the compiled build calls them in C.
+from websockets_fast._speedups.frames cimport FrameParser as CompiledFrameParser, append_frame, build_frame
+
+
 cdef class Protocol:
     cdef object __weakref__
     cdef public object id
@@ -26,11 +33,11 @@ cdef class Protocol:
     cdef public bint eof_sent
     cdef public list events
     cdef public list writes
-    cdef public object _parser
+    cdef public CompiledFrameParser _parser
     cdef public bint _mask
     cdef public object _mask_key
     cdef public bint _plain_send
-    cdef public object fast_parser
+    cdef public CompiledFrameParser fast_parser
     cdef public bint _eof_rcvd
     cdef public bint _discarding
     cdef public bint _in_message
@@ -39,9 +46,10 @@ cdef class Protocol:
     cdef public object _utf8
     cdef public bint _sending_fragments
 
-    cpdef data_frame(self, opcode, data)
+    cpdef data_frame(self, int opcode, data)
     cpdef send_text(self, data, fin=*)
     cpdef send_binary(self, data, fin=*)
+    @cython.locals(parser=CompiledFrameParser)
     cpdef receive_parsed(self, frames)
     cpdef events_received(self)
     cpdef data_to_send(self)

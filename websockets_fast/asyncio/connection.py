@@ -38,7 +38,7 @@ from websockets_fast.speedups import BACKEND
 
 __all__ = ["Connection", "broadcast"]
 
-OP_TEXT, OP_BINARY, OP_PONG = 1, 2, 10
+OP_CONT, OP_TEXT, OP_BINARY, OP_PONG = 0, 1, 2, 10
 
 BYTES_LIKE = (bytes, bytearray, memoryview)
 
@@ -436,7 +436,8 @@ class Connection:
                 opcode = OP_BINARY if text is False else OP_TEXT
             else:
                 opcode = OP_TEXT if text else OP_BINARY
-            frame = protocol.data_frame(opcode, message)
+            # self.protocol, not the local: the compiled build calls it in C.
+            frame = self.protocol.data_frame(opcode, message)
             if frame is None:
                 # Through the protocol's extensions, or its state check.
                 try:
@@ -521,7 +522,7 @@ class Connection:
             is_str = await self._send_first_fragment(chunk, text)
             for chunk in chunks:
                 await self._send_next_fragment(chunk, is_str)
-            await self._send_frame_and_drain(self.protocol.send_continuation, b"", True)
+            await self._send_frame_and_drain(OP_CONT, b"", True)
         except ConnectionClosed:
             raise
         except Exception:
@@ -541,7 +542,7 @@ class Connection:
             is_str = await self._send_first_fragment(chunk, text)
             async for chunk in chunks:
                 await self._send_next_fragment(chunk, is_str)
-            await self._send_frame_and_drain(self.protocol.send_continuation, b"", True)
+            await self._send_frame_and_drain(OP_CONT, b"", True)
         except ConnectionClosed:
             raise
         except Exception:
@@ -552,14 +553,11 @@ class Connection:
             self._send_busy = None
 
     async def _send_first_fragment(self, chunk, text):
-        protocol = self.protocol
         if isinstance(chunk, str):
-            method = protocol.send_binary if text is False else protocol.send_text
-            await self._send_frame_and_drain(method, chunk.encode(), False)
+            await self._send_frame_and_drain(OP_BINARY if text is False else OP_TEXT, chunk.encode(), False)
             return True
         if isinstance(chunk, BYTES_LIKE):
-            method = protocol.send_text if text else protocol.send_binary
-            await self._send_frame_and_drain(method, chunk, False)
+            await self._send_frame_and_drain(OP_TEXT if text else OP_BINARY, chunk, False)
             return False
         raise TypeError("iterable must contain bytes or str")
 
@@ -568,12 +566,18 @@ class Connection:
             chunk = chunk.encode()
         elif is_str or not isinstance(chunk, BYTES_LIKE):
             raise TypeError("iterable must contain uniform types")
-        await self._send_frame_and_drain(self.protocol.send_continuation, chunk, False)
+        await self._send_frame_and_drain(OP_CONT, chunk, False)
 
-    async def _send_frame_and_drain(self, method, data, fin):
+    async def _send_frame_and_drain(self, opcode, data, fin):
         if self.protocol.state is not OPEN:
             raise await self._closed_error()
-        method(data, fin=fin)
+        protocol = self.protocol
+        if opcode == OP_CONT:
+            protocol.send_continuation(data, fin)
+        elif opcode == OP_TEXT:
+            protocol.send_text(data, fin)
+        else:
+            protocol.send_binary(data, fin)
         if not self._flush():
             raise await self._closed_error()
         if self._write_paused:
