@@ -3,10 +3,15 @@
 # is the source; this file only declares types. Keep the two in step: every
 # attribute of Assembler.__slots__ is declared here.
 
+cimport cython
+
 from websockets_fast._speedups.ringbuffer cimport FrameQueue as CompiledFrameQueue
 
+# C ints: take() compares opcodes in C.
+cdef int OP_CONT, OP_TEXT, OP_BINARY
 
 cdef object _as_bytes(object data)
+@cython.locals(raw=bytes)
 cdef object _as_str(object data)
 
 
@@ -26,6 +31,7 @@ cdef class Assembler:
     cpdef put(self, frame)
     cpdef put_frames(self, frames)
     cpdef close(self)
+    @cython.locals(opcode=cython.int)
     cpdef take(self, decode=*)
     cpdef take_fragment(self, decode=*)
     cdef _start_stream(self, bint text, decode)

@@ -127,7 +127,12 @@ _SHARED_PART_SIZE = 4096
 
 
 def _as_str(data):
-    return data.decode() if type(data) is bytes else str(data, "utf-8")
+    if type(data) is bytes:
+        # A local of its own: the compiled build types it bytes and decodes
+        # it with one C call (see assembler.pxd).
+        raw = data
+        return raw.decode("utf-8")
+    return str(data, "utf-8")
 
 
 class Assembler:
@@ -230,16 +235,18 @@ class Assembler:
         while queue:
             frame = queue.pop()
             if self._first is None:
+                # A C int in the compiled build (see assembler.pxd).
+                opcode = frame.opcode
                 if frame.fin:
                     self.complete -= 1
                     data = frame.data
                     if decode is None:
-                        decode = frame.opcode == OP_TEXT
+                        decode = opcode == OP_TEXT
                     if decode:
                         return _as_str(data)
                     return data if type(data) is bytes else bytes(data)
                 self._first = frame.data
-                self._text = frame.opcode == OP_TEXT
+                self._text = opcode == OP_TEXT
                 self._count = 1
                 continue
             self._count += 1
