@@ -62,3 +62,7 @@ cdef class Connection:
     @cython.locals(protocol=CompiledProtocol, parser=CompiledFrameParser)
     cdef _receive(self, data)
     cdef _receive_events(self, events)
+
+
+@cython.locals(protocol=CompiledProtocol)
+cdef object _broadcast_to(Connection connection, object message, bint send_text)

@@ -1096,29 +1096,15 @@ def broadcast(connections, message, *, text=None, raise_exceptions=False):
         raise TypeError("data must be str or bytes")
     exceptions = []
     for connection in connections:
-        protocol = connection.protocol
-        if protocol.state is not OPEN:
+        error = _broadcast_to(connection, message, send_text)
+        if error is None:
             continue
-        if connection._send_busy is not None:
-            if raise_exceptions:
-                exceptions.append(ConcurrencyError("sending a fragmented message"))
-            else:
-                protocol.logger.warning("skipped broadcast: sending a fragmented message")
-            continue
-        try:
-            if send_text:
-                protocol.send_text(message)
-            else:
-                protocol.send_binary(message)
-            if not connection._flush():
-                raise connection._connection_exc
-        except Exception as exc:
-            if raise_exceptions:
-                error = RuntimeError("failed to write message")
-                error.__cause__ = exc
-                exceptions.append(error)
-            else:
-                protocol.logger.warning("skipped broadcast: failed to write message: %r", exc)
+        if raise_exceptions:
+            exceptions.append(error)
+        elif isinstance(error, ConcurrencyError):
+            connection.protocol.logger.warning("skipped broadcast: %s", error)
+        else:
+            connection.protocol.logger.warning("skipped broadcast: %s: %r", error, error.__cause__)
     if raise_exceptions and exceptions:
         try:
             group = ExceptionGroup  # noqa: F821 (Python 3.11+)
@@ -1129,6 +1115,33 @@ def broadcast(connections, message, *, text=None, raise_exceptions=False):
 
 
 broadcast.__module__ = "websockets_fast.asyncio.server"
+
+
+def _broadcast_to(connection, message, send_text):
+    """
+    Send the encoded ``message`` of :func:`broadcast` to one connection.
+
+    Return :obj:`None` when it was sent or the connection isn't open, else
+    the exception that says why it was skipped. A function of its own so
+    that the compiled build types the connection (see the .pxd).
+    """
+    protocol = connection.protocol
+    if protocol.state is not OPEN:
+        return None
+    if connection._send_busy is not None:
+        return ConcurrencyError("sending a fragmented message")
+    try:
+        if send_text:
+            protocol.send_text(message)
+        else:
+            protocol.send_binary(message)
+        if not connection._flush():
+            raise connection._connection_exc
+    except Exception as exc:
+        error = RuntimeError("failed to write message")
+        error.__cause__ = exc
+        return error
+    return None
 
 
 # This file is also compiled by Cython into
