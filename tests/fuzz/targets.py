@@ -429,8 +429,24 @@ class Finalizing:
         self.action = action
         self.log = log
 
+    # How many finalizers are running, one inside the other. Past about 50
+    # nested deallocations CPython defers the next ones (its "trashcan"),
+    # at depths that differ between the backends' call paths: the chains
+    # stop well before.
+    nested = 0
+
     def __del__(self):
         queue, log = self.queue, self.log
+        if Finalizing.nested >= 8:
+            log.append("finalizer too deep")
+            return
+        Finalizing.nested += 1
+        try:
+            self.act(queue, log)
+        finally:
+            Finalizing.nested -= 1
+
+    def act(self, queue, log):
         if self.action == 0:
             queue.push("pushed by a finalizer")
         elif self.action == 1:
