@@ -194,9 +194,12 @@ cdef int _release(list items, Py_ssize_t head, Py_ssize_t count, Py_ssize_t mask
     """Drop the items of a detached array one by one, first in first out."""
     # The order in which their finalizers run, the same as the twin's. The
     # array is no longer the queue's: a finalizer using the queue can't
-    # change it, so count and mask hold throughout.
+    # change it, so count and mask hold throughout. Only one digging it out
+    # of gc.get_objects() could shorten it: the length is checked anyway.
     cdef Py_ssize_t i
     for i in range(count):
+        if mask >= len(items):
+            break
         items[(head + i) & mask] = None
     return 0
 

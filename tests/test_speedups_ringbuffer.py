@@ -10,6 +10,7 @@ import importlib
 import sys
 import tracemalloc
 import weakref
+from collections import deque
 
 import pytest
 from hypothesis import given, settings
@@ -562,3 +563,30 @@ def test_clear_releases_items_first_in_first_out(cls):
         queue.push(Item(name))
     queue.__init__()
     assert released == [1, 2, 3, 4, 5, 6, 0, 1, 2]
+
+
+@both_backends
+def test_clear_survives_a_finalizer_that_empties_the_released_array(cls):
+    # The array being released is out of the queue's reach, but not out of
+    # gc.get_referrers(): the release loop checks its length every item.
+    queue = cls(None)
+
+    class Vandal:
+        def __init__(self, sibling):
+            self.sibling = sibling
+
+        def __del__(self):
+            for referrer in gc.get_referrers(self.sibling):
+                if isinstance(referrer, (list, deque)):
+                    referrer.clear()
+
+    sibling = object()
+    queue.push(Vandal(sibling))
+    queue.push(sibling)
+    for i in range(6):
+        queue.push(i)
+    del sibling
+    queue.clear()
+    assert len(queue) == 0
+    queue.push(1)
+    assert queue.pop() == 1

@@ -633,3 +633,17 @@ def test_switch_exports_the_active_backend():
     expected = compiled_utf8 if speedups.BACKEND == "compiled" else pure_utf8
     assert speedups.validate_utf8 is expected.validate_utf8
     assert speedups.Utf8Validator is expected.Utf8Validator
+
+
+@pytest.mark.parametrize("module", IMPLEMENTATIONS)
+def test_one_byte_strided_view_completes_a_split_code_point(module):
+    # memoryview(...)[::2] of two bytes is one byte with a stride of 2: C-
+    # contiguous, as PyBuffer_IsContiguous has it, but the twin's slice of
+    # what was left after the code point was not (found by tests/fuzz).
+    validator = module.Utf8Validator()
+    assert validator.feed(b"\xf0\x9f\x98")
+    assert validator.feed(memoryview(b"\x80\x00")[::2], final=True) is True
+    validator.reset()
+    assert validator.feed(b"\xc3")
+    assert validator.feed(memoryview(b"(\x00")[::2]) is False
+    assert module.validate_utf8(memoryview(b"\xc3\xa9")[::2]) is False

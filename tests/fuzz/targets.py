@@ -257,6 +257,11 @@ class Subclass(Slotted):
     __slots__ = ("extra", "__dict__", "__weakref__")
 
 
+class Wide:
+    # The same fields at other offsets, past the end of a Slotted.
+    __slots__ = tuple(f"pad{i}" for i in range(12)) + ("opcode", "data", "fin", "rsv1", "rsv2", "rsv3")
+
+
 class DictBased(dict):
     __slots__ = ("opcode", "data", "fin", "rsv1", "rsv2", "rsv3")
 
@@ -302,7 +307,7 @@ def parser_args(r, mask_expected=None):
     if r.flag():
         kwargs["allowed_rsv"] = r.mostly((0, 4, 7), (8, -1))
     if r.below(4):
-        kwargs["frame_class"] = r.mostly((Slotted, Slotted, Subclass), (DictBased, dict, "Slotted"))
+        kwargs["frame_class"] = r.mostly((Slotted, Slotted, Subclass, Wide), (DictBased, dict, "Slotted"))
         kwargs["opcodes"] = r.mostly((OPCODES,), (OPCODES[:3], OPCODES * 2, iter(OPCODES)))
         kwargs["max_fragments"] = r.mostly((None, None, 1, 2, 5), (-1,))
         kwargs["utf8"] = r.below(4) != 0
@@ -429,8 +434,24 @@ class Finalizing:
         self.action = action
         self.log = log
 
+    # How many finalizers are running, one inside the other. Past about 50
+    # nested deallocations CPython defers the next ones (its "trashcan"),
+    # at depths that differ between the backends' call paths: the chains
+    # stop well before.
+    nested = 0
+
     def __del__(self):
         queue, log = self.queue, self.log
+        if Finalizing.nested >= 8:
+            log.append("finalizer too deep")
+            return
+        Finalizing.nested += 1
+        try:
+            self.act(queue, log)
+        finally:
+            Finalizing.nested -= 1
+
+    def act(self, queue, log):
         if self.action == 0:
             queue.push("pushed by a finalizer")
         elif self.action == 1:

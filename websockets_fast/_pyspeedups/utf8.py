@@ -43,8 +43,11 @@ def _as_bytes_like(data):
         return b""
     if not view.c_contiguous:
         raise BufferError("buffer is not C-contiguous")
-    if view.ndim == 1 and view.format in ("B", "b", "c"):
+    if view.ndim == 1 and view.format in ("B", "b", "c") and view.strides == (1,):
         return view
+    # A one-byte view with a stride (memoryview(b"ab")[::2]) is contiguous,
+    # but its slices are not: a split code point completed by its only
+    # byte left an empty strided slice that the decoder refused.
     return view.tobytes()
 
 
