@@ -585,3 +585,102 @@ def test_close_with_a_full_queue_reads_on_to_the_peer_close_frame():
                 client.recv(timeout=BOUND)
         assert client.close_code == 1000
     assert codes == [1000]
+
+
+# A peer that never reads: a write that makes no progress gives up at the
+# keepalive deadline (ping_timeout) and drops the connection (1006), instead
+# of holding a server thread forever.
+
+
+def _never_reading_client(port, rcvbuf=4096):
+    """A client socket past the handshake, with a small receive buffer."""
+    sock, _ = raw_client(port)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    return sock
+
+
+def test_send_to_a_peer_that_never_reads_gives_up_at_the_keepalive_deadline():
+    outcome = {}
+    finished = threading.Event()
+
+    def handler(websocket):
+        try:
+            for _ in range(1000):  # bounded: 1000 MiB, far past any buffer
+                websocket.send(b"x" * 2**20)
+        except ConnectionClosedError as exc:
+            outcome["exc"] = exc
+            outcome["code"] = websocket.close_code
+        finally:
+            finished.set()
+
+    with running_server(handler, ping_interval=0.2, ping_timeout=0.3, close_timeout=0.3) as (port, _):
+        with _never_reading_client(port):
+            assert finished.wait(BOUND), "send() is still blocked on a peer that never reads"
+    assert outcome["code"] == 1006
+    assert isinstance(outcome["exc"].__cause__, TimeoutError)
+
+
+def test_pongs_to_a_peer_that_never_reads_give_up_at_the_keepalive_deadline():
+    # The peer floods pings and reads nothing: the thread that reads the
+    # socket writes the pongs, and must not block on them forever.
+    outcome = {}
+    finished = threading.Event()
+
+    def handler(websocket):
+        try:
+            websocket.recv(timeout=3 * BOUND)
+        except ConnectionClosedError as exc:
+            outcome["code"] = websocket.close_code
+        except TimeoutError:
+            outcome["code"] = "recv timed out"
+        finally:
+            finished.set()
+
+    flood = build_frame(9, b"p" * 125) * 40_000  # 5 MB of pings
+
+    def send_flood(sock):
+        try:
+            sock.sendall(flood)
+        except OSError:
+            pass  # the server dropped the connection: what this test wants
+
+    with running_server(handler, ping_interval=0.2, ping_timeout=0.3, close_timeout=0.3) as (port, _):
+        with _never_reading_client(port) as sock:
+            sender = threading.Thread(target=send_flood, args=(sock,))
+            sender.start()
+            assert finished.wait(2 * BOUND), "the connection is still up with pongs blocked"
+            sock.shutdown(socket.SHUT_RDWR)  # unblocks the flood if it is still sending
+            sender.join(BOUND)
+            assert not sender.is_alive()
+    assert outcome["code"] == 1006
+
+
+def test_a_slow_reader_is_not_a_dead_one():
+    # Progress resets the deadline: a peer that reads slowly, but reads,
+    # gets the whole message even when that takes far longer than
+    # ping_timeout.
+    size = 2 * 2**20
+    outcome = {}
+    finished = threading.Event()
+
+    def handler(websocket):
+        try:
+            websocket.send(b"y" * size)
+            outcome["sent"] = True
+        except ConnectionClosedError as exc:
+            outcome["sent"] = exc
+        finally:
+            finished.set()
+
+    with running_server(handler, ping_interval=0.2, ping_timeout=0.3, close_timeout=0.3) as (port, _):
+        with _never_reading_client(port, rcvbuf=64 * 1024) as sock:
+            received, pace = 0, threading.Event()
+            for _ in range(10_000):  # bounded; about 32 reads of 64 KiB
+                chunk = sock.recv(64 * 1024)
+                assert chunk, "the server dropped a peer that was reading"
+                received += len(chunk)
+                if received >= size:  # the payload, plus a 10-byte header
+                    break
+                pace.wait(0.03)  # a slow reader: at most 2 MB/s, about 1 s in all
+            assert finished.wait(BOUND)
+    assert outcome["sent"] is True

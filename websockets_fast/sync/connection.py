@@ -106,6 +106,20 @@ def _readiness_waiter(sock):
     return wait
 
 
+def _wait_writable(sock, timeout):
+    """Wait until ``sock`` can be written (or has failed), at most ``timeout``
+    seconds, or without limit when it is :obj:`None`."""
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLOUT)
+            poller.poll(None if timeout is None else timeout * 1000.0 + 1.0)
+        else:
+            select.select([], [sock], [sock], timeout)
+    except ValueError:
+        pass  # closed by another thread meanwhile: the next send() says so
+
+
 class Connection:
     """
     A WebSocket connection over a blocking socket, shared by clients and
@@ -798,7 +812,7 @@ class Connection:
             while True:
                 for chunk in chunks:
                     if chunk:
-                        sock.sendall(chunk)
+                        self._send_all(sock, chunk)
                     else:
                         # The protocol asks to half-close the connection.
                         sock.shutdown(socket.SHUT_WR)
@@ -831,6 +845,58 @@ class Connection:
             if not isinstance(exc, OSError):
                 raise
             return False
+
+    def _send_all(self, sock, chunk):
+        """
+        sendall(), except that a write which makes no progress gives up at
+        :meth:`_write_deadline` with TimeoutError: a peer that never reads
+        must not hold this thread (the application's, or the reader's with a
+        pong) forever. Where a send can't be tried without blocking (Windows,
+        TLS), this is sendall().
+        """
+        if _NONBLOCKING_FLAG is None or isinstance(sock, ssl.SSLSocket):
+            sock.sendall(chunk)
+            return
+        try:
+            sent = sock.send(chunk, _NONBLOCKING_FLAG)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(chunk):
+            return  # the common case: all of it at once
+        view = memoryview(chunk)[sent:]
+        deadline = None
+        while view:
+            try:
+                sent = sock.send(view, _NONBLOCKING_FLAG)
+            except BlockingIOError:
+                sent = 0
+            if sent:
+                view = view[sent:]
+                # The peer reads: it gets a whole deadline again.
+                deadline = None
+                continue
+            if deadline is None:
+                deadline = self._write_deadline()
+            remaining = None if deadline is None else deadline - _monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError("timed out while sending data: the peer reads nothing")
+            _wait_writable(sock, remaining)
+
+    def _write_deadline(self):
+        """
+        When a write that makes no progress from now on gives up: after
+        ``ping_timeout`` with keepalive on (a peer that reads nothing for
+        that long would fail keepalive anyway, and can't be sent a close
+        frame), and at the closing deadline while closing. :obj:`None`
+        (keepalive off, not closing): never, as websockets does.
+        """
+        deadline = None
+        if self.ping_interval is not None and self.ping_timeout is not None:
+            deadline = _monotonic() + self.ping_timeout
+        close_due = self._close_due
+        if close_due is not None and (deadline is None or close_due < deadline):
+            deadline = close_due
+        return deadline
 
     def _wait_written(self, ticket):
         """
