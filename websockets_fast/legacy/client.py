@@ -20,10 +20,10 @@ import warnings
 
 from ..client import ClientProtocol
 from ..datastructures import Headers
-from ..exceptions import InvalidHeader, InvalidStatus, SecurityError
+from ..exceptions import InvalidHeader, InvalidMessage, InvalidStatus, SecurityError
 from ..extensions.permessage_deflate import enable_client_permessage_deflate
 from ..headers import validate_subprotocols
-from ..http11 import USER_AGENT
+from ..http11 import USER_AGENT, Request
 from ..uri import parse_uri
 from .exceptions import InvalidStatusCode, RedirectHandshake
 from .protocol import WebSocketCommonProtocol
@@ -31,6 +31,11 @@ from .protocol import WebSocketCommonProtocol
 __all__ = ["connect", "unix_connect", "WebSocketClientProtocol"]
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+
+
+def _checker(extensions=None, subprotocols=None):
+    # The package's client holds the negotiation rules.
+    return ClientProtocol(parse_uri("ws://localhost/"), extensions=extensions, subprotocols=subprotocols)
 
 
 class WebSocketClientProtocol(WebSocketCommonProtocol):
@@ -90,10 +95,34 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
             request.headers.update(extra_headers)
         if self.user_agent_header:
             request.headers.setdefault("User-Agent", self.user_agent_header)
-        self.path = request.path
-        self.request_headers = request.headers
-        protocol.send_request(request)
+        self.write_http_request(request.path, request.headers)
+        status_code, headers = await self.read_http_response()
+        if status_code in REDIRECT_STATUSES:
+            if "Location" not in headers:
+                raise InvalidHeader("Location")
+            raise RedirectHandshake(headers["Location"])
+        if status_code != 101:
+            raise InvalidStatusCode(status_code, headers)
+        # The protocol checked the rest of the response and negotiated.
+        if protocol.handshake_exc is not None:
+            raise protocol.handshake_exc
+        self.connection_open()
+
+    def write_http_request(self, path, headers):
+        """Send the handshake request (``GET path``) with ``headers``."""
+        self.path = path
+        self.request_headers = headers
+        self.protocol.send_request(Request(path, headers))
         self._flush()
+
+    async def read_http_response(self):
+        """
+        Wait for the handshake response; return its status code and headers.
+
+        Raises:
+            InvalidMessage: the response is malformed or never came.
+        """
+        protocol = self.protocol
         while self._response is None and protocol.handshake_exc is None and not self._lost:
             self._recv_waiter = waiter = self.loop.create_future()
             try:
@@ -102,21 +131,37 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
                 self._recv_waiter = None
         response, self._response = self._response, None
         exc = protocol.handshake_exc
-        if isinstance(exc, InvalidStatus):
-            headers = exc.response.headers
-            self.response_headers = headers
-            status = exc.response.status_code
-            if status in REDIRECT_STATUSES:
-                if "Location" not in headers:
-                    raise InvalidHeader("Location")
-                raise RedirectHandshake(headers["Location"])
-            raise InvalidStatusCode(status, headers)
-        if exc is not None:
-            raise exc
+        if response is None and isinstance(exc, InvalidStatus):
+            response = exc.response
         if response is None:
-            raise self._connection_exc or EOFError("connection closed during opening handshake")
+            if exc is not None:
+                raise exc
+            raise InvalidMessage("did not receive a valid HTTP response") from (
+                self._connection_exc or EOFError("connection closed during opening handshake")
+            )
         self.response_headers = response.headers
-        self.connection_open()
+        return response.status_code, response.headers
+
+    @staticmethod
+    def process_extensions(headers, available_extensions):
+        """
+        Return the extensions the server accepted, from the response headers.
+
+        Raises:
+            InvalidHandshake: an extension wasn't offered or its parameters
+                aren't acceptable.
+        """
+        return _checker(extensions=available_extensions).process_extensions(headers)
+
+    @staticmethod
+    def process_subprotocol(headers, available_subprotocols):
+        """
+        Return the subprotocol the server selected, or :obj:`None`.
+
+        Raises:
+            InvalidHandshake: it wasn't offered, or several were selected.
+        """
+        return _checker(subprotocols=available_subprotocols).process_subprotocol(headers)
 
     def _handshake_events(self, events):
         if events and self._response is None:

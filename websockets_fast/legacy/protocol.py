@@ -588,6 +588,17 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             raise InvalidState("WebSocket connection isn't established yet")
         raise await self._closed_error()
 
+    async def close_transport(self):
+        """Wait for the peer to close the TCP connection, within close_timeout;
+        abort it then."""
+        # A server holds reading from the handshake request to its response
+        # (see the server's _handshake_events): the peer's EOF must be read.
+        self._reading_held = False
+        self._update_reading()
+        if self.transport is not None and not self._lost:
+            self._arm_close_timer()
+            await self._wait_lost()
+
     def fail_connection(self, code=ABNORMAL_CLOSURE, reason=""):
         """
         Fail the connection: send a close frame with ``code`` unless it is

@@ -167,16 +167,6 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
             b"Failed to open a WebSocket connection.\nSee server log for more information.\n",
         )
 
-    async def close_transport(self):
-        """Wait for the client to close the TCP connection, within close_timeout."""
-        # Reading was held since the request (see _handshake_events): the
-        # client's EOF must be read now.
-        self._reading_held = False
-        self._update_reading()
-        if self.transport is not None and not self._lost:
-            self._arm_close_timer()
-            await self._wait_lost()
-
     async def read_http_request(self):
         """
         Wait for the handshake request; return its path and headers.
