@@ -215,3 +215,27 @@ def test_http_readers():
             await read(legacy_http.read_request, b"GET / HTTP/1.1\r\nX: " + b"y" * 9000 + b"\r\n\r\n")
 
     run(main())
+
+
+def test_open_connection_keeps_handshake_headers_as_bytes_until_read():
+    async def main():
+        seen = []
+
+        async def handler(ws):
+            # Kept compact once open; parsed on first access, then cached.
+            seen.append(type(ws._request_headers))
+            headers = ws.request_headers
+            seen.append(headers["X-Test"])
+            seen.append(ws.request_headers is headers)
+            seen.append(ws.response_headers["Upgrade"])
+            await ws.send("ok")
+
+        async with serve(handler, "127.0.0.1", 0, extra_headers={"X-Extra": "é"}) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/", extra_headers={"X-Test": "t"}) as ws:
+                assert await ws.recv() == "ok"
+                assert type(ws._response_headers) is bytes
+                # Non-ASCII (ISO-8859-1) values survive the round trip.
+                assert ws.response_headers["X-Extra"] == "é"
+        assert seen == [bytes, "t", True, "websocket"]
+
+    run(main())

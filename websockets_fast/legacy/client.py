@@ -106,6 +106,7 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
         # The protocol checked the rest of the response and negotiated.
         if protocol.handshake_exc is not None:
             raise protocol.handshake_exc
+        self._compact_headers()
         self.connection_open()
 
     def write_http_request(self, path, headers):

@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 
 from .._speedups import HTTPLimitError, HTTPParseError
-from ..datastructures import Headers
 from ..exceptions import SecurityError
-from ..http11 import MAX_LINE_LENGTH, MAX_NUM_HEADERS
+from ..http11 import MAX_LINE_LENGTH, MAX_NUM_HEADERS, _headers
 from ..speedups import parse_request, parse_response
 
 __all__ = ["read_request", "read_response", "read_headers", "read_line", "MAX_LINE_LENGTH", "MAX_NUM_HEADERS"]
@@ -54,7 +53,9 @@ async def _read_head(stream):
 
 def _parse(parse, head):
     try:
-        return parse(head, MAX_LINE_LENGTH, MAX_NUM_HEADERS)
+        *fields, headers, length = parse(head, MAX_LINE_LENGTH, MAX_NUM_HEADERS)
+        # Non-ASCII bytes in values become ISO-8859-1, as in the connections.
+        return (*fields, _headers(headers, head), length)
     except HTTPLimitError as exc:
         raise SecurityError(str(exc)) from None
     except HTTPParseError as exc:
@@ -75,7 +76,7 @@ async def read_request(stream):
         raise ValueError(f"unsupported HTTP method; expected GET; got {method}")
     if version != "HTTP/1.1":
         raise ValueError(f"unsupported protocol; expected HTTP/1.1: {version}")
-    return path, Headers(headers)
+    return path, headers
 
 
 async def read_response(stream):
@@ -92,7 +93,7 @@ async def read_response(stream):
     version, status_code, reason, headers, _ = _parse(parse_response, await _read_head(stream))
     if version != "HTTP/1.1":
         raise ValueError(f"unsupported protocol; expected HTTP/1.1: {version}")
-    return status_code, reason, Headers(headers)
+    return status_code, reason, headers
 
 
 async def read_headers(stream):
@@ -107,4 +108,4 @@ async def read_headers(stream):
     head = await _read_head(stream)
     # The request parser checks header lines; give it a request line.
     _, _, _, headers, _ = _parse(parse_request, b"GET / HTTP/1.1\r\n" + head)
-    return Headers(headers)
+    return headers

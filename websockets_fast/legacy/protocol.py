@@ -32,7 +32,9 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from ..assembler import PingTracker, parse_write_limit
 from ..connection_logger import ConnectionLogger
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK, InvalidState, ProtocolError
-from ..protocol import CLOSED, CLOSING, CONNECTING, OPEN, PARSE_SLICE, State
+from ..http11 import _headers
+from ..protocol import CLOSED, CLOSING, CONNECTING, OPEN, PARSE_SLICE
+from ..speedups import parse_request
 
 __all__ = ["WebSocketCommonProtocol", "broadcast"]
 
@@ -105,8 +107,8 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         "_secure",
         "legacy_recv",
         "path",
-        "request_headers",
-        "response_headers",
+        "_request_headers",
+        "_response_headers",
         "messages",
         "latency",
         "_frames",
@@ -186,8 +188,8 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         # client's is made by handshake(), which knows the URI.
         self.protocol = None
         self.path = None
-        self.request_headers = None
-        self.response_headers = None
+        self._request_headers = None
+        self._response_headers = None
         self.messages = collections.deque()
         self.latency = 0.0
         # Data frames parsed from the slice of a read that filled the queue:
@@ -336,6 +338,47 @@ class WebSocketCommonProtocol(asyncio.Protocol):
     @property
     def close_rcvd_then_sent(self):
         return None if self.protocol is None else self.protocol.close_rcvd_then_sent
+
+    @property
+    def request_headers(self):
+        """Headers of the opening handshake request (:class:`~websockets_fast.datastructures.Headers`)."""
+        headers = self._request_headers
+        if type(headers) is bytes:
+            headers = self._request_headers = _parse_headers(headers)
+        return headers
+
+    @request_headers.setter
+    def request_headers(self, headers):
+        self._request_headers = headers
+
+    @property
+    def response_headers(self):
+        """Headers of the opening handshake response (:class:`~websockets_fast.datastructures.Headers`)."""
+        headers = self._response_headers
+        if type(headers) is bytes:
+            headers = self._response_headers = _parse_headers(headers)
+        return headers
+
+    @response_headers.setter
+    def response_headers(self, headers):
+        self._response_headers = headers
+
+    def _compact_headers(self):
+        # Parsed headers cost about 2 KiB each, their bytes about 200: an
+        # open connection keeps the bytes and parses them again on first
+        # access (most handlers never look).
+        for name in ("_request_headers", "_response_headers"):
+            headers = getattr(self, name)
+            if headers is None or type(headers) is bytes:
+                continue
+            try:
+                head = headers.serialize()
+                # Headers that a hook set may not survive the round trip
+                # (a value our parser refuses): keep those as they are.
+                parse_request(b"GET / HTTP/1.1\r\n" + head)
+            except Exception:
+                continue
+            setattr(self, name, head)
 
     # Iteration
 
@@ -1014,6 +1057,12 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             self._reading_held = False
             self._update_reading()
         self._wake_drain_waiters()
+
+
+def _parse_headers(head):
+    """Headers from the bytes that Headers.serialize() made."""
+    head = b"GET / HTTP/1.1\r\n" + head
+    return _headers(parse_request(head)[3], head)
 
 
 def _control_payload(data):

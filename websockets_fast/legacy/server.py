@@ -353,6 +353,7 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
             if early_data:
                 self.data_received(early_data)
         self._request = None  # path and request_headers keep what's needed
+        self._compact_headers()
         self._reading_held = False
         self._update_reading()
         return path
