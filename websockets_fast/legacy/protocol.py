@@ -687,7 +687,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
 
     def _close_exc(self):
         exc = self.protocol.close_exc
-        if self._connection_exc is not None and exc.__cause__ is None:
+        if self._connection_exc is not None:
             exc.__cause__ = self._connection_exc
         return exc
 
