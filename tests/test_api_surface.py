@@ -179,6 +179,13 @@ INTERNAL_INSTANCE_ATTRIBUTES = INTERNAL_MEMBERS | {
     "socket_closed",
     "write_limit_high",
     "write_limit_low",
+    # websockets' legacy connection: its tasks and stream reader, which the
+    # legacy implementation here replaces with the Sans-I/O protocol and timers.
+    "close_connection_task",
+    "keepalive_ping_task",
+    "reader",
+    "transfer_data_exc",
+    "transfer_data_task",
 }
 
 # Parameters whose default names the library itself, so it differs by design.
@@ -473,7 +480,32 @@ def sync_objects(lib):
     return found
 
 
+async def legacy_objects(lib):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        client = importlib.import_module(lib + ".legacy.client")
+        server_module = importlib.import_module(lib + ".legacy.server")
+    found = {}
+
+    async def handler(websocket):
+        found["legacy server connection"] = public_attributes(websocket)
+        await websocket.wait_closed()
+
+    async with server_module.serve(handler, "127.0.0.1", 0) as server:
+        found["legacy server"] = public_attributes(server)
+        port = server.sockets[0].getsockname()[1]
+        async with client.connect(f"ws://127.0.0.1:{port}") as websocket:
+            found["legacy client connection"] = public_attributes(websocket)
+            await websocket.ping()
+    return found
+
+
 LIVE_OBJECTS = [
+    "legacy server",
+    "legacy server connection",
+    "legacy client connection",
     "asyncio server",
     "asyncio server connection",
     "asyncio client connection",
@@ -488,6 +520,7 @@ _live_cache = {}
 def live_attributes(lib):
     if lib not in _live_cache:
         found = run(asyncio_objects(lib))
+        found.update(run(legacy_objects(lib)))
         found.update(sync_objects(lib))
         _live_cache[lib] = found
     return _live_cache[lib]

@@ -328,6 +328,13 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         return self.protocol.close_reason
 
     @property
+    def pings(self):
+        """Pings awaiting their pong: ``{payload: (waiter, time sent)}``, oldest first (a copy)."""
+        pending = None if self._pings is None else self._pings._pending
+        # None marks a keepalive ping, which has no waiter to show.
+        return {data: entry for data, entry in (pending or {}).items() if entry[0] is not None}
+
+    @property
     def close_sent(self):
         return None if self.protocol is None else self.protocol.close_sent
 

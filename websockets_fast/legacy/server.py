@@ -85,6 +85,11 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
         self._adopt_protocol(ServerProtocol(max_size=self.max_size, logger=logger))
         self._request = None
 
+    @property
+    def origin(self):
+        """The request's ``Origin`` header, once the handshake checked it; else :obj:`None`."""
+        return self.protocol.origin
+
     def connection_made(self, transport):
         super().connection_made(transport)
         self.ws_server.register(self)
