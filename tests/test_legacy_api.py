@@ -239,3 +239,63 @@ def test_open_connection_keeps_handshake_headers_as_bytes_until_read():
         assert seen == [bytes, "t", True, "websocket"]
 
     run(main())
+
+
+def test_klass_is_a_deprecated_create_protocol():
+    async def main():
+        class Custom(BasicAuthWebSocketServerProtocol.__mro__[1]):  # WebSocketServerProtocol
+            pass
+
+        async def handler(ws):
+            await ws.send(type(ws).__name__)
+
+        with pytest.warns(DeprecationWarning, match="klass"):
+            server = serve(handler, "127.0.0.1", 0, klass=Custom)
+        async with server as started:
+            async with connect(f"ws://127.0.0.1:{port_of(started)}/") as ws:
+                assert await ws.recv() == "Custom"
+
+    run(main())
+
+
+def test_log_records_carry_the_connection():
+    import logging
+
+    paths = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            if record.getMessage() == "from the handler":
+                # The "websocket" extra, as websockets' records have it.
+                paths.append(record.websocket.path)
+
+    async def main():
+        async def handler(ws):
+            ws.logger.info("from the handler")
+
+        async with serve(handler, "127.0.0.1", 0, logger=logger) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/x") as ws:
+                await ws.wait_closed()
+
+    logger = logging.getLogger("legacy.test")
+    logger.setLevel(logging.INFO)
+    collect = Collect()
+    logger.addHandler(collect)
+    try:
+        run(main())
+    finally:
+        logger.removeHandler(collect)
+    assert paths == ["/x"]
+
+
+def test_failing_process_request_answers_500():
+    async def main():
+        async def broken(path, request_headers):
+            raise RuntimeError("bug")
+
+        async with serve(whoami, "127.0.0.1", 0, process_request=broken) as server:
+            with pytest.raises(PeerInvalidStatusCode) as info:
+                await peer_client.connect(f"ws://127.0.0.1:{port_of(server)}/")
+            assert info.value.status_code == 500
+
+    run(main())
