@@ -299,3 +299,17 @@ def test_failing_process_request_answers_500():
             assert info.value.status_code == 500
 
     run(main())
+
+
+def test_legacy_recv_returns_none_once_closed():
+    async def main():
+        async def closer(ws):
+            await ws.close()
+
+        async with serve(closer, "127.0.0.1", 0) as server:
+            with pytest.warns(DeprecationWarning, match="legacy_recv"):
+                ws = await connect(f"ws://127.0.0.1:{port_of(server)}/", legacy_recv=True)
+            assert await ws.recv() is None
+            await ws.close()
+
+    run(main())

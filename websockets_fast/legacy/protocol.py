@@ -423,7 +423,10 @@ class WebSocketCommonProtocol(asyncio.Protocol):
                     break
             if self._lost or self.protocol.state is CLOSED:
                 # Nothing more will arrive.
-                raise await self._closed_error()
+                exc = await self._closed_error()
+                if self.legacy_recv:
+                    return None  # the deprecated behaviour of websockets < 3
+                raise exc
             self._recv_waiter = waiter = self.loop.create_future()
             try:
                 await waiter
