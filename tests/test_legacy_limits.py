@@ -406,3 +406,46 @@ def test_closing_with_a_full_queue_reads_on_to_the_close_frame():
             assert server_ws.close_code == 1000
 
     run(main(), timeout=60)
+
+
+def test_messages_sent_before_the_peer_left_are_all_received():
+    """The peer sends and goes away while the queue, the read buffer and the
+    kernel buffers hold its messages: the handler still receives every one,
+    in order, then ConnectionClosed."""
+    from test_asyncio_bad_input import HANDSHAKE, client_frame
+
+    count, size = 300, 1000
+
+    async def main():
+        WatchedServer.instances = []
+        gone = asyncio.Event()
+        received = []
+        outcome = []
+
+        async def handler(ws):
+            await gone.wait()
+            try:
+                async for message in ws:
+                    received.append(message)
+            except Exception as exc:
+                outcome.append(exc)
+
+        async with serve(
+            handler, "127.0.0.1", 0, create_protocol=WatchedServer, max_queue=4, read_limit=2**14, compression=None
+        ) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+            writer.write(HANDSHAKE)
+            await reader.readuntil(b"\r\n\r\n")
+            writer.transport.set_write_buffer_limits(0)
+            writer.write(b"".join(client_frame(1, numbered(i, size).encode()) for i in range(count)))
+            await writer.drain()  # all handed to the kernel
+            writer.close()
+            await writer.wait_closed()
+            server_ws = WatchedServer.instances[0]
+            await server_ws.buffer_paused.wait()
+            gone.set()
+            await server_ws.wait_closed()
+        assert received == [numbered(i, size) for i in range(count)]
+        assert len(outcome) == 1 and outcome[0].rcvd is None  # 1006: no close frame
+
+    run(main(), timeout=60)

@@ -936,18 +936,13 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             self._update_reading()
 
     def _parse_all_buffered(self):
-        """At the end of the stream: parse what the read buffer holds, queue
-        or no queue (the frames wait in _frames), so that the protocol sees
-        the peer's last frames before its EOF."""
+        """At the end of the stream: parse what the read buffer holds, so that
+        the protocol sees the peer's last frames before its EOF. The queue is
+        full (that's why there is a buffer): the data frames wait in _frames,
+        within the buffer's bound, for recv()."""
         buffer, self._read_buffer = self._read_buffer, None
         if buffer:
-            discarding, self._discarding = self._discarding, False
-            self.max_queue, max_queue = 0, self.max_queue
-            try:
-                self._receive(bytes(buffer))
-            finally:
-                self.max_queue = max_queue
-                self._discarding = discarding
+            self._receive(bytes(buffer))
 
     def _update_reading(self):
         if self._lost or self.transport is None:
