@@ -17,6 +17,7 @@ import email.utils
 import functools
 import http
 import inspect
+import logging
 import warnings
 from collections.abc import Awaitable
 
@@ -25,7 +26,7 @@ from ..exceptions import InvalidHandshake, InvalidHeader, InvalidOrigin, Invalid
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
 from ..headers import build_extension, parse_extension, parse_subprotocol, validate_subprotocols
 from ..http11 import SERVER, Response
-from ..protocol import CLOSED, CONNECTING, OPEN
+from ..protocol import CONNECTING, OPEN
 from ..server import ServerProtocol
 from ..utils import get_socket_name
 from .exceptions import AbortHandshake
@@ -377,8 +378,6 @@ class WebSocketServer:
 
     def __init__(self, logger=None):
         if logger is None:
-            import logging
-
             logger = logging.getLogger("websockets_fast.server")
         self.logger = logger
         self.websockets = set()
