@@ -30,10 +30,21 @@ from __future__ import annotations
 import asyncio
 import importlib
 import time
+import warnings
 from collections import deque
 
 # Display order in tables and plots; the first is the library under test.
-LIBRARIES = ("websockets_fast", "websockets", "picows.websockets", "picows", "aiohttp", "raw TCP")
+LIBRARIES = (
+    "websockets_fast",
+    "websockets",
+    "picows.websockets",
+    "picows",
+    "aiohttp",
+    "raw TCP",
+    # The legacy implementations, side by side (their own API, mirrored).
+    "websockets_fast.legacy",
+    "websockets.legacy",
+)
 
 # Libraries that run the echo workloads only.
 ECHO_ONLY = ("raw TCP",)
@@ -60,7 +71,7 @@ def _check(reply, expected):
 
 def library_version(name: str) -> str:
     """Return the installed version of a library, or raise ImportError."""
-    if name == "websockets_fast":
+    if name.split(".")[0] == "websockets_fast":
         import websockets_fast
         from websockets_fast import speedups
 
@@ -91,6 +102,8 @@ _WEBSOCKETS_API_MODULES = {
     "websockets": ("websockets.asyncio.client", "websockets.asyncio.server"),
     "websockets_fast": ("websockets_fast.asyncio.client", "websockets_fast.asyncio.server"),
     "picows.websockets": ("picows.websockets", "picows.websockets"),
+    "websockets_fast.legacy": ("websockets_fast.legacy.client", "websockets_fast.legacy.server"),
+    "websockets.legacy": ("websockets.legacy.client", "websockets.legacy.server"),
 }
 
 
@@ -99,8 +112,11 @@ class WebsocketsAPI:
 
     def __init__(self, name: str):
         client_module, server_module = _WEBSOCKETS_API_MODULES[name]
-        client = importlib.import_module(client_module)
-        server = importlib.import_module(server_module)
+        with warnings.catch_warnings():
+            # The legacy packages warn that they are deprecated.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            client = importlib.import_module(client_module)
+            server = importlib.import_module(server_module)
         self._connect = client.connect
         self._serve = server.serve
         self._broadcast = server.broadcast

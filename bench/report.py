@@ -19,6 +19,8 @@ SHORT = {
     "picows": "picows (core)",
     "aiohttp": "aiohttp",
     "raw TCP": "raw TCP (no WebSocket)",
+    "websockets_fast.legacy": "websockets_fast.legacy",
+    "websockets.legacy": "websockets.legacy",
 }
 
 COLORS = {
@@ -28,6 +30,8 @@ COLORS = {
     "picows": "#98df8a",
     "aiohttp": "#ff7f0e",
     "raw TCP": "#7f7f7f",
+    "websockets_fast.legacy": "#e377c2",
+    "websockets.legacy": "#17becf",
 }
 
 
@@ -196,13 +200,17 @@ def table(rows) -> str:
                 line += f" {_fmt(median.get(metric), digits):>13}"
                 if ratio:
                     for ref in peers.REFERENCES:
+                        if ref == "websockets" and row["client"].endswith(".legacy"):
+                            # Legacy rows compare with websockets' legacy implementation.
+                            ref = "websockets.legacy"
                         ref_median = refs.get((row["label"], row["loop"], ref))
                         line += f" {_ratio(median.get(metric), ref_median and ref_median.get(metric)):>5}"
             if row.get("note"):
                 line += f"  ({row['note'][:60]})"
             lines.append(line)
     lines.append("")
-    lines.append("/ws and /pws: the figure divided by websockets' and by picows.websockets' figure for the same row.")
+    lines.append("/ws and /pws: the figure divided by websockets' and by picows.websockets' figure for the same row")
+    lines.append("(/ws of a legacy row: divided by websockets.legacy's figure).")
     lines.append("'ours -> X srv': the websockets_fast client against X's server.")
     return "\n".join(lines)
 

@@ -9,7 +9,7 @@ suite's largest message (16 MiB, in cases 9.1.6 and 9.2.6).
 
     python compliance/echo_client.py ws://127.0.0.1:PORT --agent NAME
                                      [--lib websockets_fast|websockets]
-                                     [--impl asyncio|sync]
+                                     [--impl asyncio|sync|legacy]
 
 Each case is bounded by ``--case-timeout`` seconds (default 120); a case that
 runs over is abandoned, its connection closed, and the run goes on (the
@@ -24,6 +24,7 @@ import logging
 import sys
 import time
 import urllib.parse
+import warnings
 
 # See echo_server.py: the limit is exactly the largest message of the suite.
 MAX_SIZE = 2**24
@@ -47,8 +48,14 @@ def reports_uri(server, agent):
 class AsyncioRunner:
     """Runs the fuzzing server's protocol with the asyncio implementation."""
 
-    def __init__(self, lib, case_timeout):
-        self.connect = importlib.import_module(f"{lib}.asyncio.client").connect
+    def __init__(self, lib, case_timeout, impl="asyncio"):
+        if impl == "legacy":
+            # The legacy connect() takes the same arguments here.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.connect = importlib.import_module(f"{lib}.legacy.client").connect
+        else:
+            self.connect = importlib.import_module(f"{lib}.asyncio.client").connect
         self.closed = importlib.import_module(f"{lib}.exceptions").ConnectionClosed
         self.case_timeout = case_timeout
 
@@ -166,7 +173,7 @@ def main(argv=None):
     parser.add_argument(
         "--impl",
         default="asyncio",
-        choices=["asyncio", "sync"],
+        choices=["asyncio", "sync", "legacy"],
         help="I/O implementation (default: asyncio)",
     )
     parser.add_argument(
@@ -184,8 +191,10 @@ def main(argv=None):
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-    runner_class = AsyncioRunner if args.impl == "asyncio" else SyncRunner
-    runner = runner_class(args.lib, args.case_timeout)
+    if args.impl == "sync":
+        runner = SyncRunner(args.lib, args.case_timeout)
+    else:
+        runner = AsyncioRunner(args.lib, args.case_timeout, args.impl)
     print(f"CLIENT {args.lib} {args.impl} {backend_name(args.lib)}", flush=True)
     count, failures = runner.run(args.server.rstrip("/"), args.agent)
     print(f"RAN {count} cases, {failures} did not complete", flush=True)

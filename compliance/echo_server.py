@@ -10,7 +10,7 @@ standard output once it accepts connections, and stops cleanly on SIGTERM or
 SIGINT (exit status 0).
 
     python compliance/echo_server.py [--lib websockets_fast|websockets]
-                                     [--impl asyncio|sync] [--port N]
+                                     [--impl asyncio|sync|legacy] [--port N]
 
 The same program runs on the reference library (``--lib websockets``): the
 two libraries share one API, so that is how this harness is validated and how
@@ -25,6 +25,7 @@ import logging
 import signal
 import sys
 import threading
+import warnings
 
 # The suite's largest messages (cases 9.1.6 and 9.2.6) are exactly 16 MiB and
 # must be echoed: the limit is set at that size, which also checks that a
@@ -47,8 +48,19 @@ def announce(port, args):
     )
 
 
+def import_legacy(name):
+    """A module of the legacy implementation, without its deprecation warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return importlib.import_module(name)
+
+
 def run_asyncio(args):
-    server_module = importlib.import_module(f"{args.lib}.asyncio.server")
+    if args.impl == "legacy":
+        # The legacy implementation has the same serve() arguments here.
+        server_module = import_legacy(f"{args.lib}.legacy.server")
+    else:
+        server_module = importlib.import_module(f"{args.lib}.asyncio.server")
     closed = importlib.import_module(f"{args.lib}.exceptions").ConnectionClosed
 
     async def echo(websocket):
@@ -127,7 +139,7 @@ def main(argv=None):
     parser.add_argument(
         "--impl",
         default="asyncio",
-        choices=["asyncio", "sync"],
+        choices=["asyncio", "sync", "legacy"],
         help="I/O implementation (default: asyncio)",
     )
     parser.add_argument(
@@ -142,7 +154,7 @@ def main(argv=None):
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-    if args.impl == "asyncio":
+    if args.impl in ("asyncio", "legacy"):
         run_asyncio(args)
     else:
         run_sync(args)

@@ -546,14 +546,14 @@ def parse_args(argv):
     )
     parser.add_argument("--roles", default="server,client", help="default: server,client")
     parser.add_argument("--backends", default="compiled,pure", help="default: compiled,pure")
-    parser.add_argument("--impl", default="asyncio,sync", help="default: asyncio,sync")
+    parser.add_argument("--impl", default="asyncio,sync,legacy", help="default: asyncio,sync,legacy")
     parser.add_argument(
         "--lib", default="websockets_fast", choices=["websockets_fast", "websockets"],
         help="library under test (default: websockets_fast)",
     )
     parser.add_argument(
         "--ci", action="store_true",
-        help="CI mode: --cases ci, both roles, both backends, asyncio and sync "
+        help="CI mode: --cases ci, both roles, both backends, asyncio, sync and legacy "
         "(an explicit --impl etc. still applies)",
     )
     parser.add_argument(
@@ -573,7 +573,7 @@ def parse_args(argv):
         args.timeout = 900 if args.ci else 3600
     for name, allowed in (("roles", {"server", "client"}),
                           ("backends", {"compiled", "pure"}),
-                          ("impl", {"asyncio", "sync"})):
+                          ("impl", {"asyncio", "sync", "legacy"})):
         values = [v.strip() for v in getattr(args, name).split(",") if v.strip()]
         if not values or not set(values) <= allowed:
             parser.error(f"--{name} takes a comma-separated list of {sorted(allowed)}")

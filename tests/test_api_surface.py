@@ -54,15 +54,45 @@ MODULES = [
     "version",
     "utils",
     "cli",
+    # The legacy implementation (deprecated, but still shipped).
+    "legacy.server",
+    "legacy.client",
+    "legacy.protocol",
+    "legacy.auth",
+    "legacy.exceptions",
+    "legacy.framing",
+    "legacy.handshake",
+    "legacy.http",
 ]
-# Not compared, on purpose: websockets.legacy and websockets.auth (the
-# legacy implementation, deprecated), websockets.connection (a deprecated
+# Not compared, on purpose: websockets.auth (a deprecated alias of
+# websockets.legacy.auth), websockets.connection (a deprecated
 # alias of protocol), websockets.trio (we have no trio layer), and the
 # undocumented internals websockets.streams, websockets.imports,
 # websockets.asyncio.messages, websockets.sync.messages, websockets.sync.utils.
 
 # Names websockets exports that we leave out on purpose.
-OMITTED_NAMES = set()
+OMITTED_NAMES = {
+    # websockets.legacy.framing and .exceptions have no __all__: these are
+    # the modules' own imports (typing names, helpers), not their API.
+    *(
+        ("legacy.framing", name)
+        for name in (
+            "Any",
+            "Awaitable",
+            "BytesLike",
+            "Callable",
+            "DataLike",
+            "PayloadTooBig",
+            "ProtocolError",
+            "Sequence",
+            "apply_mask",
+            "extensions",
+            "struct",
+        )
+    ),
+    ("legacy.exceptions", "StatusLike"),
+    ("legacy.exceptions", "datastructures"),
+}
 
 # Public-looking members of websockets' classes that are implementation
 # internals: absent from websockets' API reference (docs/reference/*.rst),
@@ -95,6 +125,20 @@ INTERNAL_MEMBERS = {
     "open_connection",
     "open_socket",
     "process_redirect",
+    # The steps of websockets' legacy connection (its data transfer and
+    # closing tasks, its stream reader): this legacy implementation runs on
+    # the Sans-I/O protocol and has none of them. Undocumented.
+    "abort_pings",
+    "close_connection",
+    "keepalive_ping",
+    "read_data_frame",
+    "read_frame",
+    "read_message",
+    "transfer_data",
+    "wait_for_connection_lost",
+    "write_close_frame",
+    "write_frame",
+    "write_frame_sync",
 }
 
 # Members of INTERNAL_MEMBERS that are public API on some classes: these
@@ -135,6 +179,13 @@ INTERNAL_INSTANCE_ATTRIBUTES = INTERNAL_MEMBERS | {
     "socket_closed",
     "write_limit_high",
     "write_limit_low",
+    # websockets' legacy connection: its tasks and stream reader, which the
+    # legacy implementation here replaces with the Sans-I/O protocol and timers.
+    "close_connection_task",
+    "keepalive_ping_task",
+    "reader",
+    "transfer_data_exc",
+    "transfer_data_task",
 }
 
 # Parameters whose default names the library itself, so it differs by design.
@@ -429,7 +480,32 @@ def sync_objects(lib):
     return found
 
 
+async def legacy_objects(lib):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        client = importlib.import_module(lib + ".legacy.client")
+        server_module = importlib.import_module(lib + ".legacy.server")
+    found = {}
+
+    async def handler(websocket):
+        found["legacy server connection"] = public_attributes(websocket)
+        await websocket.wait_closed()
+
+    async with server_module.serve(handler, "127.0.0.1", 0) as server:
+        found["legacy server"] = public_attributes(server)
+        port = server.sockets[0].getsockname()[1]
+        async with client.connect(f"ws://127.0.0.1:{port}") as websocket:
+            found["legacy client connection"] = public_attributes(websocket)
+            await websocket.ping()
+    return found
+
+
 LIVE_OBJECTS = [
+    "legacy server",
+    "legacy server connection",
+    "legacy client connection",
     "asyncio server",
     "asyncio server connection",
     "asyncio client connection",
@@ -444,6 +520,7 @@ _live_cache = {}
 def live_attributes(lib):
     if lib not in _live_cache:
         found = run(asyncio_objects(lib))
+        found.update(run(legacy_objects(lib)))
         found.update(sync_objects(lib))
         _live_cache[lib] = found
     return _live_cache[lib]

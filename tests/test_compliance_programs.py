@@ -57,7 +57,7 @@ def library(lib, impl):
 LIBRARIES = [
     library(lib, impl)
     for lib in ("websockets_fast", "websockets")
-    for impl in ("asyncio", "sync")
+    for impl in ("asyncio", "sync", "legacy")
 ]
 
 

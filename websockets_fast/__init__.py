@@ -69,15 +69,42 @@ del _module, _names, _name
 
 __all__ = ["__version__", *_LAZY]
 
+# The legacy implementation's names, as websockets 17 still exposes them at
+# the top level: each access warns, and none is in __all__.
+_DEPRECATED = {}
+for _module, _names in {
+    ".legacy.auth": ["BasicAuthWebSocketServerProtocol", "basic_auth_protocol_factory"],
+    ".legacy.client": ["WebSocketClientProtocol"],
+    ".legacy.exceptions": ["AbortHandshake", "InvalidStatusCode", "RedirectHandshake", "WebSocketProtocolError"],
+    ".legacy.protocol": ["WebSocketCommonProtocol"],
+    ".legacy.server": ["WebSocketServer", "WebSocketServerProtocol"],
+}.items():
+    for _name in _names:
+        _DEPRECATED[_name] = _module
+del _module, _names, _name
+
 
 def __getattr__(name):
     try:
         module = _LAZY[name]
     except KeyError:
+        if name in _DEPRECATED:
+            return _deprecated(name)
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
     value = getattr(import_module(module, __name__), name)
     globals()[name] = value  # later lookups skip __getattr__
     return value
+
+
+def _deprecated(name):
+    import warnings
+
+    module = _DEPRECATED[name]
+    warnings.warn(f"{__name__}.{name} is deprecated", DeprecationWarning, stacklevel=3)
+    with warnings.catch_warnings():
+        # One warning for the name, not a second one for importing legacy.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return getattr(import_module(module, __name__), name)
 
 
 def __dir__():

@@ -1,0 +1,1137 @@
+"""
+The legacy asyncio connection: :class:`WebSocketCommonProtocol` and
+:func:`broadcast`, with the API of ``websockets.legacy.protocol``.
+
+The connection is the asyncio protocol of its transport and drives the
+package's Sans-I/O :class:`~websockets_fast.protocol.Protocol`, as the new
+asyncio implementation does. What differs is the buffering that the legacy
+API documents:
+
+* ``max_queue`` counts whole **messages**, decoded (text is ``str``) before
+  they are queued in :attr:`messages`;
+* when that queue is full, the connection stops parsing what it received;
+  the bytes wait in a read buffer of the library's own, bounded by
+  ``read_limit``: above it, the transport stops reading until the buffer is
+  back under half of it, and the peer sees TCP backpressure;
+* ``write_limit`` is the transport's write buffer high-water mark; above it,
+  :meth:`send` waits until it drains under a quarter of it.
+
+There is no read buffer at rest: while the queue has room, bytes are parsed
+as they arrive and only an incomplete frame is kept (by the frame parser).
+No task runs per connection (the server's handler task is the API's own):
+keepalive and the closing deadline are ``loop.call_later`` timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import warnings
+from collections.abc import AsyncIterable, Iterable, Mapping
+
+from ..assembler import PingTracker, parse_write_limit
+from ..connection_logger import ConnectionLogger
+from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK, InvalidState, ProtocolError
+from ..http11 import _headers
+from ..protocol import CLOSED, CLOSING, CONNECTING, OPEN, PARSE_SLICE
+from ..speedups import parse_request
+
+__all__ = ["WebSocketCommonProtocol", "broadcast"]
+
+OP_TEXT, OP_BINARY, OP_PONG = 1, 2, 10
+
+BYTES_LIKE = (bytes, bytearray, memoryview)
+
+NORMAL_CLOSURE = 1000
+ABNORMAL_CLOSURE = 1006
+INTERNAL_ERROR = 1011
+
+# Largest read asked of asyncio's default socket transports: under glibc's
+# mmap threshold (see websockets_fast.asyncio.connection.READ_SIZE).
+READ_SIZE = 64 * 1024
+
+
+class WebSocketCommonProtocol(asyncio.Protocol):
+    """
+    A legacy WebSocket connection: what clients and servers share.
+
+    Use :class:`~websockets_fast.legacy.server.WebSocketServerProtocol` (made
+    by :func:`~websockets_fast.legacy.server.serve`) or
+    :class:`~websockets_fast.legacy.client.WebSocketClientProtocol` (made by
+    :func:`~websockets_fast.legacy.client.connect`).
+
+    Args:
+        logger: logger for this connection; default
+            ``logging.getLogger("websockets_fast.server")`` or ``...client``.
+        ping_interval: seconds between keepalive pings; :obj:`None` disables
+            keepalive. Default 20.
+        ping_timeout: seconds to wait for the keepalive pong before failing
+            the connection with 1011; :obj:`None` waits forever. Default 20.
+        close_timeout: seconds the closing handshake and the TCP close may
+            take before the connection is aborted. Default 10.
+        max_size: largest incoming message in bytes; a larger one fails the
+            connection with 1009. :obj:`None` disables the limit. Default 1 MiB.
+        max_queue: most incoming messages kept until :meth:`recv` takes them;
+            when the queue is full, received bytes wait unparsed in the read
+            buffer. :obj:`None` for no limit. Default 32.
+        read_limit: high-water mark of the read buffer in bytes: above it,
+            the connection stops reading from the network until the buffer is
+            back under half of it. Default 64 KiB.
+        write_limit: high-water mark of the write buffer in bytes (an int, or
+            a ``(high, low)`` tuple; low defaults to high // 4): above it,
+            :meth:`send` waits until the buffer drains under low. Default 64 KiB.
+
+    Worst case memory held for a connection's incoming messages:
+    ``4 * max_size * max_queue`` (text decoded to ``str`` takes up to 4 bytes
+    per character) plus ``read_limit`` and one read of the transport.
+    """
+
+    is_client = False
+    side = "undefined"
+
+    __slots__ = (
+        "protocol",
+        "loop",
+        "transport",
+        "_logger",
+        "ping_interval",
+        "ping_timeout",
+        "close_timeout",
+        "max_size",
+        "max_queue",
+        "read_limit",
+        "write_limit",
+        "_write_limits",
+        "_host",
+        "_port",
+        "_secure",
+        "legacy_recv",
+        "path",
+        "_request_headers",
+        "_response_headers",
+        "messages",
+        "latency",
+        "_frames",
+        "_parts",
+        "_parts_text",
+        "_read_buffer",
+        "_buffer_paused",
+        "_reading_held",
+        "_transport_paused",
+        "_answers_size",
+        "_discarding",
+        "_recv_waiter",
+        "_pings",
+        "_send_busy",
+        "_write_paused",
+        "_drain_waiters",
+        "_lost",
+        "_lost_waiter",
+        "_connection_exc",
+        "_close_timer",
+        "_keepalive_timer",
+        "_open",
+        "__weakref__",
+        # Programs attach their own attributes to connections (ws.user =
+        # ...) and subclasses add theirs: the dict exists once they do.
+        "__dict__",
+    )
+
+    def __init__(
+        self,
+        *,
+        logger=None,
+        ping_interval=20,
+        ping_timeout=20,
+        close_timeout=None,
+        max_size=2**20,
+        max_queue=2**5,
+        read_limit=2**16,
+        write_limit=2**16,
+        host=None,
+        port=None,
+        secure=None,
+        legacy_recv=False,
+        loop=None,
+        timeout=None,
+    ):
+        if legacy_recv:
+            warnings.warn("legacy_recv is deprecated", DeprecationWarning)
+        if timeout is None:
+            timeout = 10
+        else:
+            warnings.warn("rename timeout to close_timeout", DeprecationWarning)
+        if close_timeout is None:
+            close_timeout = timeout
+        if loop is None:
+            loop = asyncio.get_event_loop()
+        else:
+            warnings.warn("remove loop argument", DeprecationWarning)
+        if max_queue is not None and max_queue < 1:
+            raise ValueError("max_queue must be at least 1 or None")
+        self.loop = loop
+        self.transport = None
+        self._logger = logger
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.max_size = max_size
+        self.max_queue = max_queue
+        self.read_limit = read_limit
+        self.write_limit = write_limit
+        self._write_limits = parse_write_limit(write_limit)
+        self._host = host
+        self._port = port
+        self._secure = secure
+        self.legacy_recv = legacy_recv
+        # The Sans-I/O protocol: the server's exists from the start, the
+        # client's is made by handshake(), which knows the URI.
+        self.protocol = None
+        self.path = None
+        self._request_headers = None
+        self._response_headers = None
+        self.messages = collections.deque()
+        self.latency = 0.0
+        # Data frames parsed from the slice of a read that filled the queue:
+        # they become messages as recv() makes room (at most one slice).
+        self._frames = None
+        # The fragments of a message being received, and whether it's text.
+        self._parts = None
+        self._parts_text = False
+        # The library-level read buffer: bytes received while the queue was
+        # full, a bytearray, or None when there are none (the usual case).
+        self._read_buffer = None
+        # Why reading is paused: the read buffer is above read_limit, or our
+        # automatic answers (pongs) fill a peer's unread write buffer.
+        self._buffer_paused = False
+        self._reading_held = False
+        self._transport_paused = False
+        self._answers_size = 0
+        # True once incoming data frames are dropped (see _read_on_for_close).
+        self._discarding = False
+        self._recv_waiter = None
+        self._pings = None
+        # A future while a fragmented message is being sent.
+        self._send_busy = None
+        self._write_paused = False
+        self._drain_waiters = None
+        self._lost = False
+        self._lost_waiter = None
+        self._connection_exc = None
+        self._close_timer = None
+        self._keepalive_timer = None
+        # False until the opening handshake completes.
+        self._open = False
+
+    def _adopt_protocol(self, protocol):
+        """Drive ``protocol`` (Sans-I/O); log records carry this connection."""
+        protocol.logger = ConnectionLogger(protocol.logger, self)
+        self.protocol = protocol
+
+    # Attributes
+
+    @property
+    def id(self):
+        """Unique identifier of the connection (a UUID), for logs."""
+        return self.protocol.id
+
+    @property
+    def logger(self):
+        """Logger of this connection."""
+        return self.protocol.logger
+
+    @property
+    def debug(self):
+        return self.protocol.debug if self.protocol is not None else False
+
+    @property
+    def state(self):
+        """State of the WebSocket connection (:class:`~websockets_fast.protocol.State`)."""
+        if self.protocol is None:
+            return CONNECTING
+        state = self.protocol.state
+        # The Sans-I/O protocol is CLOSED at the peer's EOF; the connection
+        # is CLOSED once the TCP connection is.
+        if state is CLOSED and not self._lost:
+            return CLOSING
+        return state
+
+    @property
+    def host(self):
+        warnings.warn("use remote_address[0] instead of host", DeprecationWarning)
+        return self._host
+
+    @property
+    def port(self):
+        warnings.warn("use remote_address[1] instead of port", DeprecationWarning)
+        return self._port
+
+    @property
+    def secure(self):
+        warnings.warn("don't use secure", DeprecationWarning)
+        return self._secure
+
+    @property
+    def local_address(self):
+        """Local address of the socket, e.g. ``(host, port)``; :obj:`None` before it's connected."""
+        if self.transport is None:
+            return None
+        return self.transport.get_extra_info("sockname")
+
+    @property
+    def remote_address(self):
+        """Remote address of the socket, e.g. ``(host, port)``; :obj:`None` before it's connected."""
+        if self.transport is None:
+            return None
+        return self.transport.get_extra_info("peername")
+
+    @property
+    def open(self):
+        """Whether the connection is open: :meth:`send` and :meth:`recv` may work."""
+        return self._open and self.protocol.state is OPEN and not self._lost
+
+    @property
+    def closed(self):
+        """Whether the connection is closed (the TCP connection too)."""
+        return self.state is CLOSED
+
+    @property
+    def extensions(self):
+        """Negotiated extensions."""
+        return [] if self.protocol is None else self.protocol.extensions
+
+    @extensions.setter
+    def extensions(self, extensions):
+        self.protocol.extensions = extensions
+
+    @property
+    def subprotocol(self):
+        """Negotiated subprotocol, or :obj:`None`."""
+        return None if self.protocol is None else self.protocol.subprotocol
+
+    @subprotocol.setter
+    def subprotocol(self, subprotocol):
+        self.protocol.subprotocol = subprotocol
+
+    @property
+    def close_code(self):
+        """Close code of the connection once closed (1006 without one), else :obj:`None`."""
+        if self.state is not CLOSED:
+            return None
+        return self.protocol.close_code
+
+    @property
+    def close_reason(self):
+        """Close reason of the connection once closed, else :obj:`None`."""
+        if self.state is not CLOSED:
+            return None
+        return self.protocol.close_reason
+
+    @property
+    def pings(self):
+        """Pings awaiting their pong: ``{payload: (waiter, time sent)}``, oldest first (a copy)."""
+        pending = None if self._pings is None else self._pings._pending
+        # None marks a keepalive ping, which has no waiter to show.
+        return {data: entry for data, entry in (pending or {}).items() if entry[0] is not None}
+
+    @property
+    def close_sent(self):
+        return None if self.protocol is None else self.protocol.close_sent
+
+    @property
+    def close_rcvd(self):
+        return None if self.protocol is None else self.protocol.close_rcvd
+
+    @property
+    def close_rcvd_then_sent(self):
+        return None if self.protocol is None else self.protocol.close_rcvd_then_sent
+
+    @property
+    def request_headers(self):
+        """Headers of the opening handshake request (:class:`~websockets_fast.datastructures.Headers`)."""
+        headers = self._request_headers
+        if type(headers) is bytes:
+            headers = self._request_headers = _parse_headers(headers)
+        return headers
+
+    @request_headers.setter
+    def request_headers(self, headers):
+        self._request_headers = headers
+
+    @property
+    def response_headers(self):
+        """Headers of the opening handshake response (:class:`~websockets_fast.datastructures.Headers`)."""
+        headers = self._response_headers
+        if type(headers) is bytes:
+            headers = self._response_headers = _parse_headers(headers)
+        return headers
+
+    @response_headers.setter
+    def response_headers(self, headers):
+        self._response_headers = headers
+
+    def _compact_headers(self):
+        # Parsed headers cost about 2 KiB each, their bytes about 200: an
+        # open connection keeps the bytes and parses them again on first
+        # access (most handlers never look).
+        for name in ("_request_headers", "_response_headers"):
+            headers = getattr(self, name)
+            if headers is None or type(headers) is bytes:
+                continue
+            try:
+                head = headers.serialize()
+                # Headers that a hook set may not survive the round trip
+                # (a value our parser refuses): keep those as they are.
+                parse_request(b"GET / HTTP/1.1\r\n" + head)
+            except Exception:
+                continue
+            setattr(self, name, head)
+
+    # Iteration
+
+    async def __aiter__(self):
+        """Yield incoming messages until the connection closes normally."""
+        try:
+            while True:
+                yield await self.recv()
+        except ConnectionClosedOK:
+            return
+
+    # Receiving
+
+    async def recv(self):
+        """
+        Receive the next message: ``str`` for text, ``bytes`` for binary.
+
+        Messages queued before the connection closed are returned first; then
+        :exc:`~websockets_fast.exceptions.ConnectionClosed` is raised
+        (:exc:`~websockets_fast.exceptions.ConnectionClosedOK` after a normal
+        closure). Cancelling recv() loses no message.
+
+        Raises:
+            ConcurrencyError: another coroutine is waiting in recv().
+        """
+        if self._recv_waiter is not None:
+            raise ConcurrencyError(
+                "cannot call recv while another coroutine is already waiting for the next message"
+            )
+        messages = self.messages
+        while not messages:
+            if self._frames or self._read_buffer:
+                self._fill_queue()
+                if messages:
+                    break
+            if self._lost or self.protocol.state is CLOSED:
+                # Nothing more will arrive.
+                exc = await self._closed_error()
+                if self.legacy_recv:
+                    return None  # the deprecated behaviour of websockets < 3
+                raise exc
+            self._recv_waiter = waiter = self.loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._recv_waiter = None
+        message = messages.popleft()
+        if self._frames or self._read_buffer:
+            # The queue has room again: what waited behind it comes next.
+            self._fill_queue()
+        return message
+
+    # Sending
+
+    async def send(self, message):
+        """
+        Send a message.
+
+        ``str`` is sent as a text frame, bytes-like as a binary frame. An
+        iterable or async iterable of ``str`` (or of bytes-like) sends one
+        fragmented message, one frame per item. send() returns at once while
+        the write buffer is under ``write_limit``; above it, it waits until
+        the buffer drains under its low-water mark.
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+            TypeError: unsupported message type.
+        """
+        protocol = self.protocol
+        if protocol is None or protocol.state is not OPEN or not self._open:
+            await self.ensure_open()
+        # Other messages wait while a fragmented one is being sent.
+        while self._send_busy is not None:
+            await asyncio.shield(self._send_busy)
+        kind = type(message)
+        if kind is str or kind is bytes or kind is bytearray or kind is memoryview:
+            if kind is str:
+                message = message.encode()
+                opcode = OP_TEXT
+            else:
+                opcode = OP_BINARY
+            frame = protocol.data_frame(opcode, message)
+            if frame is None:
+                # Through the protocol's extensions, or its state check.
+                try:
+                    if opcode == OP_TEXT:
+                        protocol.send_text(message)
+                    else:
+                        protocol.send_binary(message)
+                except (InvalidState, ProtocolError):
+                    if protocol.state is OPEN:
+                        raise
+                    raise await self._closed_error() from None
+                if not self._flush():
+                    raise await self._closed_error()
+            else:
+                try:
+                    self.transport.write(frame)
+                except Exception as exc:
+                    self._write_failed(exc)
+                    raise await self._closed_error() from None
+            if self._write_paused:
+                await self._drain()
+            return
+        if isinstance(message, str):
+            return await self.send(str(message))
+        if isinstance(message, BYTES_LIKE):
+            return await self.send(bytes(message))
+        if isinstance(message, Mapping):
+            # Iterating a dict sends its keys, which is never what was meant.
+            raise TypeError("data is a dict-like object")
+        if isinstance(message, Iterable):
+            return await self._send_fragments(iter(message), False)
+        if isinstance(message, AsyncIterable):
+            return await self._send_fragments(message.__aiter__(), True)
+        raise TypeError("data must be str, bytes-like, or iterable")
+
+    async def _send_fragments(self, chunks, is_async):
+        try:
+            chunk = await chunks.__anext__() if is_async else next(chunks)
+        except (StopIteration, StopAsyncIteration):
+            return
+        self._send_busy = self.loop.create_future()
+        protocol = self.protocol
+        try:
+            if isinstance(chunk, str):
+                is_str = True
+                await self._send_fragment(protocol.send_text, chunk.encode())
+            elif isinstance(chunk, BYTES_LIKE):
+                is_str = False
+                await self._send_fragment(protocol.send_binary, chunk)
+            else:
+                raise TypeError("iterable must contain bytes or str")
+            while True:
+                try:
+                    chunk = await chunks.__anext__() if is_async else next(chunks)
+                except (StopIteration, StopAsyncIteration):
+                    break
+                if is_str and isinstance(chunk, str):
+                    chunk = chunk.encode()
+                elif is_str or not isinstance(chunk, BYTES_LIKE):
+                    raise TypeError("iterable must contain uniform types")
+                await self._send_fragment(protocol.send_continuation, chunk)
+            await self._send_fragment(protocol.send_continuation, b"", True)
+        except ConnectionClosed:
+            raise
+        except BaseException:
+            # Half a message can't be finished: the connection is unusable.
+            if protocol.state is OPEN:
+                protocol.fail(INTERNAL_ERROR, "error in fragmented message")
+                self._flush()
+            raise
+        finally:
+            self._send_busy.set_result(None)
+            self._send_busy = None
+
+    async def _send_fragment(self, method, data, fin=False):
+        if self.protocol.state is not OPEN:
+            raise await self._closed_error()
+        method(data, fin=fin)
+        if not self._flush():
+            raise await self._closed_error()
+        if self._write_paused:
+            await self._drain()
+
+    async def ping(self, data=None):
+        """
+        Send a ping.
+
+        Args:
+            data: payload; ``str`` is encoded to UTF-8. Default: four random
+                bytes.
+
+        Returns:
+            A future that resolves to the latency in seconds when the
+            matching pong arrives: ``latency = await (await ws.ping())``.
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+            ConcurrencyError: a ping with the same payload awaits its pong.
+        """
+        await self.ensure_open()
+        if data is not None:
+            data = _control_payload(data)
+        if self._pings is None:
+            self._pings = PingTracker()
+        if data is None:
+            data = self._pings.new_payload()
+        pong_waiter = self.loop.create_future()
+        self._pings.add(data, pong_waiter, self.loop.time())
+        self.protocol.send_ping(data)
+        if not self._flush():
+            raise await self._closed_error()
+        if self._write_paused:
+            await self._drain()
+        return asyncio.shield(pong_waiter)
+
+    async def pong(self, data=b""):
+        """
+        Send a pong (an unsolicited one: pings are answered automatically).
+
+        Args:
+            data: payload; ``str`` is encoded to UTF-8. Default empty.
+        """
+        await self.ensure_open()
+        self.protocol.send_pong(_control_payload(data))
+        if not self._flush():
+            raise await self._closed_error()
+        if self._write_paused:
+            await self._drain()
+
+    # Closing
+
+    async def close(self, code=NORMAL_CLOSURE, reason=""):
+        """
+        Perform the closing handshake and wait for the TCP connection to close.
+
+        Idempotent. Bounded by ``close_timeout``, after which the connection
+        is aborted. Messages already queued can still be received.
+
+        Args:
+            code: close code. Default 1000.
+            reason: close reason. Default empty.
+        """
+        protocol = self.protocol
+        if protocol is not None and protocol.state is OPEN:
+            if self._send_busy is not None:
+                protocol.fail(INTERNAL_ERROR, "close during fragmented message")
+            else:
+                protocol.send_close(code, reason)
+            self._flush()
+        if self.transport is not None and not self._lost:
+            self._arm_close_timer()
+            await self._wait_lost()
+
+    async def wait_closed(self):
+        """Wait until the connection is closed (the TCP connection too)."""
+        await self._wait_lost()
+
+    async def ensure_open(self):
+        """
+        Return at once while the connection is open; raise its
+        :exc:`~websockets_fast.exceptions.ConnectionClosed` otherwise, once
+        it is closed.
+
+        Raises:
+            InvalidState: the opening handshake isn't complete.
+        """
+        protocol = self.protocol
+        if protocol is not None and protocol.state is OPEN and self._open and not self._lost:
+            return
+        if protocol is None or (protocol.state is CONNECTING and not self._lost):
+            raise InvalidState("WebSocket connection isn't established yet")
+        raise await self._closed_error()
+
+    async def close_transport(self):
+        """Wait for the peer to close the TCP connection, within close_timeout;
+        abort it then."""
+        # A server holds reading from the handshake request to its response
+        # (see the server's _handshake_events): the peer's EOF must be read.
+        self._reading_held = False
+        self._update_reading()
+        if self.transport is not None and not self._lost:
+            self._arm_close_timer()
+            await self._wait_lost()
+
+    def fail_connection(self, code=ABNORMAL_CLOSURE, reason=""):
+        """
+        Fail the connection: send a close frame with ``code`` unless it is
+        1006, then close the TCP connection (at once for 1006, else once the
+        peer answers or ``close_timeout`` expires).
+        """
+        protocol = self.protocol
+        if protocol is not None and protocol.state is OPEN and code != ABNORMAL_CLOSURE:
+            protocol.fail(code, reason)
+            self._flush()
+        elif self.transport is not None and not self._lost:
+            self.transport.abort()
+
+    def connection_closed_exc(self):
+        """The :exc:`~websockets_fast.exceptions.ConnectionClosed` of a closed connection."""
+        return self._close_exc()
+
+    # Internals: closing
+
+    def _arm_close_timer(self):
+        if self._close_timer is None and self.close_timeout is not None and not self._lost:
+            self._close_timer = self.loop.call_later(self.close_timeout, self._close_timed_out)
+
+    def _close_timed_out(self):
+        self._close_timer = None
+        self._set_connection_exc(TimeoutError("timed out while closing connection"))
+        self.transport.abort()
+
+    async def _wait_lost(self):
+        if self._lost:
+            return
+        if self._lost_waiter is None:
+            self._lost_waiter = self.loop.create_future()
+        # Shielded: several coroutines may wait on the one future.
+        await asyncio.shield(self._lost_waiter)
+
+    async def _closed_error(self):
+        """Wait until the connection is closed, then return its ConnectionClosed."""
+        if not self._lost:
+            self._arm_close_timer()
+            await self._wait_lost()
+        return self._close_exc()
+
+    def _close_exc(self):
+        exc = self.protocol.close_exc
+        if self._connection_exc is not None:
+            exc.__cause__ = self._connection_exc
+        return exc
+
+    def _set_connection_exc(self, exc):
+        if self._connection_exc is None:
+            self._connection_exc = exc
+
+    # Internals: writing
+
+    def _flush(self):
+        """Write what the protocol has to send. Returns False if the transport failed."""
+        return self._write(self.protocol.data_to_send())
+
+    def _write(self, writes):
+        transport = self.transport
+        try:
+            for data in writes:
+                if data:
+                    transport.write(data)
+                elif transport.can_write_eof():
+                    # Half-close: the peer sees EOF, we may still read.
+                    try:
+                        transport.write_eof()
+                    except Exception:
+                        pass  # uvloop raises when the peer already closed
+                else:
+                    transport.close()  # TLS can't half-close
+        except Exception as exc:
+            self._write_failed(exc)
+            return False
+        if self.protocol.state is not OPEN:
+            if self.protocol.close_expected():
+                self._arm_close_timer()
+            self._read_on_for_close()
+        return True
+
+    def _write_failed(self, exc):
+        self._set_connection_exc(exc)
+        self.transport.abort()
+
+    async def _drain(self):
+        # Wait until resume_writing() (buffer under low) or connection_lost().
+        if not self._write_paused or self._lost:
+            return
+        waiter = self.loop.create_future()
+        if self._drain_waiters is None:
+            self._drain_waiters = []
+        self._drain_waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            self._drain_waiters.remove(waiter)
+        if self._lost and self._connection_exc is not None:
+            raise await self._closed_error()
+
+    def _wake_drain_waiters(self):
+        for waiter in self._drain_waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # Internals: keepalive, as timers rather than a task.
+
+    def _start_keepalive(self):
+        if self.ping_interval is not None:
+            self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+
+    def _keepalive_ping(self):
+        self._keepalive_timer = None
+        if self.protocol.state is not OPEN or self._lost:
+            return
+        self.protocol.compact()
+        if self._pings is None:
+            self._pings = PingTracker()
+        data = self._pings.new_payload()
+        # A None waiter marks the keepalive ping (see _on_pong).
+        self._pings.add(data, None, self.loop.time())
+        self.protocol.send_ping(data)
+        self._flush()
+        if self.ping_timeout is not None:
+            self._keepalive_timer = self.loop.call_later(self.ping_timeout, self._keepalive_timed_out)
+        else:
+            self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+
+    def _keepalive_timed_out(self):
+        self._keepalive_timer = None
+        if self.protocol.state is OPEN:
+            self.protocol.fail(INTERNAL_ERROR, "keepalive ping timeout")
+            self._flush()
+
+    def _on_pong(self, data):
+        if self._pings is None:
+            return
+        acknowledged = self._pings.acknowledge(bytes(data), self.loop.time())
+        if acknowledged is None:
+            return  # unsolicited
+        self.latency, waiters = acknowledged
+        for waiter, latency in waiters:
+            if waiter is None:
+                # The keepalive pong: the next ping one interval after this one.
+                if self._keepalive_timer is not None:
+                    self._keepalive_timer.cancel()
+                delay = max(0.0, self.ping_interval - latency)
+                self._keepalive_timer = self.loop.call_later(delay, self._keepalive_ping)
+            elif not waiter.done():
+                waiter.set_result(latency)
+
+    def connection_open(self):
+        """Note that the opening handshake succeeded: start keepalive."""
+        self._open = True
+        self._start_keepalive()
+
+    # Internals: reading
+
+    def _queue_full(self):
+        max_queue = self.max_queue
+        return max_queue is not None and len(self.messages) >= max_queue and not self._discarding
+
+    def _receive(self, data):
+        """Parse bytes from the transport or the read buffer (one slice at most)."""
+        protocol = self.protocol
+        parser = protocol.fast_parser
+        if parser is not None and self._open:
+            # The hot path (see Protocol.receive_parsed): data frames only.
+            frames = parser.feed(data)
+            if not parser.control_frames and parser.exc is None:
+                if frames:
+                    self._put_frames(frames)
+                return
+            protocol.receive_parsed(frames)
+        else:
+            protocol.receive_data(data)
+        events = protocol.events_received()
+        # Automatic answers (pong, close) go out before events are handled.
+        writes = protocol.data_to_send()
+        if writes:
+            self._write(writes)
+            if self._write_paused and not self._lost:
+                # Our answers pile up in the write buffer of a peer that sends
+                # (pings, say) but doesn't read: read no more from it until it
+                # catches up. While the application itself waits to write,
+                # allow a write_limit's worth of answers first, so that two
+                # endpoints streaming both ways keep reading each other.
+                if self._drain_waiters:
+                    for item in writes:
+                        self._answers_size += len(item)
+                if not self._drain_waiters or self._answers_size > self._write_limits[0]:
+                    self._reading_held = True
+                    self._update_reading()
+        if not self._open:
+            events = self._handshake_events(events)
+        frames = None
+        for event in events:
+            opcode = event.opcode
+            if opcode <= OP_BINARY:
+                if frames is None:
+                    frames = []
+                frames.append(event)
+            elif opcode == OP_PONG:
+                self._on_pong(event.data)
+        if frames is not None:
+            self._put_frames(frames)
+        if self.protocol.state is not OPEN:
+            # A close frame: a waiting recv() must learn that nothing more
+            # comes once the connection is closed.
+            self._wake_reader()
+
+    def _handshake_events(self, events):
+        """Take the handshake's event (the subclasses); return the rest."""
+        return events
+
+    def _put_frames(self, frames):
+        """Assemble data frames into messages while the queue has room."""
+        if self._discarding:
+            return
+        if self._frames is None and not self._queue_full():
+            assemble = self._assemble
+            for index, frame in enumerate(frames):
+                assemble(frame)
+                if self._queue_full() and index + 1 < len(frames):
+                    self._frames = collections.deque(frames[index + 1 :])
+                    break
+            self._wake_reader()
+        elif self._frames is None:
+            self._frames = collections.deque(frames)
+        else:
+            self._frames.extend(frames)
+
+    def _assemble(self, frame):
+        parts = self._parts
+        if parts is None:
+            if frame.fin:
+                data = frame.data
+                if frame.opcode == OP_TEXT:
+                    # The protocol validated the UTF-8 already.
+                    self.messages.append(data.decode())
+                else:
+                    self.messages.append(data if type(data) is bytes else bytes(data))
+                return
+            self._parts = [frame.data]
+            self._parts_text = frame.opcode == OP_TEXT
+            return
+        parts.append(frame.data)
+        if frame.fin:
+            self._parts = None
+            data = b"".join(parts)
+            self.messages.append(data.decode() if self._parts_text else data)
+
+    def _wake_reader(self):
+        waiter = self._recv_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _fill_queue(self):
+        """Move waiting frames, then buffered bytes, into the queue while it has room."""
+        frames = self._frames
+        if frames is not None:
+            assemble = self._assemble
+            while frames and not self._queue_full():
+                assemble(frames.popleft())
+            if frames:
+                return
+            self._frames = None
+        buffer = self._read_buffer
+        if buffer is None:
+            return
+        protocol = self.protocol
+        while buffer and not self._queue_full() and self._frames is None:
+            size = protocol.next_slice(buffer) if self._open else PARSE_SLICE
+            chunk = bytes(buffer[:size])
+            del buffer[:size]
+            self._receive(chunk)
+        if not buffer:
+            self._read_buffer = None
+        if self._buffer_paused and len(buffer) <= self.read_limit // 2:
+            self._buffer_paused = False
+            self._update_reading()
+
+    def _parse_all_buffered(self):
+        """At the end of the stream: parse what the read buffer holds, so that
+        the protocol sees the peer's last frames before its EOF. The queue is
+        full (that's why there is a buffer): the data frames wait in _frames,
+        within the buffer's bound, for recv()."""
+        buffer, self._read_buffer = self._read_buffer, None
+        if buffer:
+            self._receive(bytes(buffer))
+
+    def _update_reading(self):
+        if self._lost or self.transport is None:
+            return
+        paused = self._buffer_paused or self._reading_held
+        if paused and not self._transport_paused:
+            self._transport_paused = True
+            self.transport.pause_reading()
+        elif not paused and self._transport_paused:
+            self._transport_paused = False
+            self.transport.resume_reading()
+
+    def _read_on_for_close(self):
+        # We sent a close frame while the application leaves messages unread:
+        # the queue is full and the peer's close frame would sit unparsed
+        # behind it until close_timeout. Nobody will read data sent after our
+        # close: drop it and read on.
+        if not self._discarding and self.protocol.close_sent is not None and self._queue_full():
+            self._discarding = True
+            self._frames = None
+            self._parts = None
+            buffer, self._read_buffer = self._read_buffer, None
+            if buffer:
+                self._receive(bytes(buffer))
+            if self._buffer_paused:
+                self._buffer_paused = False
+                self._update_reading()
+
+    # asyncio.Protocol callbacks
+
+    def connection_made(self, transport):
+        self.transport = transport
+        if type(getattr(transport, "max_size", None)) is int and transport.max_size > READ_SIZE:
+            # asyncio's socket transports allocate max_size bytes per read;
+            # at 256 KiB, past malloc's mmap threshold, that maps and unmaps
+            # memory every time. uvloop reads into its own buffer.
+            transport.max_size = READ_SIZE
+        high, low = self._write_limits
+        transport.set_write_buffer_limits(high, low)
+
+    def data_received(self, data):
+        buffer = self._read_buffer
+        if buffer is not None or self._queue_full() or self._frames is not None:
+            self._buffer(data)
+            return
+        if len(data) <= PARSE_SLICE or not self._open:
+            self._receive(data)
+            return
+        protocol = self.protocol
+        if protocol.next_slice(data) >= len(data):
+            # One large frame (or its rest): in one piece.
+            self._receive(data)
+            return
+        view = memoryview(data)
+        start, end = 0, len(data)
+        while start < end:
+            if self._queue_full() or self._frames is not None:
+                self._buffer(view[start:])
+                return
+            size = protocol.next_slice(view, start)
+            self._receive(view[start : start + size])
+            start += size
+
+    def _buffer(self, data):
+        if self._read_buffer is None:
+            self._read_buffer = bytearray(data)
+        else:
+            self._read_buffer += data
+        if not self._buffer_paused and len(self._read_buffer) > self.read_limit:
+            self._buffer_paused = True
+            self._update_reading()
+
+    def eof_received(self):
+        self._parse_all_buffered()
+        self.protocol.receive_eof()
+        self._flush()
+        self._receive_events_at_eof()
+        self._wake_reader()
+        # Returning None closes the transport.
+
+    def _receive_events_at_eof(self):
+        events = self.protocol.events_received()
+        if not self._open:
+            self._handshake_events(events)
+
+    def connection_lost(self, exc):
+        if self.protocol is not None:
+            self._parse_all_buffered()
+            self.protocol.receive_eof()
+            self.protocol.data_to_send()  # nothing can be written any more
+        self._lost = True
+        self._set_connection_exc(exc)
+        for timer in (self._close_timer, self._keepalive_timer):
+            if timer is not None:
+                timer.cancel()
+        self._close_timer = self._keepalive_timer = None
+        self._wake_reader()
+        if self._pings is not None and len(self._pings):
+            close_exc = self._close_exc()
+            for waiter in self._pings.clear():
+                if waiter is not None and not waiter.done():
+                    waiter.set_exception(close_exc)
+                    # Marks the exception as retrieved: nobody may await this ping.
+                    waiter.exception()
+        if self._lost_waiter is not None and not self._lost_waiter.done():
+            self._lost_waiter.set_result(None)
+        self._write_paused = False
+        self._wake_drain_waiters()
+
+    def pause_writing(self):
+        self._write_paused = True
+
+    def resume_writing(self):
+        self._write_paused = False
+        self._answers_size = 0
+        if self._reading_held:
+            self._reading_held = False
+            self._update_reading()
+        self._wake_drain_waiters()
+
+
+def _parse_headers(head):
+    """Headers from the bytes that Headers.serialize() made."""
+    head = b"GET / HTTP/1.1\r\n" + head
+    return _headers(parse_request(head)[3], head)
+
+
+def _control_payload(data):
+    if isinstance(data, str):
+        return data.encode()
+    if isinstance(data, BYTES_LIKE):
+        return bytes(data)
+    raise TypeError("data must be str or bytes-like")
+
+
+def broadcast(websockets, message, raise_exceptions=False):
+    """
+    Send a message to several connections without waiting.
+
+    Connections that aren't open, or that are in the middle of sending a
+    fragmented message, are skipped. There is no backpressure: a slow
+    connection's write buffer grows until keepalive or the application closes
+    it.
+
+    Args:
+        websockets: the connections.
+        message: ``str`` (text frame) or bytes-like (binary frame).
+        raise_exceptions: collect failures and raise them as an
+            :exc:`ExceptionGroup` (Python 3.11+) instead of logging them.
+            Default :obj:`False`.
+
+    Raises:
+        TypeError: unsupported message type.
+    """
+    if isinstance(message, str):
+        text = True
+        message = message.encode()
+    elif isinstance(message, BYTES_LIKE):
+        text = False
+    else:
+        raise TypeError("data must be str or bytes-like")
+    exceptions = []
+    for websocket in websockets:
+        protocol = websocket.protocol
+        if protocol is None or protocol.state is not OPEN or not websocket._open:
+            continue
+        if websocket._send_busy is not None:
+            if raise_exceptions:
+                exceptions.append(ConcurrencyError("sending a fragmented message"))
+            else:
+                websocket.logger.warning("skipped broadcast: sending a fragmented message")
+            continue
+        try:
+            if text:
+                protocol.send_text(message)
+            else:
+                protocol.send_binary(message)
+            if not websocket._flush():
+                raise websocket._connection_exc
+        except Exception as exc:
+            if raise_exceptions:
+                error = RuntimeError("failed to write message")
+                error.__cause__ = exc
+                exceptions.append(error)
+            else:
+                websocket.logger.warning("skipped broadcast: failed to write message: %r", exc)
+    if raise_exceptions and exceptions:
+        try:
+            group = ExceptionGroup  # noqa: F821 (Python 3.11+)
+        except NameError:
+            raise exceptions[0]
+        raise group("skipped broadcast", exceptions)
