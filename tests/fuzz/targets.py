@@ -538,6 +538,9 @@ def _protocol_copy(modules):
     for module in modules.values():
         for name in module.__all__:
             setattr(namespace, name, getattr(module, name))
+    # protocol.py ends by swapping in its compiled build on the compiled
+    # backend: the pure copy must keep its own Protocol, bound to the twins.
+    namespace.BACKEND = "compiled" if modules is COMPILED else "pure"
     spec = importlib.util.find_spec("websockets_fast.protocol")
     copy = importlib.util.module_from_spec(spec)
     saved = sys.modules["websockets_fast.speedups"]
