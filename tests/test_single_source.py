@@ -10,7 +10,6 @@ behave as the Python ones for what programs do with them.
 import asyncio
 import importlib
 import pickle
-import sys
 import weakref
 
 import pytest
@@ -45,8 +44,8 @@ def test_the_backend_runs_its_own_build(name):
             assert getattr(module, attribute) is getattr(compiled, attribute), attribute
         assert getattr(module, names[0]).__module__ == compiled_name
     else:
-        # Nothing even imported the compiled build.
-        assert compiled_name not in sys.modules
+        # The source's own class (the differential fuzz tests may have
+        # imported the compiled build meanwhile, for their comparison).
         assert getattr(module, names[0]).__module__ == module_name
 
 
