@@ -16,7 +16,6 @@ import os
 import random
 import traceback
 import urllib.parse
-import warnings
 
 from ..client import ClientProtocol
 from ..datastructures import Headers
@@ -26,7 +25,7 @@ from ..headers import validate_subprotocols
 from ..http11 import USER_AGENT, Request
 from ..uri import parse_uri
 from .exceptions import InvalidStatusCode, RedirectHandshake
-from .protocol import WebSocketCommonProtocol
+from .protocol import WebSocketCommonProtocol, pop_deprecated_arguments
 
 __all__ = ["connect", "unix_connect", "WebSocketClientProtocol"]
 
@@ -244,24 +243,9 @@ class Connect:
         write_limit=2**16,
         **kwargs,
     ):
-        timeout = kwargs.pop("timeout", None)
-        if timeout is None:
-            timeout = 10
-        else:
-            warnings.warn("rename timeout to close_timeout", DeprecationWarning)
-        if close_timeout is None:
-            close_timeout = timeout
-        klass = kwargs.pop("klass", None)
-        if klass is None:
-            klass = WebSocketClientProtocol
-        else:
-            warnings.warn("rename klass to create_protocol", DeprecationWarning)
-        if create_protocol is None:
-            create_protocol = klass
-        legacy_recv = kwargs.pop("legacy_recv", False)
-        loop = kwargs.pop("loop", None)
-        if loop is not None:
-            warnings.warn("remove loop argument", DeprecationWarning)
+        close_timeout, create_protocol, legacy_recv, loop = pop_deprecated_arguments(
+            kwargs, close_timeout, create_protocol, WebSocketClientProtocol
+        )
 
         wsuri = parse_uri(uri)
         if wsuri.secure:

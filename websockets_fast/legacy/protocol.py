@@ -1135,3 +1135,31 @@ def broadcast(websockets, message, raise_exceptions=False):
         except NameError:
             raise exceptions[0]
         raise group("skipped broadcast", exceptions)
+
+
+def pop_deprecated_arguments(kwargs, close_timeout, create_protocol, default_class):
+    """
+    Take connect()'s and serve()'s deprecated arguments out of ``kwargs``,
+    with a DeprecationWarning each, as websockets.legacy does: ``timeout``
+    (now ``close_timeout``, default 10), ``klass`` (now ``create_protocol``,
+    default ``default_class``), ``loop`` and ``legacy_recv``.
+    Return ``(close_timeout, create_protocol, legacy_recv, loop)``.
+    """
+    timeout = kwargs.pop("timeout", None)
+    if timeout is None:
+        timeout = 10
+    else:
+        warnings.warn("rename timeout to close_timeout", DeprecationWarning)
+    if close_timeout is None:
+        close_timeout = timeout
+    klass = kwargs.pop("klass", None)
+    if klass is None:
+        klass = default_class
+    else:
+        warnings.warn("rename klass to create_protocol", DeprecationWarning)
+    if create_protocol is None:
+        create_protocol = klass
+    loop = kwargs.pop("loop", None)
+    if loop is not None:
+        warnings.warn("remove loop argument", DeprecationWarning)
+    return close_timeout, create_protocol, kwargs.pop("legacy_recv", False), loop

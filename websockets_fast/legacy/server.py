@@ -30,7 +30,7 @@ from ..protocol import CONNECTING, OPEN
 from ..server import ServerProtocol
 from ..utils import get_socket_name
 from .exceptions import AbortHandshake
-from .protocol import WebSocketCommonProtocol, broadcast
+from .protocol import WebSocketCommonProtocol, pop_deprecated_arguments, broadcast
 
 __all__ = ["serve", "unix_serve", "WebSocketServerProtocol", "WebSocketServer", "broadcast"]
 
@@ -527,24 +527,9 @@ class Serve:
         write_limit=2**16,
         **kwargs,
     ):
-        timeout = kwargs.pop("timeout", None)
-        if timeout is None:
-            timeout = 10
-        else:
-            warnings.warn("rename timeout to close_timeout", DeprecationWarning)
-        if close_timeout is None:
-            close_timeout = timeout
-        klass = kwargs.pop("klass", None)
-        if klass is None:
-            klass = WebSocketServerProtocol
-        else:
-            warnings.warn("rename klass to create_protocol", DeprecationWarning)
-        if create_protocol is None:
-            create_protocol = klass
-        legacy_recv = kwargs.pop("legacy_recv", False)
-        loop = kwargs.pop("loop", None)
-        if loop is not None:
-            warnings.warn("remove loop argument", DeprecationWarning)
+        close_timeout, create_protocol, legacy_recv, loop = pop_deprecated_arguments(
+            kwargs, close_timeout, create_protocol, WebSocketServerProtocol
+        )
 
         ws_server = WebSocketServer(logger=logger)
         secure = kwargs.get("ssl") is not None
