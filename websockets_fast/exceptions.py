@@ -40,7 +40,14 @@ that every other module may import it without creating an import cycle.
 Objects such as close frames and responses are only stored and formatted.
 """
 
+from __future__ import annotations
+
 import warnings
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:  # for annotations only: this module imports nothing at run time
+    from .frames import Close
+    from .http11 import Response
 
 __all__ = [
     "WebSocketException",
@@ -94,14 +101,14 @@ class ConnectionClosed(WebSocketException):
             the received one came first, from this side's point of view.
     """
 
-    def __init__(self, rcvd, sent, rcvd_then_sent=None):
+    def __init__(self, rcvd: Optional[Close], sent: Optional[Close], rcvd_then_sent: Optional[bool] = None) -> None:
         self.rcvd = rcvd
         self.sent = sent
         self.rcvd_then_sent = rcvd_then_sent
         if (rcvd_then_sent is None) != (rcvd is None or sent is None):
             raise ValueError("rcvd_then_sent must be set when, and only when, both rcvd and sent are")
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.rcvd is None:
             if self.sent is None:
                 return "no close frame received or sent"
@@ -116,7 +123,7 @@ class ConnectionClosed(WebSocketException):
     # for the same programs, with the same warning.
 
     @property
-    def code(self):
+    def code(self) -> int:
         """Deprecated: use ``rcvd.code`` or the connection's ``close_code``."""
         warnings.warn(
             "ConnectionClosed.code is deprecated; use Protocol.close_code or ConnectionClosed.rcvd.code",
@@ -126,7 +133,7 @@ class ConnectionClosed(WebSocketException):
         return 1006 if self.rcvd is None else self.rcvd.code
 
     @property
-    def reason(self):
+    def reason(self) -> str:
         """Deprecated: use ``rcvd.reason`` or the connection's ``close_reason``."""
         warnings.warn(
             "ConnectionClosed.reason is deprecated; use Protocol.close_reason or ConnectionClosed.rcvd.reason",
@@ -155,22 +162,22 @@ class ConnectionClosedError(ConnectionClosed):
 class InvalidURI(WebSocketException):
     """Raised when connecting to a URI that is not a valid WebSocket URI."""
 
-    def __init__(self, uri, msg):
+    def __init__(self, uri: str, msg: str) -> None:
         self.uri = uri
         self.msg = msg
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.uri} isn't a valid URI: {self.msg}"
 
 
 class InvalidProxy(WebSocketException):
     """Raised when connecting through a proxy that is not valid."""
 
-    def __init__(self, proxy, msg):
+    def __init__(self, proxy: str, msg: str) -> None:
         self.proxy = proxy
         self.msg = msg
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.proxy} isn't a valid proxy: {self.msg}"
 
 
@@ -209,10 +216,10 @@ class InvalidProxyMessage(ProxyError):
 class InvalidProxyStatus(ProxyError):
     """Raised when an HTTP proxy rejects the connection."""
 
-    def __init__(self, response):
+    def __init__(self, response: Response) -> None:
         self.response = response
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"proxy rejected connection: HTTP {self.response.status_code:d}"
 
 
@@ -223,41 +230,41 @@ class InvalidMessage(InvalidHandshake):
 class InvalidMethod(InvalidHandshake):
     """Raised when a handshake request does not use HTTP GET."""
 
-    def __init__(self, method):
+    def __init__(self, method: str) -> None:
         self.method = method
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"unsupported HTTP method: {self.method}"
 
 
 class InvalidProtocol(InvalidHandshake):
     """Raised when a handshake request does not use HTTP/1.1."""
 
-    def __init__(self, protocol):
+    def __init__(self, protocol: str) -> None:
         self.protocol = protocol
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"unsupported HTTP version: {self.protocol}"
 
 
 class InvalidStatus(InvalidHandshake):
     """Raised when a handshake response rejects the WebSocket upgrade."""
 
-    def __init__(self, response):
+    def __init__(self, response: Response) -> None:
         self.response = response
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"server rejected WebSocket connection: HTTP {self.response.status_code:d}"
 
 
 class InvalidHeader(InvalidHandshake):
     """Raised when an HTTP header does not have a valid format or value."""
 
-    def __init__(self, name, value=None):
+    def __init__(self, name: str, value: Optional[str] = None) -> None:
         self.name = name
         self.value = value
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.value is None:
             return f"missing {self.name} header"
         if self.value == "":
@@ -268,7 +275,7 @@ class InvalidHeader(InvalidHandshake):
 class InvalidHeaderFormat(InvalidHeader):
     """Raised when an HTTP header does not match the grammar of that header."""
 
-    def __init__(self, name, error, header, pos):
+    def __init__(self, name: str, error: str, header: str, pos: int) -> None:
         super().__init__(name, f"{error} at {pos} in {header}")
 
 
@@ -279,7 +286,7 @@ class InvalidHeaderValue(InvalidHeader):
 class InvalidOrigin(InvalidHeader):
     """Raised when the Origin header of a request is not allowed."""
 
-    def __init__(self, origin):
+    def __init__(self, origin: Optional[str]) -> None:
         super().__init__("Origin", origin)
 
 
@@ -294,31 +301,31 @@ class NegotiationError(InvalidHandshake):
 class DuplicateParameter(NegotiationError):
     """Raised when a parameter name is repeated in an extension header."""
 
-    def __init__(self, name):
+    def __init__(self, name: str) -> None:
         self.name = name
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"duplicate parameter: {self.name}"
 
 
 class InvalidParameterName(NegotiationError):
     """Raised when a parameter name in an extension header is invalid."""
 
-    def __init__(self, name):
+    def __init__(self, name: str) -> None:
         self.name = name
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"invalid parameter name: {self.name}"
 
 
 class InvalidParameterValue(NegotiationError):
     """Raised when a parameter value in an extension header is invalid."""
 
-    def __init__(self, name, value):
+    def __init__(self, name: str, value: Optional[str]) -> None:
         self.name = name
         self.value = value
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.value is None:
             return f"missing value for parameter {self.name}"
         if self.value == "":
@@ -339,7 +346,16 @@ class PayloadTooBig(WebSocketException):
     a frame would exceed the limit.
     """
 
-    def __init__(self, size_or_message, max_size=None, current_size=None):
+    def __init__(
+        self,
+        size_or_message: int | str | None,
+        max_size: Optional[int] = None,
+        current_size: Optional[int] = None,
+    ) -> None:
+        self.message: str | None
+        self.size: int | None
+        self.max_size: int | None
+        self.current_size: int | None
         if isinstance(size_or_message, str):
             # The one-argument message form is deprecated in websockets 14.
             self.message = size_or_message
@@ -355,7 +371,7 @@ class PayloadTooBig(WebSocketException):
         self.current_size = None
         self.set_current_size(current_size)
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.message is not None:
             return self.message
         message = "frame "
@@ -365,11 +381,12 @@ class PayloadTooBig(WebSocketException):
             message += f"after reading {self.current_size} bytes "
         return message + f"exceeds limit of {self.max_size} bytes"
 
-    def set_current_size(self, current_size):
+    def set_current_size(self, current_size: Optional[int]) -> None:
         """Account for the bytes of the message read before this frame."""
         if self.current_size is not None:
             raise ValueError("current_size is already set")
         if current_size is not None:
+            assert self.max_size is not None  # set with size, in __init__
             self.max_size += current_size
             self.current_size = current_size
 
@@ -377,7 +394,7 @@ class PayloadTooBig(WebSocketException):
 class TooManyFragments(WebSocketException):
     """Raised when a fragmented message has more frames than allowed."""
 
-    def __init__(self, max_fragments):
+    def __init__(self, max_fragments: int) -> None:
         self.max_fragments = max_fragments
         super().__init__(f"fragmented message exceeds limit of {max_fragments} frames")
 

@@ -14,7 +14,11 @@ ends by replacing its classes with their compiled build when ``BACKEND`` is
 ``"compiled"``.
 """
 
+from __future__ import annotations
+
 import os
+from types import ModuleType
+from typing import TYPE_CHECKING, Tuple
 
 from ._speedups import FrameProtocolError, FrameTooLarge, HTTPLimitError, HTTPParseError, SpeedupsError
 
@@ -42,7 +46,7 @@ __all__ = [
 ]
 
 
-def _load(package):
+def _load(package: str) -> Tuple[ModuleType, ...]:
     from importlib import import_module
 
     return tuple(import_module(f"{package}.{name}") for name in ("mask", "utf8", "frames", "http", "ringbuffer"))
@@ -52,7 +56,7 @@ def _load(package):
 SINGLE_SOURCE = ("protocol", "assembler", "asyncio_connection")
 
 
-def _check_single_source_built():
+def _check_single_source_built() -> None:
     # Found, not imported: they import this module.
     from importlib.util import find_spec
 
@@ -80,16 +84,33 @@ else:
 _mask, _utf8, _frames, _http, _ringbuffer = _modules
 del _modules
 
-apply_mask = _mask.apply_mask
-apply_mask_inplace = _mask.apply_mask_inplace
-validate_utf8 = _utf8.validate_utf8
-Utf8Validator = _utf8.Utf8Validator
-parse_header = _frames.parse_header
-serialize_header = _frames.serialize_header
-build_frame = _frames.build_frame
-append_frame = _frames.append_frame
-SPLIT_FRAME_SIZE = _frames.SPLIT_FRAME_SIZE
-FrameParser = _frames.FrameParser
-parse_request = _http.parse_request
-parse_response = _http.parse_response
-FrameQueue = _ringbuffer.FrameQueue
+if TYPE_CHECKING:
+    # The signatures of _speedups/*.pyi: the compiled modules are checked
+    # against them by stubtest (tests/run.sh), and the pure twins carry the
+    # same annotations.
+    from ._speedups.frames import (
+        SPLIT_FRAME_SIZE,
+        FrameParser,
+        append_frame,
+        build_frame,
+        parse_header,
+        serialize_header,
+    )
+    from ._speedups.http import parse_request, parse_response
+    from ._speedups.mask import apply_mask, apply_mask_inplace
+    from ._speedups.ringbuffer import FrameQueue
+    from ._speedups.utf8 import Utf8Validator, validate_utf8
+else:
+    apply_mask = _mask.apply_mask
+    apply_mask_inplace = _mask.apply_mask_inplace
+    validate_utf8 = _utf8.validate_utf8
+    Utf8Validator = _utf8.Utf8Validator
+    parse_header = _frames.parse_header
+    serialize_header = _frames.serialize_header
+    build_frame = _frames.build_frame
+    append_frame = _frames.append_frame
+    SPLIT_FRAME_SIZE = _frames.SPLIT_FRAME_SIZE
+    FrameParser = _frames.FrameParser
+    parse_request = _http.parse_request
+    parse_response = _http.parse_response
+    FrameQueue = _ringbuffer.FrameQueue

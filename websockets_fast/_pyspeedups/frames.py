@@ -11,6 +11,8 @@ A frame header is 2 to 14 bytes::
     then:   the 4-byte masking key when MASK is set
 """
 
+from __future__ import annotations
+
 import operator
 import os
 import struct
@@ -18,11 +20,19 @@ import sys
 import threading
 import types
 from collections import deque
+from typing import Any, Deque, List, Literal, Optional, Sequence, Tuple, Union
 
 from .._speedups import FrameProtocolError, FrameTooLarge, SpeedupsError
 from .mask import apply_mask
+from .utf8 import Utf8Validator
 
 __all__ = ["parse_header", "serialize_header", "build_frame", "append_frame", "FrameParser", "SPLIT_FRAME_SIZE"]
+
+_Buffer = Union[bytes, bytearray, memoryview]
+# mask_key=True: a fresh key from the pool below (build_frame, append_frame).
+_MaskKey = Union[_Buffer, Literal[True], None]
+# (fin, rsv, opcode, masked, length, mask_key, header_length)
+_Header = Tuple[bool, int, int, bool, int, Any, int]  # mask_key: bytes when masked, else None
 
 # The longest header: 2 bytes, a 64-bit length and a masking key.
 MAX_HEADER_LENGTH = 14
@@ -36,7 +46,7 @@ _unpack_16 = struct.Struct("!H").unpack_from
 _unpack_64 = struct.Struct("!Q").unpack_from
 
 
-def _byte_view(data):
+def _byte_view(data: _Buffer) -> Union[bytes, memoryview]:
     # What the compiled module gets from the buffer protocol: the raw bytes
     # of any C-contiguous buffer. bytes are used as they are (the hot case).
     if type(data) is bytes:
@@ -51,7 +61,7 @@ def _byte_view(data):
     return view.cast("B")
 
 
-def _parse(data, offset, end):
+def _parse(data: Union[bytes, memoryview], offset: int, end: int) -> Union[int, _Header]:
     """Parse the header at ``data[offset:end]``: a tuple, or the bytes missing."""
     available = end - offset
     if available < 2:
@@ -89,7 +99,7 @@ def _parse(data, offset, end):
     return fin, (first >> 4) & 7, opcode, masked, length, mask_key, header_length
 
 
-def parse_header(data, offset=0):
+def parse_header(data: _Buffer, offset: int = 0) -> Union[int, _Header]:
     """Parse the frame header that starts at ``data[offset]``.
 
     ``data`` is any C-contiguous bytes-like object; ``offset`` (default 0) is
@@ -115,11 +125,11 @@ def parse_header(data, offset=0):
 # share the pool without a lock; the lock only stops two threads from
 # refilling at once, which would merely waste entropy.
 _KEY_POOL_SIZE = 4096
-_keys = deque()
+_keys: Deque[bytes] = deque()
 _refill_lock = threading.Lock()
 
 
-def _draw_key():
+def _draw_key() -> bytes:
     while True:
         try:
             return _keys.popleft()
@@ -136,7 +146,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_keys.clear)
 
 
-def _header(fin, opcode, length, rsv, mask_key):
+def _header(fin: bool, opcode: int, length: int, rsv: int, mask_key: _MaskKey) -> Tuple[bytes, Optional[bytes]]:
     # Shared by serialize_header and build_frame: checks the arguments and
     # returns the header bytes and the key.
     opcode = operator.index(opcode)
@@ -169,7 +179,9 @@ def _header(fin, opcode, length, rsv, mask_key):
     return header, mask_key
 
 
-def serialize_header(fin, opcode, length, rsv=0, mask_key=None):
+def serialize_header(
+    fin: bool, opcode: int, length: int, rsv: int = 0, mask_key: Optional[_Buffer] = None
+) -> bytes:
     """Return the header of a frame as bytes.
 
     ``fin`` is true for the last frame of a message; ``opcode`` is 0-15;
@@ -185,7 +197,7 @@ def serialize_header(fin, opcode, length, rsv=0, mask_key=None):
     return _header(fin, opcode, length, rsv, mask_key)[0]
 
 
-def build_frame(fin, opcode, payload, rsv=0, mask_key=None):
+def build_frame(fin: bool, opcode: int, payload: _Buffer, rsv: int = 0, mask_key: _MaskKey = None) -> bytes:
     """Return a whole frame, header and payload, as one bytes object.
 
     Arguments are those of :func:`serialize_header`, with the payload (any
@@ -205,7 +217,9 @@ def build_frame(fin, opcode, payload, rsv=0, mask_key=None):
 SPLIT_FRAME_SIZE = 65536
 
 
-def append_frame(writes, fin, opcode, payload, rsv=0, mask_key=None):
+def append_frame(
+    writes: List[Any], fin: bool, opcode: int, payload: _Buffer, rsv: int = 0, mask_key: _MaskKey = None
+) -> None:
     """Append a whole frame to the list ``writes``, to be written in order.
 
     Arguments are those of :func:`build_frame`, which makes the frame,
@@ -223,7 +237,7 @@ def append_frame(writes, fin, opcode, payload, rsv=0, mask_key=None):
         writes.append(build_frame(fin, opcode, payload, rsv, mask_key))
 
 
-def _size_limit(value, name):
+def _size_limit(value: Optional[int], name: str) -> Optional[int]:
     if value is None:
         return None
     value = operator.index(value)
@@ -241,7 +255,7 @@ _HEAPTYPE = 1 << 9
 _POINTER_SIZE = struct.calcsize("P")
 
 
-def _plain_layout(cls):
+def _plain_layout(cls: Any) -> bool:
     """Whether an instance of ``cls`` is object's header plus slots only.
 
     The compiled twin allocates frames zero-filled and calls no ``__new__``:
@@ -263,12 +277,12 @@ def _plain_layout(cls):
     return True
 
 
-def _own_slot(cls, descriptor):
+def _own_slot(cls: type, descriptor: object) -> bool:
     # A slot of cls or of a base class, whose layout it shares.
     return type(descriptor) is types.MemberDescriptorType and issubclass(cls, descriptor.__objclass__)
 
 
-def _utf8_error(data, continuation):
+def _utf8_error(data: _Buffer, continuation: bool) -> UnicodeDecodeError:
     """The UnicodeDecodeError for a text frame that failed validation."""
     if continuation:
         return UnicodeDecodeError("utf-8", bytes(data[:16]), 0, 1, "invalid UTF-8 in fragmented text message")
@@ -339,8 +353,19 @@ class FrameParser:
         "_feeding",
     )
 
-    def __init__(self, mask_expected, max_size=None, max_frame_size=None, allowed_rsv=0, *,
-                 frame_class=None, opcodes=None, utf8=None, max_fragments=None):
+    exc: Optional[Exception]
+    utf8: Optional[Utf8Validator]
+    control_frames: int
+    fragments_exceeded: bool
+    _frame_class: Optional[type]
+    _opcodes: Any  # a tuple of 16 values in message mode, else None
+    # An incomplete payload (bytearray) and its header, or None and None.
+    _payload: Any
+    _frame: Any
+
+    def __init__(self, mask_expected: bool, max_size: Optional[int] = None, max_frame_size: Optional[int] = None,
+                 allowed_rsv: int = 0, *, frame_class: Optional[type] = None, opcodes: Optional[Sequence[Any]] = None,
+                 utf8: Optional[Utf8Validator] = None, max_fragments: Optional[int] = None) -> None:
         if getattr(self, "_feeding", False):
             raise RuntimeError("__init__() called while this parser is parsing")
         # Everything is checked and converted before anything changes, in
@@ -359,7 +384,7 @@ class FrameParser:
                 raise TypeError(f"frame_class must have __slots__ for {', '.join(FRAME_FIELDS)}")
             if not _plain_layout(frame_class):
                 raise TypeError("frame_class must derive from object alone (no built-in base with its own layout)")
-            opcodes = tuple(opcodes)
+            opcodes = tuple(opcodes)  # type: ignore[arg-type]  # None: TypeError, as in the compiled twin
             if len(opcodes) != 16:
                 raise ValueError("opcodes must hold 16 values")
         else:
@@ -397,69 +422,70 @@ class FrameParser:
         self._validated = 0
 
     @property
-    def mask_expected(self):
+    def mask_expected(self) -> bool:
         """Whether frames must be masked (server side) or must not (client)."""
         return self._mask_expected
 
     @mask_expected.setter
-    def mask_expected(self, value):
+    def mask_expected(self, value: bool) -> None:
         self._mask_expected = bool(value)
 
     @property
-    def max_size(self):
+    def max_size(self) -> Optional[int]:
         """Largest data message in bytes, or None for no limit."""
         return self._max_size
 
     @max_size.setter
-    def max_size(self, value):
+    def max_size(self, value: Optional[int]) -> None:
         self._max_size = _size_limit(value, "max_size")
 
     @property
-    def max_frame_size(self):
+    def max_frame_size(self) -> Optional[int]:
         """Largest frame payload in bytes, or None for no limit."""
         return self._max_frame_size
 
     @max_frame_size.setter
-    def max_frame_size(self, value):
+    def max_frame_size(self, value: Optional[int]) -> None:
         self._max_frame_size = _size_limit(value, "max_frame_size")
 
     @property
-    def allowed_rsv(self):
+    def allowed_rsv(self) -> int:
         """RSV bits that frames may carry, as an int (RSV1=4, RSV2=2, RSV3=1)."""
         return self._allowed_rsv
 
     @allowed_rsv.setter
-    def allowed_rsv(self, value):
+    def allowed_rsv(self, value: int) -> None:
         value = operator.index(value)
         if not 0 <= value <= 7:
             raise ValueError("allowed_rsv must be between 0 and 7")
         self._allowed_rsv = value
 
     @property
-    def max_fragments(self):
+    def max_fragments(self) -> Optional[int]:
         """Most frames in one message in message mode, or None for no limit."""
         return self._max_fragments
 
     @max_fragments.setter
-    def max_fragments(self, value):
+    def max_fragments(self, value: Optional[int]) -> None:
         self._max_fragments = _size_limit(value, "max_fragments")
 
     @property
-    def buffered(self):
+    def buffered(self) -> int:
         """Bytes held for an incomplete frame: its header or its payload so far."""
         if self._payload is not None:
             return len(self._payload)
         return len(self._head)
 
     @property
-    def missing(self):
+    def missing(self) -> int:
         """Payload bytes that the incomplete frame still needs; 0 unless its
         header has been parsed."""
         if self._payload is not None:
-            return self._frame[4] - len(self._payload)
+            frame: _Header = self._frame
+            return frame[4] - len(self._payload)
         return 0
 
-    def _check_message(self, opcode):
+    def _check_message(self, opcode: int) -> None:
         """Message mode: the continuation rules and the fragment limit."""
         if opcode == 0:
             if not self._in_message:
@@ -471,7 +497,7 @@ class FrameParser:
         elif self._in_message:
             raise FrameProtocolError("expected a continuation frame")
 
-    def _start_message(self, fin, opcode):
+    def _start_message(self, fin: bool, opcode: int) -> None:
         """Message mode: note where a data frame leaves its message."""
         if opcode != 0:
             self._message_text = opcode == 1
@@ -479,7 +505,7 @@ class FrameParser:
             self._utf8_clean = True
         self._in_message = not fin
 
-    def _check_text(self, fin, opcode, payload, done):
+    def _check_text(self, fin: bool, opcode: int, payload: bytes, done: int) -> None:
         """Message mode: fail as soon as a text message cannot be valid UTF-8.
 
         ``done``: how many bytes at the start of ``payload`` were validated
@@ -490,9 +516,9 @@ class FrameParser:
         else:
             self._check_text_bytes(payload, fin, opcode == 0)
 
-    def _check_text_bytes(self, chunk, fin, continuation):
+    def _check_text_bytes(self, chunk: Union[bytes, bytearray], fin: bool, continuation: bool) -> None:
         # One validator for both calls: reset() may replace self.utf8.
-        validator = self.utf8
+        validator: Any = self.utf8  # not None: the callers check
         if self._utf8_clean:
             if chunk.isascii():
                 return
@@ -502,7 +528,7 @@ class FrameParser:
         if not validator.feed(chunk, fin):
             raise _utf8_error(chunk, continuation)
 
-    def _check_partial_text(self, header, payload):
+    def _check_partial_text(self, header: _Header, payload: bytearray) -> None:
         """Message mode: validate the text of an incomplete frame as it arrives.
 
         Fail fast (RFC 6455 8.1): invalid UTF-8 fails the connection when its
@@ -514,7 +540,7 @@ class FrameParser:
         if not (opcode == 1 or (opcode == 0 and self._message_text)):
             return
         done = self._validated
-        chunk = payload[done:]
+        chunk: Union[bytes, bytearray] = payload[done:]
         if header[3]:
             key = header[5]
             shift = done % 4
@@ -522,14 +548,14 @@ class FrameParser:
         self._check_text_bytes(chunk, False, True)
         self._validated = len(payload)
 
-    def _deliver(self, fin, rsv, opcode, payload, frames, validated=0):
+    def _deliver(self, fin: bool, rsv: int, opcode: int, payload: bytes, frames: List[Any], validated: int = 0) -> None:
         if self._frame_class is None:
             frames.append((fin, rsv, opcode, payload))
             return
         if self.utf8 is not None and (opcode == 1 or (opcode == 0 and self._message_text)):
             self._check_text(fin, opcode, payload, validated)
         # As the compiled twin: fill the slots without calling __init__.
-        frame = object.__new__(self._frame_class)
+        frame: Any = object.__new__(self._frame_class)
         for name, value in zip(FRAME_FIELDS, (self._opcodes[opcode], payload, fin, rsv & 4 != 0, rsv & 2 != 0, rsv & 1 != 0)):
             setattr(frame, name, value)
         frames.append(frame)
@@ -540,7 +566,7 @@ class FrameParser:
                 # message, which is then abandoned.
                 self._in_message = False
 
-    def _check(self, header):
+    def _check(self, header: _Header) -> None:
         """Apply the rules that need this parser's settings; raise on a violation."""
         fin, rsv, opcode, masked, length, _, _ = header
         if masked != self._mask_expected:
@@ -566,7 +592,7 @@ class FrameParser:
         if self._frame_class is not None and opcode < 8:
             self._start_message(fin, opcode)
 
-    def _emit(self, header, payload, frames, validated=0):
+    def _emit(self, header: _Header, payload: _Buffer, frames: List[Any], validated: int = 0) -> None:
         fin, rsv, opcode, masked, _, mask_key, _ = header
         if masked:
             payload = apply_mask(payload, mask_key)
@@ -574,10 +600,10 @@ class FrameParser:
             payload = bytes(payload)
         self._deliver(fin, rsv, opcode, payload, frames, validated)
 
-    def _fill_payload(self, data, start, end, frames):
+    def _fill_payload(self, data: Union[bytes, memoryview], start: int, end: int, frames: List[Any]) -> int:
         """Add ``data[start:end]`` to the incomplete payload; return the new start."""
-        payload = self._payload
-        header = self._frame
+        payload: bytearray = self._payload
+        header: _Header = self._frame
         take = min(header[4] - len(payload), end - start)
         payload += data[start : start + take]
         if len(payload) == header[4]:
@@ -592,7 +618,9 @@ class FrameParser:
             self._check_partial_text(header, payload)
         return start + take
 
-    def _start_frame(self, header, data, start, end, frames):
+    def _start_frame(
+        self, header: _Header, data: Union[bytes, memoryview], start: int, end: int, frames: List[Any]
+    ) -> int:
         """Handle a frame whose payload starts at ``data[start]``; return the new start."""
         self._check(header)
         length = header[4]
@@ -605,13 +633,13 @@ class FrameParser:
         self._check_partial_text(header, self._payload)
         return end
 
-    def feed(self, data):
+    def feed(self, data: _Buffer) -> List[Any]:
         """Parse ``data`` (any C-contiguous bytes-like object): a list of frames.
 
         Each frame is ``(fin: bool, rsv: int, opcode: int, payload: bytes)``,
         or a ``frame_class`` object in message mode.
         """
-        frames = []
+        frames: List[Any] = []
         if self._feeding:
             raise RuntimeError("feed() called while this parser is parsing")
         self.control_frames = 0
@@ -626,7 +654,7 @@ class FrameParser:
             self._feeding = False
         return frames
 
-    def _feed(self, data, frames):
+    def _feed(self, data: Union[bytes, memoryview], frames: List[Any]) -> None:
         end = len(data)
         start = 0
         try:
@@ -638,7 +666,7 @@ class FrameParser:
                 old = len(self._head)
                 head = self._head + bytes(data[: MAX_HEADER_LENGTH - old])
                 header = _parse(head, 0, len(head))
-                if type(header) is int:
+                if isinstance(header, int):
                     # 14 bytes hold any header: all of data went into head.
                     self._head = head
                     return
@@ -646,7 +674,7 @@ class FrameParser:
                 start = self._start_frame(header, data, header[6] - old, end, frames)
             while start < end and self._payload is None:
                 header = _parse(data, start, end)
-                if type(header) is int:
+                if isinstance(header, int):
                     self._head = bytes(data[start:end])
                     break
                 start = self._start_frame(header, data, start + header[6], end, frames)

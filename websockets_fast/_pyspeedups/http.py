@@ -19,12 +19,18 @@ code that is not 3 digits between 100 and 599. ``HTTPLimitError`` (a
 subclass) for a line or a header count over the limits.
 """
 
+from __future__ import annotations
+
 import operator
 import re
+from typing import List, Optional, Tuple, Union
 
 from .._speedups import HTTPLimitError, HTTPParseError
 
 __all__ = ["parse_request", "parse_response"]
+
+_Buffer = Union[bytes, bytearray, memoryview]
+_Headers = List[Tuple[str, str]]
 
 _TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 # Request targets are visible ASCII: URIs are percent-encoded (RFC 3986).
@@ -35,13 +41,13 @@ _STATUS = re.compile(rb"[0-9]{3}")
 _VERSIONS = (b"HTTP/1.1", b"HTTP/1.0")
 
 
-def _show(raw):
+def _show(raw: _Buffer) -> str:
     # Enough of the offending bytes to debug, readable whatever they are.
     # repr() escapes control characters and non-ASCII bytes alike.
     return repr(bytes(raw[:80]))[2:-1]
 
 
-def _limits(max_line, max_headers):
+def _limits(max_line: int, max_headers: int) -> Tuple[int, int]:
     max_line = operator.index(max_line)
     max_headers = operator.index(max_headers)
     if max_line < 1:
@@ -51,7 +57,7 @@ def _limits(max_line, max_headers):
     return max_line, max_headers
 
 
-def _prepare(data):
+def _prepare(data: _Buffer) -> _Buffer:
     """Return ``data`` as bytes or bytearray, or as a flat memoryview."""
     if type(data) is bytes or type(data) is bytearray:
         return data
@@ -65,7 +71,7 @@ def _prepare(data):
     return view.cast("B")
 
 
-def _text(raw):
+def _text(raw: Union[bytes, bytearray]) -> str:
     try:
         return raw.decode("ascii")
     except UnicodeDecodeError:
@@ -77,12 +83,12 @@ class _Lines:
 
     __slots__ = ("data", "position", "max_line")
 
-    def __init__(self, data, max_line):
+    def __init__(self, data: _Buffer, max_line: int) -> None:
         self.data = data
         self.position = 0
         self.max_line = max_line
 
-    def next(self):
+    def next(self) -> Optional[Union[bytes, bytearray]]:
         """The next line without its CRLF, or None if it is not complete yet."""
         data = self.data
         start = self.position
@@ -105,9 +111,9 @@ class _Lines:
         return data[start : end - 1]
 
 
-def _parse_headers(lines, max_headers):
+def _parse_headers(lines: _Lines, max_headers: int) -> Optional[_Headers]:
     """Parse header fields up to the empty line: a list, or None if incomplete."""
-    headers = []
+    headers: _Headers = []
     while True:
         line = lines.next()
         if line is None:
@@ -130,7 +136,9 @@ def _parse_headers(lines, max_headers):
         headers.append((name.decode("ascii"), _text(value)))
 
 
-def parse_request(data, max_line=8192, max_headers=128):
+def parse_request(
+    data: _Buffer, max_line: int = 8192, max_headers: int = 128
+) -> Optional[Tuple[str, str, str, _Headers, int]]:
     """Parse the head of an HTTP/1.1 request from the bytes received so far.
 
     ``data`` is any C-contiguous bytes-like object starting with the request
@@ -169,7 +177,9 @@ def parse_request(data, max_line=8192, max_headers=128):
     return method.decode("ascii"), target.decode("ascii"), version.decode("ascii"), headers, lines.position
 
 
-def parse_response(data, max_line=8192, max_headers=128):
+def parse_response(
+    data: _Buffer, max_line: int = 8192, max_headers: int = 128
+) -> Optional[Tuple[str, int, str, _Headers, int]]:
     """Parse the head of an HTTP/1.1 response from the bytes received so far.
 
     Arguments are those of :func:`parse_request`. Returns None until the head

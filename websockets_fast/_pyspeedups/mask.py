@@ -13,13 +13,19 @@ otherwise) and in the CPU cache, which also makes it about three times
 faster on 1 MiB.
 """
 
+from __future__ import annotations
+
+from typing import Iterator, Union
+
 __all__ = ["apply_mask", "apply_mask_inplace"]
+
+_Buffer = Union[bytes, bytearray, memoryview]
 
 # A multiple of 4, so that every slice starts with the key in phase.
 _SLICE = 65536
 
 
-def _contiguous_view(obj):
+def _contiguous_view(obj: _Buffer) -> memoryview:
     # memoryview() takes any bytes-like object and raises TypeError for the
     # rest; the compiled module asks the buffer protocol for the same thing.
     view = memoryview(obj)
@@ -30,7 +36,7 @@ def _contiguous_view(obj):
     return view
 
 
-def _read_key(mask):
+def _read_key(mask: _Buffer) -> bytes:
     if type(mask) is not bytes:
         # A copy: the key may be a view into the very buffer being masked.
         mask = _contiguous_view(mask).tobytes()
@@ -39,7 +45,7 @@ def _read_key(mask):
     return mask
 
 
-def _xor(data, key, length):
+def _xor(data: _Buffer, key: bytes, length: int) -> bytes:
     if length == 0:
         return b""
     # The key is repeated to the payload's length, so that both integers
@@ -49,7 +55,7 @@ def _xor(data, key, length):
     return value.to_bytes(length, "little")
 
 
-def _masked_slices(view, key):
+def _masked_slices(view: _Buffer, key: bytes) -> Iterator[tuple[int, bytes]]:
     """Yield (offset, masked bytes) for each 64 KiB slice of a byte view."""
     whole_key = int.from_bytes(key * (_SLICE // 4), "little")
     for start in range(0, len(view), _SLICE):
@@ -62,7 +68,7 @@ def _masked_slices(view, key):
             yield start, _xor(piece, key, size)
 
 
-def _byte_view(view):
+def _byte_view(view: memoryview) -> memoryview:
     """The same memory as a one-dimensional view of bytes."""
     if view.ndim == 1 and view.format in ("B", "b", "c"):
         return view
@@ -72,7 +78,7 @@ def _byte_view(view):
         return memoryview(view.tobytes())
 
 
-def apply_mask(data, mask):
+def apply_mask(data: _Buffer, mask: _Buffer) -> bytes:
     """Return ``data`` XOR-ed with the 4-byte ``mask`` repeated, as bytes.
 
     ``data`` is any C-contiguous bytes-like object (bytes, bytearray,
@@ -97,7 +103,7 @@ def apply_mask(data, mask):
         return b"".join([piece for _, piece in _masked_slices(_byte_view(view), key)])
 
 
-def apply_mask_inplace(buffer, mask):
+def apply_mask_inplace(buffer: Union[bytearray, memoryview], mask: _Buffer) -> None:
     """XOR the writable ``buffer`` in place with the 4-byte ``mask`` repeated.
 
     ``buffer`` is a writable C-contiguous buffer (bytearray, writable

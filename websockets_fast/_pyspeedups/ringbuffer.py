@@ -6,14 +6,17 @@ it is created on the first push and dropped whenever the queue empties, so
 that an idle connection holds no storage for it.
 """
 
+from __future__ import annotations
+
 import operator
 import sys
 from collections import deque
+from typing import Any, Callable, Deque, List, Optional, Tuple
 
 __all__ = ["FrameQueue"]
 
 
-def _water_marks(high, low):
+def _water_marks(high: Optional[int], low: Optional[int]) -> Tuple[Optional[int], Optional[int]]:
     """Check and complete the water marks as websockets does for max_queue."""
     if high is not None:
         high = operator.index(high)
@@ -24,6 +27,7 @@ def _water_marks(high, low):
     if high is not None and low is None:
         low = high // 4
     if high is not None:
+        assert low is not None  # set from high above
         if high < 0:
             raise ValueError("high must be >= 0")
         if low < 0:
@@ -37,7 +41,7 @@ def _water_marks(high, low):
     return high, low
 
 
-def _release(items):
+def _release(items: Optional[Deque[Any]]) -> None:
     """Drop the items of a detached deque one by one, first in first out.
 
     The order in which their finalizers run, the same as the compiled
@@ -63,7 +67,13 @@ class FrameQueue:
 
     __slots__ = ("_items", "_high", "_low", "_pause", "_resume", "_paused")
 
-    def __init__(self, high=16, low=None, pause=None, resume=None):
+    def __init__(
+        self,
+        high: Optional[int] = 16,
+        low: Optional[int] = None,
+        pause: Optional[Callable[[], object]] = None,
+        resume: Optional[Callable[[], object]] = None,
+    ) -> None:
         self._high, self._low = _water_marks(high, low)
         self._pause = pause
         self._resume = resume
@@ -71,32 +81,32 @@ class FrameQueue:
         # The items of a re-initialised queue go last: their finalizers may
         # use the queue, which must be whole by then.
         items = getattr(self, "_items", None)
-        self._items = None
+        self._items: Optional[Deque[Any]] = None
         _release(items)
 
     @property
-    def high(self):
+    def high(self) -> Optional[int]:
         """High-water mark, or None when unbounded."""
         return self._high
 
     @property
-    def low(self):
+    def low(self) -> Optional[int]:
         """Low-water mark, or None when unbounded."""
         return self._low
 
     @property
-    def paused(self):
+    def paused(self) -> bool:
         """Whether pause() was called and resume() not yet since."""
         return self._paused
 
-    def __len__(self):
+    def __len__(self) -> int:
         items = self._items
         return 0 if items is None else len(items)
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return self._items is not None
 
-    def push(self, item, /):
+    def push(self, item: Any, /) -> None:
         """Add ``item`` at the end; call pause() if the length rises above high."""
         items = self._items
         if items is None:
@@ -107,7 +117,7 @@ class FrameQueue:
             if self._pause is not None:
                 self._pause()
 
-    def push_frames(self, frames, /):
+    def push_frames(self, frames: List[Any], /) -> int:
         """Push each item of the list ``frames``, as push() does.
 
         Returns how many of them have a true ``fin`` attribute: the messages
@@ -122,7 +132,7 @@ class FrameQueue:
             self.push(frame)
         return fins
 
-    def pop(self):
+    def pop(self) -> Any:
         """Remove and return the first item; call resume() on reaching low.
 
         ``IndexError`` when the queue is empty.
@@ -133,20 +143,20 @@ class FrameQueue:
         item = items.popleft()
         if not items:
             self._items = None
-        if self._paused and len(items) <= self._low:
+        if self._paused and len(items) <= self._low:  # type: ignore[operator]  # paused: marks are set
             self._paused = False
             if self._resume is not None:
                 self._resume()
         return item
 
-    def peek(self):
+    def peek(self) -> Any:
         """Return the first item without removing it; ``IndexError`` when empty."""
         items = self._items
         if items is None:
             raise IndexError("peek at an empty FrameQueue")
         return items[0]
 
-    def clear(self):
+    def clear(self) -> None:
         """Remove every item; call resume() if the queue was paused."""
         items = self._items
         paused = self._paused
@@ -161,7 +171,7 @@ class FrameQueue:
         finally:
             _release(items)
 
-    def detach(self):
+    def detach(self) -> None:
         """Forget ``pause`` and ``resume``: neither is called again.
 
         For an owner that is going away: the callbacks are usually its bound
@@ -171,5 +181,5 @@ class FrameQueue:
         self._pause = None
         self._resume = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<FrameQueue len={len(self)} high={self._high} low={self._low} paused={self._paused}>"

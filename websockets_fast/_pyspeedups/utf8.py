@@ -18,17 +18,22 @@ narrower draft the decoder widens into it, to about 320 KiB.
 The compiled module allocates nothing.
 """
 
+from __future__ import annotations
+
 import codecs
+from typing import Union
 
 __all__ = ["validate_utf8", "Utf8Validator"]
 
 _utf_8_decode = codecs.utf_8_decode
 
+_Buffer = Union[bytes, bytearray, memoryview]
+
 # Inputs longer than this are decoded one slice at a time.
 _SLICE = 65536
 
 
-def _as_bytes_like(data):
+def _as_bytes_like(data: _Buffer) -> _Buffer:
     """Return data as something the decoder reads byte by byte.
 
     bytes, bytearray and one-dimensional byte memoryviews come back as they
@@ -51,7 +56,7 @@ def _as_bytes_like(data):
     return view.tobytes()
 
 
-def _sequence_length(lead):
+def _sequence_length(lead: int) -> int:
     # Only called with a valid lead byte (C2..F4) held back by the decoder.
     if lead < 0xE0:
         return 2
@@ -60,7 +65,7 @@ def _sequence_length(lead):
     return 4
 
 
-def validate_utf8(data):
+def validate_utf8(data: _Buffer) -> bool:
     """Return True if ``data`` is a complete, valid UTF-8 string.
 
     ``data`` is any C-contiguous bytes-like object (bytes, bytearray,
@@ -88,11 +93,11 @@ class Utf8Validator:
 
     __slots__ = ("_pending", "_failed")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._pending = b""  # the start of a code point split by a chunk end
         self._failed = False
 
-    def feed(self, data, final=False):
+    def feed(self, data: _Buffer, final: bool = False) -> bool:
         """Validate the next chunk ``data`` (any C-contiguous bytes-like).
 
         ``final`` (default False) says that this chunk ends the string: a
@@ -117,7 +122,7 @@ class Utf8Validator:
                 return False
         return True
 
-    def _feed(self, data, final):
+    def _feed(self, data: _Buffer, final: bool) -> bool:
         pending = self._pending
         if pending:
             # Finish the split code point from the first bytes of this chunk
@@ -135,7 +140,7 @@ class Utf8Validator:
             data = memoryview(data)[missing:]
         return self._check(data, final)
 
-    def _check(self, data, final):
+    def _check(self, data: _Buffer, final: bool) -> bool:
         try:
             _, consumed = _utf_8_decode(data, "strict", final)
         except UnicodeDecodeError:
@@ -149,7 +154,7 @@ class Utf8Validator:
             self._pending = tail
         return True
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget everything fed so far: the next chunk starts a new string."""
         self._pending = b""
         self._failed = False
