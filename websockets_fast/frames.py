@@ -14,9 +14,14 @@ import enum
 import os
 import threading
 from collections import deque
+from typing import TYPE_CHECKING, Callable, Deque, Dict, Generator, Optional, Sequence, Tuple, Union
 
 from .exceptions import PayloadTooBig, ProtocolError
 from .speedups import FrameProtocolError, apply_mask, build_frame, parse_header
+from .typing import BytesLike
+
+if TYPE_CHECKING:
+    from .extensions.base import Extension
 
 __all__ = [
     "Opcode",
@@ -60,7 +65,9 @@ CTRL_OPCODES = (CLOSE, PING, PONG)
 
 # Opcode members indexed by their integer value, so that turning a parsed int
 # into the enum member costs one tuple lookup instead of an Enum call.
-OPCODE_BY_VALUE = tuple(Opcode._value2member_map_.get(value) for value in range(16))
+OPCODE_BY_VALUE: Tuple[Optional[Opcode], ...] = tuple(
+    Opcode(value) if value in Opcode._value2member_map_ else None for value in range(16)
+)
 
 
 class CloseCode(enum.IntEnum):
@@ -84,7 +91,7 @@ class CloseCode(enum.IntEnum):
     TLS_HANDSHAKE = 1015
 
 
-CLOSE_CODE_EXPLANATIONS = {
+CLOSE_CODE_EXPLANATIONS: Dict[int, str] = {
     CloseCode.NORMAL_CLOSURE: "OK",
     CloseCode.GOING_AWAY: "going away",
     CloseCode.PROTOCOL_ERROR: "protocol error",
@@ -123,7 +130,7 @@ OK_CLOSE_CODES = frozenset(
 # the pool without a lock; the lock only stops two threads from refilling at
 # once, which would merely waste entropy, not reuse a key.
 _MASK_KEYS_PER_REFILL = 1024
-_mask_keys = deque()
+_mask_keys: Deque[bytes] = deque()
 _refill_lock = threading.Lock()
 
 
@@ -188,7 +195,15 @@ class Frame:
     rsv2: bool
     rsv3: bool
 
-    def __init__(self, opcode, data, fin=True, rsv1=False, rsv2=False, rsv3=False):
+    def __init__(
+        self,
+        opcode: Opcode,
+        data: BytesLike,
+        fin: bool = True,
+        rsv1: bool = False,
+        rsv2: bool = False,
+        rsv3: bool = False,
+    ) -> None:
         self.opcode = opcode
         self.data = data
         self.fin = fin
@@ -196,7 +211,7 @@ class Frame:
         self.rsv2 = rsv2
         self.rsv3 = rsv3
 
-    def check(self):
+    def check(self) -> None:
         """
         Check the reserved bits and the control frame rules.
 
@@ -213,7 +228,14 @@ class Frame:
                 raise ProtocolError("fragmented control frame")
 
     @classmethod
-    def parse(cls, read_exact, *, mask, max_size=None, extensions=None):
+    def parse(
+        cls,
+        read_exact: Callable[[int], Generator[None, None, BytesLike]],
+        *,
+        mask: bool,
+        max_size: Optional[int] = None,
+        extensions: Optional[Sequence[Extension]] = None,
+    ) -> Generator[None, None, Frame]:
         """
         Read one frame with ``read_exact``; a generator-based coroutine.
 
@@ -246,19 +268,20 @@ class Frame:
                 header = parse_header(head)
         except FrameProtocolError as exc:
             raise ProtocolError(str(exc)) from None
+        assert not isinstance(header, int)  # all of the header was read
         fin, rsv, opcode, _, length, mask_key, _ = header
         if max_size is not None and length > max_size:
             raise PayloadTooBig(length, max_size)
         data = yield from read_exact(length)
         if mask_key is not None:
             data = apply_mask(data, mask_key)
-        frame = cls(OPCODE_BY_VALUE[opcode], data, fin, bool(rsv & 4), bool(rsv & 2), bool(rsv & 1))
+        frame = cls(Opcode(opcode), data, fin, bool(rsv & 4), bool(rsv & 2), bool(rsv & 1))
         for extension in reversed(extensions or ()):
             frame = extension.decode(frame, max_size=max_size)
         frame.check()
         return frame
 
-    def serialize(self, *, mask, extensions=None):
+    def serialize(self, *, mask: bool, extensions: Optional[Sequence[Extension]] = None) -> bytes:
         """
         Return the frame as bytes for the wire.
 
@@ -277,12 +300,13 @@ class Frame:
         rsv = (4 if frame.rsv1 else 0) | (2 if frame.rsv2 else 0) | (1 if frame.rsv3 else 0)
         return build_frame(frame.fin, frame.opcode, frame.data, rsv, True if mask else None)
 
-    def __str__(self):
+    def __str__(self) -> str:
         """A one-line summary for logs: opcode, start and end of the payload, size."""
         opcode = OPCODE_BY_VALUE[self.opcode & 15] if isinstance(self.opcode, int) else None
         name = opcode.name if opcode is not None else str(self.opcode)
         shown, looks_like_text = self._payload_summary()
-        expected_text = {TEXT: True, BINARY: False, CLOSE: True}.get(opcode)
+        expected: Dict[Optional[Opcode], bool] = {TEXT: True, BINARY: False, CLOSE: True}
+        expected_text = expected.get(opcode)
         details = []
         if expected_text is not looks_like_text and looks_like_text is not None:
             details.append("text" if looks_like_text else "binary")
@@ -292,7 +316,7 @@ class Frame:
             details.append("continued")
         return f"{name} {shown} [{', '.join(details)}]"
 
-    def _payload_summary(self):
+    def _payload_summary(self) -> Tuple[str, Optional[bool]]:
         """Return (shown, looks_like_text) for :meth:`__str__`; never raises."""
         data = bytes(self.data)
         if not data:
@@ -327,7 +351,7 @@ class Frame:
         return _elide(data.hex(" ")), False
 
 
-def _decode_fragment(data, clean_start, clean_end):
+def _decode_fragment(data: bytes, clean_start: bool, clean_end: bool) -> Optional[str]:
     """Decode UTF-8 that may be cut inside a character at either end, or None."""
     start, end = 0, len(data)
     if not clean_start:
@@ -348,7 +372,7 @@ def _decode_fragment(data, clean_start, clean_end):
         return None
 
 
-def _elide(text):
+def _elide(text: str) -> str:
     if len(text) <= MAX_LOG_SIZE:
         return text
     third = MAX_LOG_SIZE // 3 - 1
@@ -370,7 +394,7 @@ class Close:
     code: int
     reason: str
 
-    def __str__(self):
+    def __str__(self) -> str:
         if 3000 <= self.code < 4000:
             explanation = "registered"
         elif 4000 <= self.code < 5000:
@@ -382,7 +406,7 @@ class Close:
         return f"{self.code} ({explanation})"
 
     @classmethod
-    def parse(cls, data):
+    def parse(cls, data: BytesLike) -> Close:
         """
         Read the payload of a close frame.
 
@@ -401,12 +425,12 @@ class Close:
             return cls(CloseCode.NO_STATUS_RCVD, "")
         raise ProtocolError("close frame too short")
 
-    def serialize(self):
+    def serialize(self) -> bytes:
         """Return the payload of a close frame; raise ProtocolError for a bad code."""
         self.check()
         return self.code.to_bytes(2, "big") + self.reason.encode()
 
-    def check(self):
+    def check(self) -> None:
         """
         Check that the code may be sent in a close frame.
 

@@ -8,6 +8,11 @@ opening handshake and build the :class:`Extension` for one connection.
 
 from __future__ import annotations
 
+from typing import Optional, Sequence, Tuple
+
+from ..frames import Frame
+from ..typing import ExtensionName, ExtensionParameter
+
 __all__ = ["Extension", "ClientExtensionFactory", "ServerExtensionFactory"]
 
 
@@ -22,7 +27,7 @@ class Extension:
 
     __slots__ = ()
 
-    name: str
+    name: ExtensionName
     """Extension identifier, as in the ``Sec-WebSocket-Extensions`` header."""
 
     rsv_bits = 7
@@ -30,7 +35,7 @@ class Extension:
     The default, all three, lets :meth:`decode` see any of them; bits still
     set after decoding fail the connection with 1002."""
 
-    def decode(self, frame, *, max_size=None):
+    def decode(self, frame: Frame, *, max_size: Optional[int] = None) -> Frame:
         """
         Decode an incoming frame.
 
@@ -48,7 +53,7 @@ class Extension:
         """
         raise NotImplementedError
 
-    def encode(self, frame):
+    def encode(self, frame: Frame) -> Frame:
         """
         Encode an outgoing frame.
 
@@ -64,10 +69,10 @@ class Extension:
 class ClientExtensionFactory:
     """Negotiates an extension on the client side."""
 
-    name: str
+    name: ExtensionName
     """Extension identifier."""
 
-    def get_request_params(self):
+    def get_request_params(self) -> Sequence[ExtensionParameter]:
         """
         Return the parameters to offer to the server.
 
@@ -77,7 +82,9 @@ class ClientExtensionFactory:
         """
         raise NotImplementedError
 
-    def process_response_params(self, params, accepted_extensions):
+    def process_response_params(
+        self, params: Sequence[ExtensionParameter], accepted_extensions: Sequence[Extension]
+    ) -> Extension:
         """
         Build the extension from the parameters the server accepted.
 
@@ -97,10 +104,12 @@ class ClientExtensionFactory:
 class ServerExtensionFactory:
     """Negotiates an extension on the server side."""
 
-    name: str
+    name: ExtensionName
     """Extension identifier."""
 
-    def process_request_params(self, params, accepted_extensions):
+    def process_request_params(
+        self, params: Sequence[ExtensionParameter], accepted_extensions: Sequence[Extension]
+    ) -> Tuple[Sequence[ExtensionParameter], Extension]:
         """
         Accept or reject the client's offer.
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..exceptions import (
     DuplicateParameter,
@@ -51,6 +52,7 @@ from ..exceptions import (
     ProtocolError,
 )
 from ..frames import Frame
+from ..typing import BytesLike, ExtensionName, ExtensionParameter
 from .base import ClientExtensionFactory, Extension, ServerExtensionFactory
 
 __all__ = [
@@ -94,7 +96,7 @@ _RANDOM_FRACTION = 0.9
 _QUICK_FRACTION = 0.8
 
 
-def looks_incompressible(data):
+def looks_incompressible(data: BytesLike) -> bool:
     """
     Tell, from a sample of ``data``, whether it looks like random bytes,
     which deflate cannot shrink.
@@ -122,12 +124,12 @@ def looks_incompressible(data):
     return len(set(text)) >= _RANDOM_FRACTION * _expected_distinct(len(text))
 
 
-def _expected_distinct(k):
+def _expected_distinct(k: int) -> float:
     """How many distinct values k random bytes take, on average."""
     return 256.0 * (1.0 - math.exp(-k / 256.0))
 
 
-def _last_bytes(window, data, size):
+def _last_bytes(window: bytes, data: BytesLike, size: int) -> bytes:
     """
     Return, as bytes, the last ``size`` bytes of ``window`` followed by
     ``data`` (a bytes-like object of single bytes).
@@ -159,7 +161,7 @@ class PerMessageDeflate(Extension):
             :data:`DEFAULT_LEVEL` and memLevel ``local_max_window_bits - 7``.
     """
 
-    name = "permessage-deflate"
+    name = ExtensionName("permessage-deflate")
     rsv_bits = 4  # RSV1 marks a compressed message; RSV2 and RSV3 are unused.
 
     __slots__ = (
@@ -178,12 +180,12 @@ class PerMessageDeflate(Extension):
 
     def __init__(
         self,
-        remote_no_context_takeover,
-        local_no_context_takeover,
-        remote_max_window_bits,
-        local_max_window_bits,
-        compress_settings=None,
-    ):
+        remote_no_context_takeover: bool,
+        local_no_context_takeover: bool,
+        remote_max_window_bits: int,
+        local_max_window_bits: int,
+        compress_settings: Optional[Dict[str, Any]] = None,
+    ) -> None:
         if compress_settings is None:
             compress_settings = {}
         if not 8 <= remote_max_window_bits <= 15:
@@ -198,8 +200,8 @@ class PerMessageDeflate(Extension):
         self.local_max_window_bits = local_max_window_bits
         self.compress_settings = compress_settings
         # zlib objects, created on first use (see the module docstring).
-        self._decoder = None
-        self._encoder = None
+        self._decoder: Any = None
+        self._encoder: Any = None
         # True between the first and the last frame of a compressed
         # fragmented message, whose continuation frames must be inflated.
         self._decoding_message = False
@@ -211,9 +213,9 @@ class PerMessageDeflate(Extension):
         self._window = b""
         # The same for what we compress, once compact() has been called:
         # None until then, because keeping it costs a copy per message.
-        self._sent = None
+        self._sent: Optional[bytes] = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"PerMessageDeflate("
             f"remote_no_context_takeover={self.remote_no_context_takeover}, "
@@ -222,7 +224,7 @@ class PerMessageDeflate(Extension):
             f"local_max_window_bits={self.local_max_window_bits})"
         )
 
-    def decode(self, frame, *, max_size=None):
+    def decode(self, frame: Frame, *, max_size: Optional[int] = None) -> Frame:
         """
         Inflate an incoming data frame of a compressed message.
 
@@ -298,7 +300,7 @@ class PerMessageDeflate(Extension):
                 self._decoder = None
         return Frame(opcode, output, frame.fin, False, frame.rsv2, frame.rsv3)
 
-    def encode(self, frame):
+    def encode(self, frame: Frame) -> Frame:
         """
         Deflate an outgoing data frame; control frames pass unchanged, and
         so do the frames of a message that looks incompressible.
@@ -341,7 +343,7 @@ class PerMessageDeflate(Extension):
         # RSV1 marks the first frame of a compressed message only.
         return Frame(opcode, compressed, frame.fin, opcode != 0, frame.rsv2, frame.rsv3)
 
-    def compact(self):
+    def compact(self) -> None:
         """
         Release the compressor between messages, keeping only the last
         ``2 ** local_max_window_bits`` bytes it compressed (4 KiB at the
@@ -361,7 +363,7 @@ class PerMessageDeflate(Extension):
         if self._sent is None and not self.local_no_context_takeover:
             self._sent = b""
 
-    def _new_encoder(self):
+    def _new_encoder(self) -> Any:
         """A raw deflate compressor for our window, with our settings."""
         bits = self.local_max_window_bits
         settings = {"level": DEFAULT_LEVEL, "memLevel": bits - 7, **self.compress_settings}
@@ -372,9 +374,14 @@ class PerMessageDeflate(Extension):
         return zlib.compressobj(wbits=-bits, **settings)
 
 
-def _build_parameters(server_no_context_takeover, client_no_context_takeover, server_max_window_bits, client_max_window_bits):
+def _build_parameters(
+    server_no_context_takeover: bool,
+    client_no_context_takeover: bool,
+    server_max_window_bits: Optional[int],
+    client_max_window_bits: Union[int, bool, None],
+) -> List[ExtensionParameter]:
     """Return the ``(name, value)`` pairs that describe a configuration."""
-    params = []
+    params: List[ExtensionParameter] = []
     if server_no_context_takeover:
         params.append(("server_no_context_takeover", None))
     if client_no_context_takeover:
@@ -389,7 +396,9 @@ def _build_parameters(server_no_context_takeover, client_no_context_takeover, se
     return params
 
 
-def _parse_parameters(params, *, is_server):
+def _parse_parameters(
+    params: Sequence[ExtensionParameter], *, is_server: bool
+) -> Tuple[bool, bool, Optional[int], Union[int, bool, None]]:
     """
     Read ``(name, value)`` pairs into (server_no_context_takeover,
     client_no_context_takeover, server_max_window_bits, client_max_window_bits).
@@ -397,7 +406,7 @@ def _parse_parameters(params, *, is_server):
     ``client_max_window_bits`` without a value (returned as True) is valid
     only in an offer, that is when ``is_server``.
     """
-    found = {}
+    found: Dict[str, Any] = {}
     for name, value in params:
         if name in found:
             raise DuplicateParameter(name)
@@ -440,16 +449,16 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
             :func:`zlib.compressobj`, without ``wbits``; default none.
     """
 
-    name = "permessage-deflate"
+    name = ExtensionName("permessage-deflate")
 
     def __init__(
         self,
-        server_no_context_takeover=False,
-        client_no_context_takeover=False,
-        server_max_window_bits=None,
-        client_max_window_bits=True,
-        compress_settings=None,
-    ):
+        server_no_context_takeover: bool = False,
+        client_no_context_takeover: bool = False,
+        server_max_window_bits: Optional[int] = None,
+        client_max_window_bits: Union[int, bool, None] = True,
+        compress_settings: Optional[Dict[str, Any]] = None,
+    ) -> None:
         if server_max_window_bits is not None and not 8 <= server_max_window_bits <= 15:
             raise ValueError("server_max_window_bits must be between 8 and 15")
         if client_max_window_bits not in (None, True) and not 9 <= client_max_window_bits <= 15:
@@ -462,7 +471,7 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
         self.client_max_window_bits = client_max_window_bits
         self.compress_settings = compress_settings
 
-    def get_request_params(self):
+    def get_request_params(self) -> List[ExtensionParameter]:
         """Return the parameters of the offer."""
         return _build_parameters(
             self.server_no_context_takeover,
@@ -471,7 +480,9 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
             self.client_max_window_bits,
         )
 
-    def process_response_params(self, params, accepted_extensions):
+    def process_response_params(
+        self, params: Sequence[ExtensionParameter], accepted_extensions: Sequence[Extension]
+    ) -> PerMessageDeflate:
         """
         Check the server's answer against our offer and build the extension.
 
@@ -515,7 +526,9 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
         )
 
 
-def enable_client_permessage_deflate(extensions):
+def enable_client_permessage_deflate(
+    extensions: Optional[Sequence[ClientExtensionFactory]],
+) -> Sequence[ClientExtensionFactory]:
     """
     Return ``extensions`` plus permessage-deflate with default settings
     (memLevel 5), unless it is already there, perhaps configured otherwise.
@@ -545,17 +558,17 @@ class ServerPerMessageDeflateFactory(ServerExtensionFactory):
             does not offer ``client_max_window_bits``; default :obj:`False`.
     """
 
-    name = "permessage-deflate"
+    name = ExtensionName("permessage-deflate")
 
     def __init__(
         self,
-        server_no_context_takeover=False,
-        client_no_context_takeover=False,
-        server_max_window_bits=None,
-        client_max_window_bits=None,
-        compress_settings=None,
-        require_client_max_window_bits=False,
-    ):
+        server_no_context_takeover: bool = False,
+        client_no_context_takeover: bool = False,
+        server_max_window_bits: Optional[int] = None,
+        client_max_window_bits: Optional[int] = None,
+        compress_settings: Optional[Dict[str, Any]] = None,
+        require_client_max_window_bits: bool = False,
+    ) -> None:
         if server_max_window_bits is not None and not 9 <= server_max_window_bits <= 15:
             raise ValueError("server_max_window_bits must be between 9 and 15")
         if client_max_window_bits is not None and not 8 <= client_max_window_bits <= 15:
@@ -571,7 +584,9 @@ class ServerPerMessageDeflateFactory(ServerExtensionFactory):
         self.compress_settings = compress_settings
         self.require_client_max_window_bits = require_client_max_window_bits
 
-    def process_request_params(self, params, accepted_extensions):
+    def process_request_params(
+        self, params: Sequence[ExtensionParameter], accepted_extensions: Sequence[Extension]
+    ) -> Tuple[List[ExtensionParameter], PerMessageDeflate]:
         """
         Answer the client's offer.
 
@@ -618,7 +633,9 @@ class ServerPerMessageDeflateFactory(ServerExtensionFactory):
         )
 
 
-def enable_server_permessage_deflate(extensions):
+def enable_server_permessage_deflate(
+    extensions: Optional[Sequence[ServerExtensionFactory]],
+) -> Sequence[ServerExtensionFactory]:
     """
     Return ``extensions`` plus permessage-deflate with default settings
     (12-bit windows both ways, memLevel 5), unless it is already there.
