@@ -11,11 +11,104 @@ does not use.
 """
 
 from importlib import import_module
+from typing import TYPE_CHECKING, Any, Dict, List
 
 from .version import __version__
 
+if TYPE_CHECKING:
+    # What the lazy imports below give, spelled out for type checkers, which
+    # do not run __getattr__.
+    from .asyncio.client import (
+        ClientConnection as ClientConnection,
+        connect as connect,
+        unix_connect as unix_connect,
+    )
+    from .asyncio.router import (
+        Router as Router,
+        route as route,
+        unix_route as unix_route,
+    )
+    from .asyncio.server import (
+        Server as Server,
+        ServerConnection as ServerConnection,
+        basic_auth as basic_auth,
+        broadcast as broadcast,
+        serve as serve,
+        unix_serve as unix_serve,
+    )
+    from .client import (
+        ClientProtocol as ClientProtocol,
+    )
+    from .datastructures import (
+        Headers as Headers,
+        HeadersLike as HeadersLike,
+        MultipleValuesError as MultipleValuesError,
+    )
+    from .exceptions import (
+        ConcurrencyError as ConcurrencyError,
+        ConnectionClosed as ConnectionClosed,
+        ConnectionClosedError as ConnectionClosedError,
+        ConnectionClosedOK as ConnectionClosedOK,
+        DuplicateParameter as DuplicateParameter,
+        HeaderLineTooLong as HeaderLineTooLong,
+        InvalidHandshake as InvalidHandshake,
+        InvalidHeader as InvalidHeader,
+        InvalidHeaderFormat as InvalidHeaderFormat,
+        InvalidHeaderValue as InvalidHeaderValue,
+        InvalidMessage as InvalidMessage,
+        InvalidMethod as InvalidMethod,
+        InvalidOrigin as InvalidOrigin,
+        InvalidParameterName as InvalidParameterName,
+        InvalidParameterValue as InvalidParameterValue,
+        InvalidProtocol as InvalidProtocol,
+        InvalidProxy as InvalidProxy,
+        InvalidProxyMessage as InvalidProxyMessage,
+        InvalidProxyStatus as InvalidProxyStatus,
+        InvalidState as InvalidState,
+        InvalidStatus as InvalidStatus,
+        InvalidURI as InvalidURI,
+        InvalidUpgrade as InvalidUpgrade,
+        NegotiationError as NegotiationError,
+        PayloadTooBig as PayloadTooBig,
+        ProtocolError as ProtocolError,
+        ProxyError as ProxyError,
+        RequestLineTooLong as RequestLineTooLong,
+        SecurityError as SecurityError,
+        StatusLineTooLong as StatusLineTooLong,
+        TooManyFragments as TooManyFragments,
+        TooManyHeaders as TooManyHeaders,
+        WebSocketException as WebSocketException,
+    )
+    from .frames import (
+        Close as Close,
+        CloseCode as CloseCode,
+        Frame as Frame,
+        Opcode as Opcode,
+    )
+    from .http11 import (
+        Request as Request,
+        Response as Response,
+    )
+    from .protocol import (
+        Protocol as Protocol,
+        Side as Side,
+        State as State,
+    )
+    from .server import (
+        ServerProtocol as ServerProtocol,
+    )
+    from .typing import (
+        Data as Data,
+        ExtensionName as ExtensionName,
+        ExtensionParameter as ExtensionParameter,
+        LoggerLike as LoggerLike,
+        Origin as Origin,
+        StatusLike as StatusLike,
+        Subprotocol as Subprotocol,
+    )
+
 # name -> submodule that defines it
-_LAZY = {}
+_LAZY: Dict[str, str] = {}
 for _module, _names in {
     ".asyncio.client": ["connect", "unix_connect", "ClientConnection"],
     ".asyncio.server": ["basic_auth", "broadcast", "serve", "unix_serve", "ServerConnection", "Server"],
@@ -71,7 +164,7 @@ __all__ = ["__version__", *_LAZY]
 
 # The legacy implementation's names, as websockets 17 still exposes them at
 # the top level: each access warns, and none is in __all__.
-_DEPRECATED = {}
+_DEPRECATED: Dict[str, str] = {}
 for _module, _names in {
     ".legacy.auth": ["BasicAuthWebSocketServerProtocol", "basic_auth_protocol_factory"],
     ".legacy.client": ["WebSocketClientProtocol"],
@@ -84,7 +177,7 @@ for _module, _names in {
 del _module, _names, _name
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     try:
         module = _LAZY[name]
     except KeyError:
@@ -96,7 +189,7 @@ def __getattr__(name):
     return value
 
 
-def _deprecated(name):
+def _deprecated(name: str) -> Any:
     import warnings
 
     module = _DEPRECATED[name]
@@ -107,5 +200,5 @@ def _deprecated(name):
         return getattr(import_module(module, __name__), name)
 
 
-def __dir__():
+def __dir__() -> List[str]:
     return sorted(__all__)

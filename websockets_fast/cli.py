@@ -13,10 +13,11 @@ import argparse
 import ssl
 import sys
 import threading
+from typing import Any
 
 from .exceptions import ConnectionClosed
 from .frames import Close
-from .sync.client import connect
+from .sync.client import ClientConnection, connect
 from .version import version
 
 __all__ = ["main"]
@@ -64,7 +65,7 @@ class _Console:
             sys.stdout.flush()
 
 
-def _print_incoming(connection, console: _Console, done: threading.Event) -> None:
+def _print_incoming(connection: ClientConnection, console: _Console, done: threading.Event) -> None:
     try:
         for message in connection:
             if isinstance(message, str):
@@ -77,7 +78,7 @@ def _print_incoming(connection, console: _Console, done: threading.Event) -> Non
         done.set()
 
 
-def _send_outgoing(connection, console: _Console, done: threading.Event) -> None:
+def _send_outgoing(connection: ClientConnection, console: _Console, done: threading.Event) -> None:
     try:
         while True:
             line = console.read_line()
@@ -90,7 +91,7 @@ def _send_outgoing(connection, console: _Console, done: threading.Event) -> None
         done.set()
 
 
-def interactive_client(uri: str, **kwargs) -> int:
+def interactive_client(uri: str, **kwargs: Any) -> int:
     """Run the client until either side closes; return the exit status."""
     try:
         connection = connect(uri, **kwargs)
@@ -112,6 +113,8 @@ def interactive_client(uri: str, **kwargs) -> int:
         pass
     connection.close()
     receiver.join()
+    # close() has returned: the close code is known.
+    assert connection.close_code is not None
     close = Close(connection.close_code, connection.close_reason or "")
     console.finish(f"Connection closed: {escape(str(close))}.")
     return 0

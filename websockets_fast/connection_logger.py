@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import logging
 import weakref
+from typing import TYPE_CHECKING, Any, Dict, MutableMapping, Optional
 
 __all__ = ["ConnectionLogger"]
 
 
-class ConnectionLogger(logging.LoggerAdapter):
+if TYPE_CHECKING:
+    _LoggerAdapter = logging.LoggerAdapter[logging.Logger]
+else:
+    _LoggerAdapter = logging.LoggerAdapter  # not subscriptable before 3.11
+
+
+class ConnectionLogger(_LoggerAdapter):
     """
     A :class:`logging.LoggerAdapter` whose records carry the connection as
     the ``websocket`` extra, as websockets' connection loggers do: adapters
@@ -26,18 +33,18 @@ class ConnectionLogger(logging.LoggerAdapter):
     # LoggerAdapter.process() reads it on Python 3.13+.
     merge_extra = False
 
-    def __init__(self, logger, connection):
+    def __init__(self, logger: logging.Logger, connection: object) -> None:
         # LoggerAdapter.__init__ would set a per-instance dict; not called.
         self.logger = logger
         self._websocket = weakref.proxy(connection)
-        self._extra = None
+        self._extra: Optional[MutableMapping[str, Any]] = None
 
     @property
-    def extra(self):
+    def extra(self) -> MutableMapping[str, Any]:
         if self._extra is None:
             self._extra = {"websocket": self._websocket}
         return self._extra
 
     @extra.setter
-    def extra(self, extra):
+    def extra(self, extra: MutableMapping[str, Any]) -> None:
         self._extra = extra

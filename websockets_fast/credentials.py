@@ -9,13 +9,15 @@ from __future__ import annotations
 import hmac
 import http
 from collections.abc import Iterable
+from typing import Any, Awaitable, Callable, Optional, Union
 
 from .headers import build_www_authenticate_basic
+from .http11 import Response
 
 __all__ = ["credentials_checker", "unauthorized"]
 
 
-def _is_credentials(value):
+def _is_credentials(value: Any) -> bool:
     try:
         username, password = value
     except (TypeError, ValueError):
@@ -23,7 +25,14 @@ def _is_credentials(value):
     return isinstance(username, str) and isinstance(password, str)
 
 
-def credentials_checker(credentials, check_credentials):
+# What check_credentials returns: a bool, or an awaitable of one in asyncio.
+Checker = Callable[[str, str], Union[bool, Awaitable[bool]]]
+
+
+def credentials_checker(
+    credentials: Any,
+    check_credentials: Optional[Checker],
+) -> Checker:
     """
     Return ``check_credentials``, or a checker of the static ``credentials``:
     one ``(username, password)`` pair or an iterable of pairs.
@@ -35,6 +44,7 @@ def credentials_checker(credentials, check_credentials):
     if (credentials is None) == (check_credentials is None):
         raise ValueError("provide either credentials or check_credentials")
     if credentials is None:
+        assert check_credentials is not None  # checked above
         return check_credentials
     if _is_credentials(credentials):
         credentials_list = [credentials]
@@ -46,7 +56,7 @@ def credentials_checker(credentials, check_credentials):
         raise TypeError(f"invalid credentials argument: {credentials}")
     passwords = dict(credentials_list)
 
-    def check(username, password):
+    def check(username: str, password: str) -> bool:
         expected = passwords.get(username)
         if expected is None:
             return False
@@ -59,8 +69,8 @@ def credentials_checker(credentials, check_credentials):
     return check
 
 
-def unauthorized(connection, realm, text):
+def unauthorized(connection: Any, realm: str, text: str) -> Response:
     """A 401 response asking for Basic credentials in ``realm``."""
-    response = connection.respond(http.HTTPStatus.UNAUTHORIZED, text)
+    response: Response = connection.respond(http.HTTPStatus.UNAUTHORIZED, text)
     response.headers["WWW-Authenticate"] = build_www_authenticate_basic(realm)
     return response

@@ -117,7 +117,7 @@ def _parse_list(parse_item: Callable[[str, int, str], Tuple[T, int]], header: st
     """
     end = len(header)
     pos = 0
-    items = []
+    items: List[T] = []
     while True:
         # Skip empty elements before the item.
         while pos < end and header[pos] == ",":

@@ -25,7 +25,7 @@ import os
 import re
 import sys
 import warnings
-from typing import Optional, Tuple, Union
+from typing import Any, Callable, Generator, List, Optional, Tuple, Type, Union
 
 from . import speedups
 from .datastructures import Headers
@@ -100,7 +100,10 @@ class Request:
         return self._exception
 
     @classmethod
-    def parse(cls, read_line):
+    def parse(
+        cls,
+        read_line: Callable[[int, Type[Exception]], Generator[None, None, Union[bytes, bytearray]]],
+    ) -> Generator[None, None, Request]:
         """
         Read a request with ``read_line``; a generator-based coroutine.
 
@@ -122,7 +125,7 @@ class Request:
             NotImplementedError: if the request has a ``Transfer-Encoding``.
         """
         parser = RequestParser()
-        result = yield from _read_head_line(parser, read_line, True)
+        result: Optional[Tuple[Request, bytes]] = yield from _read_head_line(parser, read_line, True)
         while result is None:
             result = yield from _read_head_line(parser, read_line, False)
         return result[0]
@@ -159,7 +162,13 @@ class Response:
         return self._exception
 
     @classmethod
-    def parse(cls, read_line, read_exact, read_to_eof, proxy=False):
+    def parse(
+        cls,
+        read_line: Callable[[int, Type[Exception]], Generator[None, None, Union[bytes, bytearray]]],
+        read_exact: Callable[[int], Generator[None, None, Union[bytes, bytearray]]],
+        read_to_eof: Callable[[int, Type[Exception]], Generator[None, None, Union[bytes, bytearray]]],
+        proxy: bool = False,
+    ) -> Generator[None, None, Response]:
         """
         Read a response with generator readers; a generator-based coroutine.
 
@@ -185,7 +194,7 @@ class Response:
             NotImplementedError: for a transfer coding other than chunked.
         """
         parser = ResponseParser(proxy=proxy)
-        result = yield from _read_head_line(parser, read_line, True)
+        result: Optional[Tuple[Response, bytes]] = yield from _read_head_line(parser, read_line, True)
         while result is None and parser._state == _HEAD:
             result = yield from _read_head_line(parser, read_line, False)
         # The parser's state says what part of the body comes next.
@@ -245,10 +254,10 @@ class _HeadParser:
         self._searched = 0
         self._lines = 0
 
-    def _parse(self, data):  # pragma: no cover - overridden
+    def _parse(self, data: bytes) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def _feed_head(self, data: bytes):
+    def _feed_head(self, data: bytes) -> Optional[Tuple[Any, int, bytes]]:
         """
         Add bytes; return ``(parsed head, head length, bytes)`` or None.
 
@@ -325,7 +334,7 @@ class _HeadParser:
         return EOFError("connection closed while reading HTTP headers")
 
 
-def _headers(pairs, head: bytes) -> Headers:
+def _headers(pairs: List[Tuple[str, str]], head: bytes) -> Headers:
     """Build :class:`Headers` from parsed pairs."""
     if not head.isascii():
         # The parser hands non-ASCII bytes back as surrogate escapes; Headers
@@ -337,7 +346,11 @@ def _headers(pairs, head: bytes) -> Headers:
     return Headers._from_parsed(pairs)
 
 
-def _read_head_line(parser, read_line, first):
+def _read_head_line(
+    parser: Union[RequestParser, ResponseParser],
+    read_line: Callable[[int, Type[Exception]], Generator[None, None, Union[bytes, bytearray]]],
+    first: bool,
+) -> Generator[None, None, Any]:
     """Read one line of a head for the ``parse()`` classmethods and feed it to ``parser``."""
     try:
         line = yield from read_line(parser.max_line, parser.first_line_too_long if first else HeaderLineTooLong)
@@ -365,7 +378,7 @@ class RequestParser(_HeadParser):
 
     first_line_too_long = RequestLineTooLong
 
-    def _parse(self, data):
+    def _parse(self, data: bytes) -> Optional[Tuple[str, str, str, List[Tuple[str, str]], int]]:
         try:
             return speedups.parse_request(data, self.max_line, self.max_headers)
         except speedups.HTTPLimitError as exc:
@@ -451,7 +464,7 @@ class ResponseParser(_HeadParser):
         self._body = bytearray()
         self._remaining = 0
 
-    def _parse(self, data):
+    def _parse(self, data: bytes) -> Optional[Tuple[str, int, str, List[Tuple[str, str]], int]]:
         try:
             return speedups.parse_response(data, self.max_line, self.max_headers)
         except speedups.HTTPLimitError as exc:

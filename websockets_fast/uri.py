@@ -18,10 +18,11 @@ _DELIMITERS = ":/?#[]@!$&'()*+,;="
 
 # A dataclass, as in websockets (dataclasses.replace() works); slots where
 # Python supports them with dataclasses (3.10+).
-_dataclass = dataclasses.dataclass(repr=False, slots=True) if sys.version_info >= (3, 10) else dataclasses.dataclass(repr=False)
+# (Options rather than two decorators, so that type checkers see the dataclass.)
+_dataclass_options = {"slots": True} if sys.version_info >= (3, 10) else {}
 
 
-@_dataclass
+@dataclasses.dataclass(repr=False, **_dataclass_options)
 class WebSocketURI:
     """
     A parsed WebSocket URI.

@@ -11,11 +11,12 @@ import socket
 
 from .headers import accept_key, generate_key  # noqa: F401 (websockets.utils has generate_key too)
 from .speedups import apply_mask as _apply_mask
+from .typing import BytesLike
 
 __all__ = ["accept_key", "apply_mask", "get_socket_name"]
 
 
-def apply_mask(data, mask):
+def apply_mask(data: BytesLike, mask: BytesLike) -> bytes:
     """
     Return ``data`` XORed with the 4-byte ``mask`` repeated: masking and
     unmasking are the same operation.
