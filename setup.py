@@ -121,8 +121,11 @@ def _cythonize(cythonize, twinned, single_source, include_path):
     ) + cythonize(
         single_source,
         # Python source: Python's semantics (negative indexes, bounds
-        # checks, division), only faster.
-        compiler_directives={"language_level": "3", "embedsignature": True},
+        # checks, division), only faster. annotation_typing=False: the
+        # annotations are for type checkers; the C types come from the .pxd
+        # alone (Cython would otherwise make `x: int` a C long, `x: str` an
+        # exact-type check, and so on).
+        compiler_directives={"language_level": "3", "embedsignature": True, "annotation_typing": False},
         include_path=include_path,
         quiet=True,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import random
-from typing import TYPE_CHECKING, Generator, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Generator, List, Optional, Sequence, Tuple, Union
 
 from .datastructures import Headers, MultipleValuesError
 from .exceptions import (
@@ -30,7 +30,8 @@ from .headers import (
     parse_upgrade,
 )
 from .http11 import Request, Response, ResponseParser
-from .protocol import CLIENT, CONNECTING, MAX_FRAGMENTS, Protocol, State
+from .protocol import MAX_FRAGMENTS, Protocol, State
+from .states import CLIENT, CONNECTING
 from .typing import LoggerLike, Origin, Subprotocol
 from .uri import WebSocketURI
 
@@ -77,7 +78,7 @@ class ClientProtocol(Protocol):
         extensions: Optional[Sequence[ClientExtensionFactory]] = None,
         subprotocols: Optional[Sequence[Subprotocol]] = None,
         state: State = CONNECTING,
-        max_size: Union[int, None, tuple] = 2**20,
+        max_size: Union[int, None, Tuple[Optional[int], Optional[int]]] = 2**20,
         max_fragments: Optional[int] = MAX_FRAGMENTS,
         logger: Optional[LoggerLike] = None,
     ) -> None:

@@ -30,7 +30,8 @@ from .frames import CloseCode
 from .headers import accept_key, build_extension, parse_connection, parse_extension, parse_subprotocol, parse_upgrade
 from . import http11
 from .http11 import Request, RequestParser, Response
-from .protocol import CONNECTING, MAX_FRAGMENTS, SERVER, Protocol, State
+from .protocol import MAX_FRAGMENTS, Protocol, State
+from .states import CONNECTING, SERVER
 from .typing import LoggerLike, Origin, StatusLike, Subprotocol
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -98,7 +99,7 @@ class ServerProtocol(Protocol):
         subprotocols: Optional[Sequence[Subprotocol]] = None,
         select_subprotocol: Optional[Callable[[ServerProtocol, Sequence[Subprotocol]], Optional[Subprotocol]]] = None,
         state: State = CONNECTING,
-        max_size: Union[int, None, tuple] = 2**20,
+        max_size: Union[int, None, Tuple[Optional[int], Optional[int]]] = 2**20,
         max_fragments: Optional[int] = MAX_FRAGMENTS,
         logger: Optional[LoggerLike] = None,
     ) -> None:
