@@ -12,15 +12,19 @@ import os
 import ssl as ssl_module
 import traceback
 import urllib.parse
+from types import TracebackType
+from typing import Any, AsyncIterator, Callable, Dict, Generator, Literal, Optional, Sequence, Tuple, Type, Union, cast
 
 from ..client import ClientProtocol, backoff, process_exception
-from ..datastructures import Headers
+from ..datastructures import Headers, HeadersLike
 from ..exceptions import InvalidProxyMessage, InvalidProxyStatus, InvalidStatus, ProxyError, SecurityError
+from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import enable_client_permessage_deflate
 from ..headers import validate_subprotocols
-from ..http11 import USER_AGENT, ResponseParser
-from ..proxy import get_proxy, parse_proxy, prepare_connect_request
-from ..uri import parse_uri
+from ..http11 import USER_AGENT, Response, ResponseParser
+from ..proxy import Proxy, get_proxy, parse_proxy, prepare_connect_request
+from ..typing import LoggerLike, Origin, Subprotocol
+from ..uri import WebSocketURI, parse_uri
 from .connection import Connection
 
 __all__ = ["connect", "unix_connect", "ClientConnection", "process_exception"]
@@ -43,7 +47,11 @@ class ClientConnection(Connection, asyncio.Protocol):
 
     __slots__ = ()
 
-    async def handshake(self, additional_headers=None, user_agent_header=USER_AGENT):
+    async def handshake(
+        self,
+        additional_headers: Optional[HeadersLike] = None,
+        user_agent_header: Optional[str] = USER_AGENT,
+    ) -> None:
         """Perform the opening handshake (:func:`connect` calls it; you don't)."""
         protocol = self.protocol
         self.request = request = protocol.connect()
@@ -69,7 +77,7 @@ class ClientConnection(Connection, asyncio.Protocol):
         self._open = True
         self._compact_handshake()
 
-    def _process_event(self, event):
+    def _process_event(self, event: Any) -> None:
         if self.response is None:
             # The first event is the handshake response.
             self.response = event
@@ -127,28 +135,28 @@ class connect:
 
     def __init__(
         self,
-        uri,
+        uri: str,
         *,
-        origin=None,
-        extensions=None,
-        subprotocols=None,
-        compression="deflate",
-        additional_headers=None,
-        user_agent_header=USER_AGENT,
-        proxy=True,
-        process_exception=process_exception,
-        open_timeout=10,
-        ping_interval=20,
-        ping_timeout=20,
-        close_timeout=10,
-        reconnect_delays=backoff,
-        max_size=2**20,
-        max_queue=16,
-        write_limit=2**15,
-        logger=None,
-        create_connection=None,
-        **kwargs,
-    ):
+        origin: Optional[Origin] = None,
+        extensions: Optional[Sequence[ClientExtensionFactory]] = None,
+        subprotocols: Optional[Sequence[Subprotocol]] = None,
+        compression: Optional[str] = "deflate",
+        additional_headers: Optional[HeadersLike] = None,
+        user_agent_header: Optional[str] = USER_AGENT,
+        proxy: Union[str, Literal[True], None] = True,
+        process_exception: Callable[[Exception], Optional[Exception]] = process_exception,
+        open_timeout: Optional[float] = 10,
+        ping_interval: Optional[float] = 20,
+        ping_timeout: Optional[float] = 20,
+        close_timeout: Optional[float] = 10,
+        reconnect_delays: Callable[[], Generator[float, None, None]] = backoff,
+        max_size: Union[int, None, Tuple[Optional[int], Optional[int]]] = 2**20,
+        max_queue: Union[int, None, Tuple[Optional[int], Optional[int]]] = 16,
+        write_limit: Union[int, Tuple[int, Optional[int]]] = 2**15,
+        logger: Optional[LoggerLike] = None,
+        create_connection: Optional[Type[ClientConnection]] = None,
+        **kwargs: Any,
+    ) -> None:
         self.uri = uri
         self.ws_uri = parse_uri(uri)
         if not self.ws_uri.secure and kwargs.get("ssl") is not None:
@@ -172,7 +180,7 @@ class connect:
         self.logger = logger
         self.create_connection_kwargs = kwargs
 
-        def factory(ws_uri):
+        def factory(ws_uri: WebSocketURI) -> ClientConnection:
             protocol = ClientProtocol(
                 ws_uri,
                 origin=origin,
@@ -192,13 +200,13 @@ class connect:
 
         self.factory = factory
 
-    async def open_tcp_connection(self):
+    async def open_tcp_connection(self) -> ClientConnection:
         """Open the TCP (or Unix, or proxied) connection and its ClientConnection."""
         loop = asyncio.get_running_loop()
         kwargs = self.create_connection_kwargs.copy()
         ws_uri = self.ws_uri
 
-        def factory():
+        def factory() -> ClientConnection:
             return self.factory(ws_uri)
 
         proxy = self.proxy
@@ -224,15 +232,16 @@ class connect:
             _, connection = await loop.create_connection(factory, **kwargs)
             return connection
 
-        proxy = parse_proxy(proxy)
-        if proxy.scheme.startswith("socks"):
-            sock = await connect_socks_proxy(proxy, ws_uri, local_addr=kwargs.pop("local_addr", None))
+        proxy_config = parse_proxy(proxy)
+        if proxy_config.scheme.startswith("socks"):
+            sock = await connect_socks_proxy(proxy_config, ws_uri, local_addr=kwargs.pop("local_addr", None))
             _, connection = await loop.create_connection(factory, sock=sock, **kwargs)
             return connection
 
         # HTTP(S) proxy: TLS settings without a prefix are for the server,
         # proxy_* ones and the rest are for the proxy.
-        proxy_kwargs, server_kwargs = {}, {}
+        proxy_kwargs: Dict[str, Any] = {}
+        server_kwargs: Dict[str, Any] = {}
         for key, value in kwargs.items():
             if key.startswith("ssl") or key == "server_hostname":
                 server_kwargs[key] = value
@@ -240,24 +249,25 @@ class connect:
                 proxy_kwargs[key[6:]] = value
             else:
                 proxy_kwargs[key] = value
-        if proxy.scheme == "https":
+        if proxy_config.scheme == "https":
             proxy_kwargs.setdefault("ssl", True)
             if proxy_kwargs.get("ssl") is None:
                 raise ValueError("proxy_ssl=None is incompatible with an https:// proxy")
         elif proxy_kwargs.get("ssl") is not None:
             raise ValueError("proxy_ssl argument is incompatible with an http:// proxy")
-        transport = await connect_http_proxy(proxy, ws_uri, user_agent_header=self.user_agent_header, **proxy_kwargs)
+        transport = await connect_http_proxy(proxy_config, ws_uri, user_agent_header=self.user_agent_header, **proxy_kwargs)
         connection = factory()
         transport.set_protocol(connection)
         ssl = server_kwargs.pop("ssl", None)
         if ssl is True:
             ssl = ssl_module.create_default_context()
         if ssl is not None:
-            transport = await loop.start_tls(transport, connection, ssl, **server_kwargs)
+            # typeshed says Optional; asyncio returns the transport or raises.
+            transport = cast(asyncio.Transport, await loop.start_tls(transport, connection, ssl, **server_kwargs))
         connection.connection_made(transport)
         return connection
 
-    def process_redirect(self, exc):
+    def process_redirect(self, exc: Exception) -> Union[Exception, str]:
         """Return the URI to follow if ``exc`` is a valid redirect, else an exception."""
         if not (
             isinstance(exc, InvalidStatus)
@@ -287,7 +297,7 @@ class connect:
                 )
         return new_uri
 
-    async def _connect(self):
+    async def _connect(self) -> ClientConnection:
         for _ in range(MAX_REDIRECTS):
             connection = await self.open_tcp_connection()
             try:
@@ -310,7 +320,7 @@ class connect:
             return connection
         raise SecurityError(f"more than {MAX_REDIRECTS} redirects")
 
-    async def connect(self):
+    async def connect(self) -> ClientConnection:
         try:
             if self.open_timeout is None:
                 return await self._connect()
@@ -318,22 +328,27 @@ class connect:
         except asyncio.TimeoutError as exc:
             raise TimeoutError("timed out during opening handshake") from exc
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, ClientConnection]:
         return self.connect().__await__()
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> ClientConnection:
         if hasattr(self, "connection"):
             raise RuntimeError("connect() isn't reentrant")
         self.connection = await self
         return await self.connection.__aenter__()
 
-    async def __aexit__(self, exc_type, exc_value, traceback):
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
         try:
             return await self.connection.__aexit__(exc_type, exc_value, traceback)
         finally:
             del self.connection
 
-    async def __aiter__(self):
+    async def __aiter__(self) -> AsyncIterator[ClientConnection]:
         delays = None
         while True:
             try:
@@ -363,7 +378,7 @@ class connect:
                 delays = None
 
 
-def unix_connect(path=None, uri=None, **kwargs):
+def unix_connect(path: Optional[str] = None, uri: Optional[str] = None, **kwargs: Any) -> connect:
     """
     Connect to a WebSocket server listening on a Unix socket at ``path``.
 
@@ -380,7 +395,7 @@ try:
     from python_socks.async_.asyncio import Proxy as SocksProxy
 except ImportError:
 
-    async def connect_socks_proxy(proxy, ws_uri, **kwargs):
+    async def connect_socks_proxy(proxy: Proxy, ws_uri: WebSocketURI, **kwargs: Any) -> Any:
         raise ImportError("connecting through a SOCKS proxy requires python-socks")
 
 else:
@@ -393,7 +408,7 @@ else:
     # The "h" and "a" variants let the proxy resolve the host name.
     SOCKS_PROXY_RDNS = {"socks5h": True, "socks5": False, "socks4a": True, "socks4": False}
 
-    async def connect_socks_proxy(proxy, ws_uri, **kwargs):
+    async def connect_socks_proxy(proxy: Proxy, ws_uri: WebSocketURI, **kwargs: Any) -> Any:
         """Connect through a SOCKS proxy; return the connected socket."""
         socks_proxy = SocksProxy(
             SOCKS_PROXY_TYPES[proxy.scheme],
@@ -414,31 +429,33 @@ else:
 class _HTTPProxyConnection(asyncio.Protocol):
     """Sends CONNECT to an HTTP proxy and reads its answer."""
 
-    def __init__(self, ws_uri, proxy, user_agent_header):
+    def __init__(self, ws_uri: WebSocketURI, proxy: Proxy, user_agent_header: Optional[str]) -> None:
         self.ws_uri = ws_uri
         self.proxy = proxy
         self.user_agent_header = user_agent_header
         self.parser = ResponseParser(proxy=True)
-        self.response = asyncio.get_running_loop().create_future()
-        self.transport = None
+        self.response: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self.transport: Optional[asyncio.BaseTransport] = None
 
-    def connection_made(self, transport):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
-        transport.write(prepare_connect_request(self.proxy, self.ws_uri, self.user_agent_header))
+        cast(asyncio.Transport, transport).write(prepare_connect_request(self.proxy, self.ws_uri, self.user_agent_header))
 
-    def _done(self, result=None, exc=None):
+    def _done(self, result: Optional[Response] = None, exc: Optional[BaseException] = None) -> None:
         if self.response.done():
             return
         if exc is not None:
             error = InvalidProxyMessage("did not receive a valid HTTP response from proxy")
             error.__cause__ = exc
             self.response.set_exception(error)
-        elif 200 <= result.status_code < 300:
+            return
+        assert result is not None  # given when exc isn't
+        if 200 <= result.status_code < 300:
             self.response.set_result(result)
         else:
             self.response.set_exception(InvalidProxyStatus(result))
 
-    def data_received(self, data):
+    def data_received(self, data: bytes) -> None:
         if self.response.done():
             return
         try:
@@ -454,19 +471,21 @@ class _HTTPProxyConnection(asyncio.Protocol):
             else:
                 self._done(response)
 
-    def eof_received(self):
+    def eof_received(self) -> None:
         if not self.response.done():
             try:
                 self._done(self.parser.feed_eof())
             except Exception as exc:
                 self._done(exc=exc)
 
-    def connection_lost(self, exc):
+    def connection_lost(self, exc: Optional[Exception]) -> None:
         if not self.response.done():
             self._done(exc=exc or EOFError("proxy closed the connection"))
 
 
-async def connect_http_proxy(proxy, ws_uri, *, user_agent_header=None, **kwargs):
+async def connect_http_proxy(
+    proxy: Proxy, ws_uri: WebSocketURI, *, user_agent_header: Optional[str] = None, **kwargs: Any
+) -> asyncio.Transport:
     """Open a tunnel through an HTTP proxy with CONNECT; return its transport."""
     transport, protocol = await asyncio.get_running_loop().create_connection(
         lambda: _HTTPProxyConnection(ws_uri, proxy, user_agent_header),

@@ -9,17 +9,23 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
+import re
+import socket
 import sys
 from collections.abc import Awaitable
+from types import TracebackType
+from typing import Any, Callable, Coroutine, Generator, Iterable, Optional, Sequence, Set, Tuple, Type, Union
 
 from ..credentials import credentials_checker
 from ..credentials import unauthorized as _unauthorized
 from ..exceptions import InvalidHeader
+from ..extensions.base import ServerExtensionFactory
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
 from ..headers import parse_authorization_basic, validate_subprotocols
-from ..http11 import SERVER
-from ..protocol import CONNECTING, OPEN
+from ..http11 import SERVER, Request, Response
+from ..states import CONNECTING, OPEN
 from ..server import ServerProtocol
+from ..typing import LoggerLike, Origin, StatusLike, Subprotocol
 from ..utils import get_socket_name
 from .connection import Connection, broadcast
 
@@ -42,17 +48,23 @@ class ServerConnection(Connection, asyncio.Protocol):
 
     __slots__ = ("server", "username", "handler", "handler_kwargs", "_task", "_open_timer", "_open_timed_out")
 
+    protocol: ServerProtocol
+    username: str
+    # Set by the router (see router.py).
+    handler: Callable[..., Awaitable[None]]
+    handler_kwargs: Any
+
     def __init__(
         self,
-        protocol,
-        server,
+        protocol: ServerProtocol,
+        server: Server,
         *,
-        ping_interval=20,
-        ping_timeout=20,
-        close_timeout=10,
-        max_queue=16,
-        write_limit=2**15,
-    ):
+        ping_interval: Optional[float] = 20,
+        ping_timeout: Optional[float] = 20,
+        close_timeout: Optional[float] = 10,
+        max_queue: Union[int, None, Tuple[Optional[int], Optional[int]]] = 16,
+        write_limit: Union[int, Tuple[int, Optional[int]]] = 2**15,
+    ) -> None:
         super().__init__(
             protocol,
             ping_interval=ping_interval,
@@ -62,11 +74,11 @@ class ServerConnection(Connection, asyncio.Protocol):
             write_limit=write_limit,
         )
         self.server = server
-        self._task = None
-        self._open_timer = None
+        self._task: Optional[asyncio.Task[None]] = None
+        self._open_timer: Optional[asyncio.TimerHandle] = None
         self._open_timed_out = False
 
-    def respond(self, status, text):
+    def respond(self, status: StatusLike, text: str) -> Response:
         """
         Build a plain-text HTTP response for ``process_request`` or
         ``process_response`` to return instead of opening the connection.
@@ -77,7 +89,12 @@ class ServerConnection(Connection, asyncio.Protocol):
         """
         return self.protocol.reject(status, text)
 
-    async def handshake(self, process_request=None, process_response=None, server_header=SERVER):
+    async def handshake(
+        self,
+        process_request: Optional[Callable[[ServerConnection, Request], Union[Awaitable[Optional[Response]], Response, None]]] = None,
+        process_response: Optional[Callable[[ServerConnection, Request, Response], Union[Awaitable[Optional[Response]], Response, None]]] = None,
+        server_header: Optional[str] = SERVER,
+    ) -> None:
         """Perform the opening handshake (the server calls it; you don't)."""
         if self.request is None:
             while self.request is None and not self._lost and not self.protocol.close_expected():
@@ -92,7 +109,7 @@ class ServerConnection(Connection, asyncio.Protocol):
 
         protocol = self.protocol
         request = self.request
-        response = None
+        response: Any = None
         if process_request is not None:
             try:
                 response = process_request(self, request)
@@ -139,7 +156,7 @@ class ServerConnection(Connection, asyncio.Protocol):
             self._flush()
         self._release_handshake_hold()
 
-    def _release_handshake_hold(self):
+    def _release_handshake_hold(self) -> None:
         # Reading was paused when the request arrived (see _process_event);
         # the queue may have paused it again with the early frames.
         if self._reading_held:
@@ -147,13 +164,13 @@ class ServerConnection(Connection, asyncio.Protocol):
             if not self._lost and not self._messages.paused:
                 self.transport.resume_reading()
 
-    def _internal_error(self):
+    def _internal_error(self) -> Response:
         return self.protocol.reject(
             http.HTTPStatus.INTERNAL_SERVER_ERROR,
             "Failed to open a WebSocket connection.\nSee server log for more information.\n",
         )
 
-    def _process_event(self, event):
+    def _process_event(self, event: Any) -> None:
         if self.request is None:
             # The first event is the handshake request. Read no more until
             # it is answered: a client may not send frames before the
@@ -167,7 +184,7 @@ class ServerConnection(Connection, asyncio.Protocol):
         else:
             super()._process_event(event)
 
-    def connection_made(self, transport):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         open_timeout = self.server.open_timeout
         if open_timeout is not None:
@@ -177,7 +194,7 @@ class ServerConnection(Connection, asyncio.Protocol):
         self._task = self.loop.create_task(self.server.handler(self))
         self.server.handler_tasks.add(self._task)
 
-    def _open_timeout_expired(self):
+    def _open_timeout_expired(self) -> None:
         self._open_timer = None
         if self.protocol.state is not CONNECTING:
             return
@@ -188,7 +205,7 @@ class ServerConnection(Connection, asyncio.Protocol):
         if self._task is not None and not self._task.done():
             self._task.cancel()
 
-    def connection_lost(self, exc):
+    def connection_lost(self, exc: Optional[Exception]) -> None:
         if self._open_timer is not None:
             self._open_timer.cancel()
             self._open_timer = None
@@ -209,26 +226,32 @@ class Server:
         logger: logger for this server. Default ``websockets_fast.server``.
     """
 
-    def __init__(self, create_server, handler, logger=None):
+    def __init__(
+        self,
+        create_server: Callable[[], Coroutine[Any, Any, asyncio.Server]],
+        handler: Callable[[ServerConnection], Coroutine[Any, Any, None]],
+        logger: Optional[LoggerLike] = None,
+    ) -> None:
         self.create_server = create_server
         self.handler = handler
         if logger is None:
             logger = logging.getLogger("websockets_fast.server")
         self.logger = logger
-        self.open_timeout = None
+        self.open_timeout: Optional[float] = None
         # Connections past their opening handshake, and all handler tasks.
-        self.all_connections = set()
-        self.handler_tasks = set()
-        self.close_task = None
-        self.handlers_waiter = asyncio.get_running_loop().create_future()
-        self.server = None
+        self.all_connections: Set[ServerConnection] = set()
+        self.handler_tasks: Set[asyncio.Task[None]] = set()
+        self.close_task: Optional[asyncio.Task[None]] = None
+        self.handlers_waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Set by the first await (see _start).
+        self.server: asyncio.Server = None  # type: ignore[assignment]
 
     @property
-    def connections(self):
+    def connections(self) -> Set[ServerConnection]:
         """Set of open connections (handshake done, closing not started)."""
         return {connection for connection in self.all_connections if connection.protocol.state is OPEN}
 
-    def close(self, close_connections=True, code=GOING_AWAY, reason=""):
+    def close(self, close_connections: bool = True, code: int = GOING_AWAY, reason: str = "") -> None:
         """
         Close the server. Idempotent; :meth:`wait_closed` waits for the end.
 
@@ -240,7 +263,7 @@ class Server:
         if self.close_task is None:
             self.close_task = self.get_loop().create_task(self._close(close_connections, code, reason))
 
-    async def _close(self, close_connections, code, reason):
+    async def _close(self, close_connections: bool, code: int, reason: str) -> None:
         self.logger.info("server closing")
         self.server.close()
         if close_connections:
@@ -257,24 +280,24 @@ class Server:
         self.handlers_waiter.set_result(None)
         self.logger.info("server closed")
 
-    async def _wait_server_closed(self):
+    async def _wait_server_closed(self) -> None:
         # Python >= 3.12's wait_closed() waits for every connection; older
         # versions return at once. Either way, handlers are awaited next.
         await self.server.wait_closed()
 
-    def get_loop(self):
+    def get_loop(self) -> asyncio.AbstractEventLoop:
         """The event loop the server runs on."""
         return self.server.get_loop()
 
-    def is_serving(self):
+    def is_serving(self) -> bool:
         """Whether the server accepts new connections."""
         return self.server.is_serving()
 
-    async def start_serving(self):
+    async def start_serving(self) -> None:
         """Start accepting connections (with ``start_serving=False``)."""
         await self.server.start_serving()
 
-    async def serve_forever(self):
+    async def serve_forever(self) -> None:
         """Serve until cancelled or closed; cancelling closes the server."""
         try:
             if not self.is_serving():
@@ -287,16 +310,16 @@ class Server:
             finally:
                 raise
 
-    async def wait_closed(self):
+    async def wait_closed(self) -> None:
         """Wait until the server is closed and every connection handler has returned."""
         await asyncio.shield(self.handlers_waiter)
 
     @property
-    def sockets(self):
+    def sockets(self) -> Tuple[socket.socket, ...]:
         """The listening sockets."""
         return self.server.sockets
 
-    async def _start(self):
+    async def _start(self) -> Server:
         if self.server is None:
             self.server = await self.create_server()
             if self.server.is_serving():
@@ -304,41 +327,46 @@ class Server:
                     self.logger.info("server listening on %s", get_socket_name(sock))
         return self
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, Server]:
         return self._start().__await__()
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> Server:
         return await self
 
-    async def __aexit__(self, exc_type, exc_value, traceback):
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
         self.close()
         await self.wait_closed()
 
 
 def serve(
-    handler,
-    host=None,
-    port=None,
+    handler: Callable[[ServerConnection], Awaitable[None]],
+    host: Optional[str] = None,
+    port: Optional[int] = None,
     *,
-    origins=None,
-    extensions=None,
-    subprotocols=None,
-    select_subprotocol=None,
-    compression="deflate",
-    process_request=None,
-    process_response=None,
-    server_header=SERVER,
-    open_timeout=10,
-    ping_interval=20,
-    ping_timeout=20,
-    close_timeout=10,
-    max_size=2**20,
-    max_queue=16,
-    write_limit=2**15,
-    logger=None,
-    create_connection=None,
-    **kwargs,
-):
+    origins: Optional[Sequence[Union[Origin, re.Pattern[str], None]]] = None,
+    extensions: Optional[Sequence[ServerExtensionFactory]] = None,
+    subprotocols: Optional[Sequence[Subprotocol]] = None,
+    select_subprotocol: Optional[Callable[[ServerConnection, Sequence[Subprotocol]], Optional[Subprotocol]]] = None,
+    compression: Optional[str] = "deflate",
+    process_request: Optional[Callable[[ServerConnection, Request], Union[Awaitable[Optional[Response]], Response, None]]] = None,
+    process_response: Optional[Callable[[ServerConnection, Request, Response], Union[Awaitable[Optional[Response]], Response, None]]] = None,
+    server_header: Optional[str] = SERVER,
+    open_timeout: Optional[float] = 10,
+    ping_interval: Optional[float] = 20,
+    ping_timeout: Optional[float] = 20,
+    close_timeout: Optional[float] = 10,
+    max_size: Union[int, None, Tuple[Optional[int], Optional[int]]] = 2**20,
+    max_queue: Union[int, None, Tuple[Optional[int], Optional[int]]] = 16,
+    write_limit: Union[int, Tuple[int, Optional[int]]] = 2**15,
+    logger: Optional[LoggerLike] = None,
+    create_connection: Optional[Type[ServerConnection]] = None,
+    **kwargs: Any,
+) -> Server:
     """
     Create a WebSocket server listening on ``host`` and ``port``.
 
@@ -391,17 +419,17 @@ def serve(
             kwargs.setdefault("ssl_shutdown_timeout", close_timeout)
     unix = kwargs.pop("unix", False)
 
-    async def create_server():
+    async def create_server() -> asyncio.Server:
         loop = asyncio.get_running_loop()
         if unix:
             return await loop.create_unix_server(protocol_factory, **kwargs)
         return await loop.create_server(protocol_factory, host, port, **kwargs)
 
-    def protocol_factory():
-        bound_select = None
+    def protocol_factory() -> ServerConnection:
+        bound_select: Optional[Callable[[ServerProtocol, Sequence[Subprotocol]], Optional[Subprotocol]]] = None
         if select_subprotocol is not None:
 
-            def bound_select(protocol, offered):
+            def bound_select(protocol: ServerProtocol, offered: Sequence[Subprotocol]) -> Optional[Subprotocol]:
                 # The callback receives the connection, not the protocol.
                 return select_subprotocol(connection, offered)
 
@@ -424,7 +452,7 @@ def serve(
         )
         return connection
 
-    async def connection_handler(connection):
+    async def connection_handler(connection: ServerConnection) -> None:
         # The one task of the connection: handshake, handler, closing.
         try:
             try:
@@ -435,7 +463,7 @@ def serve(
                 # Our open_timeout cancelled a slow process_request; the
                 # transport is already aborted.
                 task = asyncio.current_task()
-                if hasattr(task, "uncancel"):
+                if task is not None and hasattr(task, "uncancel"):
                     task.uncancel()
                 return
             if connection.protocol.state is not OPEN:
@@ -464,7 +492,9 @@ def serve(
     return server
 
 
-def unix_serve(handler, path=None, **kwargs):
+def unix_serve(
+    handler: Callable[[ServerConnection], Awaitable[None]], path: Optional[str] = None, **kwargs: Any
+) -> Server:
     """
     Create a WebSocket server listening on a Unix socket at ``path``.
 
@@ -473,7 +503,11 @@ def unix_serve(handler, path=None, **kwargs):
     return serve(handler, unix=True, path=path, **kwargs)
 
 
-def basic_auth(realm="", credentials=None, check_credentials=None):
+def basic_auth(
+    realm: str = "",
+    credentials: Union[Tuple[str, str], Iterable[Tuple[str, str]], None] = None,
+    check_credentials: Optional[Callable[[str, str], Union[Awaitable[bool], bool]]] = None,
+) -> Callable[[ServerConnection, Request], Awaitable[Optional[Response]]]:
     """
     Build a ``process_request`` that enforces HTTP Basic Authentication.
 
@@ -489,12 +523,12 @@ def basic_auth(realm="", credentials=None, check_credentials=None):
         TypeError: ``credentials`` or ``check_credentials`` is malformed.
         ValueError: both or neither were given.
     """
-    check_credentials = credentials_checker(credentials, check_credentials)
+    checker = credentials_checker(credentials, check_credentials)
 
-    def unauthorized(connection, text):
+    def unauthorized(connection: ServerConnection, text: str) -> Response:
         return _unauthorized(connection, realm, text)
 
-    async def process_request(connection, request):
+    async def process_request(connection: ServerConnection, request: Request) -> Optional[Response]:
         try:
             authorization = request.headers["Authorization"]
         except KeyError:
@@ -503,7 +537,7 @@ def basic_auth(realm="", credentials=None, check_credentials=None):
             username, password = parse_authorization_basic(authorization)
         except InvalidHeader:
             return unauthorized(connection, "Unsupported credentials\n")
-        valid = check_credentials(username, password)
+        valid = checker(username, password)
         if isinstance(valid, Awaitable):
             valid = await valid
         if not valid:
