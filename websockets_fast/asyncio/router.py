@@ -9,7 +9,9 @@ raises :exc:`ImportError` when it is missing.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from typing import Any, Callable, Optional
+
+from ..http11 import Request, Response
 
 from ..routing import RouterBase
 from .server import Server, ServerConnection, serve
@@ -32,7 +34,7 @@ class Router(RouterBase):
 
     async def handler(self, connection: ServerConnection) -> None:
         """Connection handler: run the handler that route_request picked."""
-        return await connection.handler(connection, **connection.handler_kwargs)
+        await connection.handler(connection, **connection.handler_kwargs)
 
 
 def route(
@@ -86,13 +88,15 @@ def route(
         process_request = router.route_request
     else:
 
-        async def process_request(connection, request):
+        async def process_request(connection: ServerConnection, request: Request) -> Optional[Response]:
             response = user_process_request(connection, request)
             if inspect.isawaitable(response):
                 response = await response
             if response is not None:
-                return response
-            return router.route_request(connection, request)
+                given: Response = response
+                return given
+            routed: Optional[Response] = router.route_request(connection, request)
+            return routed
 
     return serve(router.handler, *args, process_request=process_request, **kwargs)
 
