@@ -17,15 +17,19 @@ import time
 import traceback
 import urllib.parse
 import warnings
-from typing import Any, Callable, Sequence
+from types import TracebackType
+from typing import Any, Callable, Generator, Iterator, Literal, Optional, Sequence, Tuple, Type
 
 from ..client import ClientProtocol, backoff, process_exception
-from ..datastructures import Headers
+from ..datastructures import Headers, HeadersLike
 from ..exceptions import InvalidMessage, InvalidProxyMessage, InvalidProxyStatus, InvalidStatus, ProxyError, SecurityError
+from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import enable_client_permessage_deflate
 from ..headers import validate_subprotocols
 from ..http11 import USER_AGENT
-from ..uri import parse_uri
+from ..proxy import Proxy
+from ..typing import LoggerLike, Origin, Subprotocol
+from ..uri import WebSocketURI, parse_uri
 from .connection import Connection
 
 __all__ = ["connect", "unix_connect", "reconnect", "unix_reconnect", "ClientConnection"]
@@ -35,7 +39,7 @@ MAX_REDIRECTS = int(os.environ.get("WEBSOCKETS_MAX_REDIRECTS", "10"))
 REDIRECT_STATUSES = (300, 301, 302, 303, 307, 308)
 
 
-def _remaining(deadline):
+def _remaining(deadline: Optional[float]) -> Optional[float]:
     """Seconds left before ``deadline`` (a monotonic time or None); raise TimeoutError if none."""
     if deadline is None:
         return None
@@ -45,7 +49,9 @@ def _remaining(deadline):
     return remaining
 
 
-def _handshake_io(connection, deadline, done, timeout_message):
+def _handshake_io(
+    connection: ClientConnection, deadline: Optional[float], done: Callable[[], bool], timeout_message: str
+) -> None:
     """
     Read from the socket and feed the protocol until ``done()`` is true or
     the peer closes, within ``deadline``. Events are handed to
@@ -78,7 +84,7 @@ def _handshake_io(connection, deadline, done, timeout_message):
             pass
 
 
-def _write_all(sock, chunks):
+def _write_all(sock: socket.socket, chunks: Sequence[bytes]) -> None:
     """Write protocol output during the opening handshake (no other writer exists yet)."""
     for chunk in chunks:
         if chunk:
@@ -127,7 +133,7 @@ class ClientConnection(Connection):
 
     def handshake(
         self,
-        additional_headers: Any = None,
+        additional_headers: Optional[HeadersLike] = None,
         user_agent_header: str | None = USER_AGENT,
         timeout: float | None = None,
     ) -> None:
@@ -174,13 +180,13 @@ class ClientConnection(Connection):
             self.process_event(event)
 
 
-def _open_tcp(ws_uri, deadline, kwargs):
+def _open_tcp(ws_uri: WebSocketURI, deadline: Optional[float], kwargs: Any) -> socket.socket:
     kwargs.setdefault("address", (ws_uri.host, ws_uri.port))
     kwargs.setdefault("timeout", _remaining(deadline))
     return socket.create_connection(**kwargs)
 
 
-def _open_unix(path, deadline):
+def _open_unix(path: Any, deadline: Optional[float]) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.settimeout(_remaining(deadline))
@@ -191,7 +197,7 @@ def _open_unix(path, deadline):
     return sock
 
 
-def _connect_socks_proxy(proxy, ws_uri, deadline, kwargs):
+def _connect_socks_proxy(proxy: Proxy, ws_uri: WebSocketURI, deadline: Optional[float], kwargs: Any) -> socket.socket:
     try:
         from python_socks import ProxyType
         from python_socks.sync import Proxy as SocksProxy
@@ -219,7 +225,15 @@ def _connect_socks_proxy(proxy, ws_uri, deadline, kwargs):
         raise ProxyError("failed to connect to SOCKS proxy") from exc
 
 
-def _connect_http_proxy(proxy, ws_uri, deadline, user_agent_header, proxy_ssl, proxy_server_hostname, kwargs):
+def _connect_http_proxy(
+    proxy: Proxy,
+    ws_uri: WebSocketURI,
+    deadline: Optional[float],
+    user_agent_header: Optional[str],
+    proxy_ssl: Optional[ssl_module.SSLContext],
+    proxy_server_hostname: Optional[str],
+    kwargs: Any,
+) -> socket.socket:
     from ..proxy import prepare_connect_request
     from ..speedups import HTTPParseError, parse_response
 
@@ -267,7 +281,15 @@ def _connect_http_proxy(proxy, ws_uri, deadline, user_agent_header, proxy_ssl, p
         raise
 
 
-def _open_socket(ws_uri, deadline, proxy, proxy_ssl, proxy_server_hostname, user_agent_header, kwargs):
+def _open_socket(
+    ws_uri: WebSocketURI,
+    deadline: Optional[float],
+    proxy: Optional[str | Literal[True]],
+    proxy_ssl: Optional[ssl_module.SSLContext],
+    proxy_server_hostname: Optional[str],
+    user_agent_header: Optional[str],
+    kwargs: Any,
+) -> socket.socket:
     """Open a TCP or Unix connection to the server, possibly through a proxy."""
     kwargs = dict(kwargs)
     if kwargs.pop("unix", False):
@@ -294,13 +316,13 @@ def connect(
     sock: socket.socket | None = None,
     ssl: ssl_module.SSLContext | None = None,
     server_hostname: str | None = None,
-    origin: str | None = None,
-    extensions: Sequence[Any] | None = None,
-    subprotocols: Sequence[str] | None = None,
+    origin: Origin | None = None,
+    extensions: Sequence[ClientExtensionFactory] | None = None,
+    subprotocols: Sequence[Subprotocol] | None = None,
     compression: str | None = "deflate",
-    additional_headers: Any = None,
+    additional_headers: HeadersLike | None = None,
     user_agent_header: str | None = USER_AGENT,
-    proxy: str | bool | None = True,
+    proxy: str | Literal[True] | None = True,
     proxy_ssl: ssl_module.SSLContext | None = None,
     proxy_server_hostname: str | None = None,
     open_timeout: float | None = 10,
@@ -309,8 +331,8 @@ def connect(
     close_timeout: float | None = 10,
     max_size: int | None | tuple[int | None, int | None] = 2**20,
     max_queue: int | None | tuple[int | None, int | None] = 16,
-    logger: Any = None,
-    create_connection: Callable[..., ClientConnection] | None = None,
+    logger: LoggerLike | None = None,
+    create_connection: type[ClientConnection] | None = None,
     **kwargs: Any,
 ) -> ClientConnection:
     """
@@ -373,7 +395,7 @@ def connect(
         warnings.warn("ssl_context was renamed to ssl", DeprecationWarning, stacklevel=2)
     # As in websockets 17: legacy=False asks for the reconnecting form.
     if kwargs.pop("legacy", None) is False:
-        return reconnect(
+        return reconnect(  # type: ignore[return-value]  # websockets types it with an overload
             uri,
             sock=sock,
             ssl=ssl,
@@ -465,7 +487,9 @@ def connect(
     raise SecurityError(f"more than {MAX_REDIRECTS} redirects")
 
 
-def _redirect_target(exc, uri, ws_uri, sock, kwargs):
+def _redirect_target(
+    exc: BaseException, uri: str, ws_uri: WebSocketURI, sock: Optional[socket.socket], kwargs: Any
+) -> Optional[Tuple[str, bool]]:
     """
     ``(new_uri, cross_origin)`` when ``exc`` is a redirect to follow, :obj:`None`
     when it isn't a redirect (re-raise ``exc``); raise when it can't be followed.
@@ -490,7 +514,7 @@ def _redirect_target(exc, uri, ws_uri, sock, kwargs):
     return new_uri, cross_origin
 
 
-def _without_credentials(headers):
+def _without_credentials(headers: HeadersLike) -> Headers:
     """Drop credentials so that a redirect doesn't leak them to another origin."""
     return Headers(
         (name, value)
@@ -557,7 +581,7 @@ class reconnect:
         uri: str,
         *,
         process_exception: Callable[[Exception], Exception | None] = process_exception,
-        reconnect_delays: Callable[[], Any] = backoff,
+        reconnect_delays: Callable[[], Generator[float, None, None]] = backoff,
         **kwargs: Any,
     ) -> None:
         kwargs.pop("legacy", None)
@@ -567,7 +591,7 @@ class reconnect:
         self.kwargs = kwargs
         logger = kwargs.get("logger")
         self.logger = logger if logger is not None else logging.getLogger("websockets_fast.client")
-        self.connection = None
+        self.connection: Optional[ClientConnection] = None
 
     def connect(self) -> ClientConnection:
         """Open one connection, as :func:`connect` does."""
@@ -579,12 +603,18 @@ class reconnect:
         self.connection = self.connect()
         return self.connection
 
-    def __exit__(self, exc_type, exc_value, traceback) -> None:
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
         connection, self.connection = self.connection, None
+        assert connection is not None  # set by __enter__
         connection.__exit__(exc_type, exc_value, traceback)
 
-    def __iter__(self):
-        delays = None
+    def __iter__(self) -> Iterator[ClientConnection]:
+        delays: Optional[Generator[float, None, None]] = None
         while True:
             try:
                 with self as connection:
