@@ -18,7 +18,7 @@ import traceback
 import urllib.parse
 import warnings
 from types import TracebackType
-from typing import Any, Callable, Generator, Iterator, Literal, Optional, Sequence, Tuple, Type
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator, Literal, Optional, Sequence, Tuple, Type
 
 from ..client import ClientProtocol, backoff, process_exception
 from ..datastructures import Headers, HeadersLike
@@ -31,6 +31,9 @@ from ..proxy import Proxy
 from ..typing import LoggerLike, Origin, Subprotocol
 from ..uri import WebSocketURI, parse_uri
 from .connection import Connection
+
+if TYPE_CHECKING:
+    from .server import ServerConnection
 
 __all__ = ["connect", "unix_connect", "reconnect", "unix_reconnect", "ClientConnection"]
 
@@ -50,7 +53,7 @@ def _remaining(deadline: Optional[float]) -> Optional[float]:
 
 
 def _handshake_io(
-    connection: ClientConnection, deadline: Optional[float], done: Callable[[], bool], timeout_message: str
+    connection: ClientConnection | ServerConnection, deadline: Optional[float], done: Callable[[], bool], timeout_message: str
 ) -> None:
     """
     Read from the socket and feed the protocol until ``done()`` is true or

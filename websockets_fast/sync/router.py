@@ -7,7 +7,9 @@ werkzeug is optional: it is imported when :func:`route` is first called.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
+
+from ..http11 import Request, Response
 
 from ..routing import RouterBase
 from .server import Server, ServerConnection, serve
@@ -30,7 +32,7 @@ class Router(RouterBase):
 
     def handler(self, connection: ServerConnection) -> None:
         """Connection handler: run the handler that route_request picked."""
-        return connection.handler(connection, **connection.handler_kwargs)
+        connection.handler(connection, **connection.handler_kwargs)
 
 
 def route(
@@ -83,11 +85,12 @@ def route(
         process_request = router.route_request
     else:
 
-        def process_request(connection, request):
-            response = user_process_request(connection, request)
+        def process_request(connection: ServerConnection, request: Request) -> Optional[Response]:
+            response: Optional[Response] = user_process_request(connection, request)
             if response is not None:
                 return response
-            return router.route_request(connection, request)
+            routed: Optional[Response] = router.route_request(connection, request)
+            return routed
 
     return serve(router.handler, *args, process_request=process_request, **kwargs)
 

@@ -20,14 +20,18 @@ import threading
 import time
 import warnings
 from collections.abc import Iterable
-from typing import Any, Callable, Sequence
+import re
+from types import TracebackType
+from typing import Any, Callable, Optional, Sequence, Set, Type, cast
 
+from ..extensions.base import ServerExtensionFactory
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
 from ..frames import CloseCode
 from ..headers import validate_subprotocols
-from ..http11 import SERVER
+from ..http11 import SERVER, Request, Response
 from ..protocol import State
 from ..server import ServerProtocol
+from ..typing import LoggerLike, Origin, StatusLike, Subprotocol
 from ..utils import get_socket_name
 from .client import _handshake_io, _write_all
 from .connection import Connection, broadcast
@@ -58,6 +62,12 @@ class ServerConnection(Connection):
 
     __slots__ = ("server", "username", "handler", "handler_kwargs")
 
+    protocol: ServerProtocol
+    username: str
+    # Set by the router (see router.py).
+    handler: Callable[..., None]
+    handler_kwargs: Any
+
     def __init__(
         self,
         sock: socket.socket,
@@ -79,7 +89,7 @@ class ServerConnection(Connection):
         )
         self.server = server
 
-    def respond(self, status: Any, text: str) -> Any:
+    def respond(self, status: StatusLike, text: str) -> Response:
         """
         Build a plain text HTTP response, for ``process_request`` or
         ``process_response`` to return instead of the WebSocket handshake.
@@ -92,8 +102,8 @@ class ServerConnection(Connection):
 
     def handshake(
         self,
-        process_request: Callable[..., Any] | None = None,
-        process_response: Callable[..., Any] | None = None,
+        process_request: Callable[[ServerConnection, Request], Optional[Response]] | None = None,
+        process_response: Callable[[ServerConnection, Request, Response], Optional[Response]] | None = None,
         server_header: str | None = SERVER,
         timeout: float | None = None,
     ) -> None:
@@ -172,7 +182,7 @@ class ServerConnection(Connection):
                     self.process_event(event)
             self.start_reader()
 
-    def _internal_error(self):
+    def _internal_error(self) -> Response:
         return self.protocol.reject(
             http.HTTPStatus.INTERNAL_SERVER_ERROR,
             "Failed to open a WebSocket connection.\nSee server log for more information.\n",
@@ -185,7 +195,7 @@ class ServerConnection(Connection):
         else:
             self.process_event(event)
 
-    def _begin_close(self, code, reason):
+    def _begin_close(self, code: int, reason: str) -> None:
         """Send a close frame without waiting for the closing handshake."""
         with self._lock:
             if self.protocol.state is not OPEN:
@@ -216,7 +226,9 @@ class Server:
             ``logging.getLogger("websockets_fast.server")``.
     """
 
-    def __init__(self, sock: socket.socket, handler: Callable[[socket.socket, Any], None], logger: Any = None) -> None:
+    def __init__(
+        self, sock: socket.socket, handler: Callable[[socket.socket, Any], None], logger: Optional[LoggerLike] = None
+    ) -> None:
         self.socket = sock
         """The listening socket."""
         self.handler = handler
@@ -224,15 +236,15 @@ class Server:
             logger = logging.getLogger("websockets_fast.server")
         self.logger = logger
         self.lock = threading.Lock()
-        self.all_connections: set = set()
-        self.handler_threads: set = set()
+        self.all_connections: Set[ServerConnection] = set()
+        self.handler_threads: Set[threading.Thread] = set()
         self.closing = False
         # Wakes serve_forever() from shutdown(); one pair per server.
         self._shutdown_watcher, self._shutdown_notifier = _socketpair()
         self._serving = threading.Lock()
 
     @property
-    def connections(self) -> set:
+    def connections(self) -> Set[ServerConnection]:
         """The connections that are open: handshake done, closing not started."""
         with self.lock:
             return {connection for connection in self.all_connections if connection.protocol.state is OPEN}
@@ -274,7 +286,7 @@ class Server:
             finally:
                 selector.close()
 
-    def _run_handler(self, sock, address):
+    def _run_handler(self, sock: socket.socket, address: Any) -> None:
         try:
             self.handler(sock, address)
         finally:
@@ -332,7 +344,12 @@ class Server:
     def __enter__(self) -> Server:
         return self
 
-    def __exit__(self, exc_type, exc_value, traceback) -> None:
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
         self.shutdown()
 
 
@@ -344,13 +361,13 @@ def serve(
     *,
     sock: socket.socket | None = None,
     ssl: ssl_module.SSLContext | None = None,
-    origins: Sequence[Any] | None = None,
-    extensions: Sequence[Any] | None = None,
-    subprotocols: Sequence[str] | None = None,
-    select_subprotocol: Callable[..., Any] | None = None,
+    origins: Sequence[Origin | re.Pattern[str] | None] | None = None,
+    extensions: Sequence[ServerExtensionFactory] | None = None,
+    subprotocols: Sequence[Subprotocol] | None = None,
+    select_subprotocol: Callable[[ServerConnection, Sequence[Subprotocol]], Subprotocol | None] | None = None,
     compression: str | None = "deflate",
-    process_request: Callable[..., Any] | None = None,
-    process_response: Callable[..., Any] | None = None,
+    process_request: Callable[[ServerConnection, Request], Optional[Response]] | None = None,
+    process_response: Callable[[ServerConnection, Request, Response], Optional[Response]] | None = None,
     server_header: str | None = SERVER,
     open_timeout: float | None = 10,
     ping_interval: float | None = 20,
@@ -358,8 +375,8 @@ def serve(
     close_timeout: float | None = 10,
     max_size: int | None | tuple[int | None, int | None] = 2**20,
     max_queue: int | None | tuple[int | None, int | None] = 16,
-    logger: Any = None,
-    create_connection: Callable[..., ServerConnection] | None = None,
+    logger: LoggerLike | None = None,
+    create_connection: type[ServerConnection] | None = None,
     **kwargs: Any,
 ) -> Server:
     """
@@ -449,7 +466,7 @@ def serve(
     if ssl is not None:
         sock = ssl.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
 
-    def handle(sock, address):
+    def handle(sock: socket.socket, address: Any) -> None:
         """Run one connection from accept() to close; never raises."""
         deadline = None if open_timeout is None else time.monotonic() + open_timeout
         try:
@@ -457,13 +474,17 @@ def serve(
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
             if ssl is not None:
                 sock.settimeout(open_timeout)
-                sock.do_handshake()
+                cast(ssl_module.SSLSocket, sock).do_handshake()
                 sock.settimeout(None)
-            connection = None
+            connection: Optional[ServerConnection] = None
+            protocol_select_subprotocol: Optional[Callable[[ServerProtocol, Sequence[Subprotocol]], Optional[Subprotocol]]]
             if select_subprotocol is not None:
 
-                def protocol_select_subprotocol(protocol, subprotocols):
+                def protocol_select_subprotocol(
+                    protocol: ServerProtocol, subprotocols: Sequence[Subprotocol]
+                ) -> Optional[Subprotocol]:
                     # The user's callback takes the connection, not the protocol.
+                    assert connection is not None  # the handshake runs after it is made
                     return select_subprotocol(connection, subprotocols)
 
             else:
@@ -533,7 +554,7 @@ def basic_auth(
     realm: str = "",
     credentials: tuple[str, str] | Iterable[tuple[str, str]] | None = None,
     check_credentials: Callable[[str, str], bool] | None = None,
-) -> Callable[[ServerConnection, Any], Any]:
+) -> Callable[[ServerConnection, Request], Response | None]:
     """
     Build a ``process_request`` that enforces HTTP Basic Authentication.
 
@@ -556,12 +577,12 @@ def basic_auth(
     from ..credentials import unauthorized as _unauthorized
     from ..headers import parse_authorization_basic
 
-    check_credentials = credentials_checker(credentials, check_credentials)
+    checker = credentials_checker(credentials, check_credentials)
 
-    def unauthorized(connection, text):
+    def unauthorized(connection: ServerConnection, text: str) -> Response:
         return _unauthorized(connection, realm, text)
 
-    def process_request(connection, request):
+    def process_request(connection: ServerConnection, request: Request) -> Response | None:
         try:
             authorization = request.headers["Authorization"]
         except KeyError:
@@ -570,7 +591,7 @@ def basic_auth(
             username, password = parse_authorization_basic(authorization)
         except InvalidHeader:
             return unauthorized(connection, "Unsupported credentials\n")
-        if not check_credentials(username, password):
+        if not checker(username, password):
             return unauthorized(connection, "Invalid credentials\n")
         connection.username = username
         return None
