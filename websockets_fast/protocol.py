@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from typing import TYPE_CHECKING, List, Literal, NoReturn, Optional, Sequence, Tuple, Union
 
 # Absolute imports: this file is also compiled as websockets_fast._speedups.protocol.
 from websockets_fast.exceptions import (
@@ -50,6 +51,15 @@ from websockets_fast.speedups import (
 )
 
 from websockets_fast.states import CLIENT, CLOSED, CLOSING, CONNECTING, OPEN, SERVER, Side, State
+
+if TYPE_CHECKING:
+    from websockets_fast.exceptions import ConnectionClosed
+    from websockets_fast.extensions.base import Extension
+    from websockets_fast.frames import Opcode
+    from websockets_fast.http11 import Request, Response
+    from websockets_fast.typing import BytesLike, LoggerLike, Origin, Subprotocol
+
+    Event = Union[Request, Response, Frame]
 
 __all__ = ["Protocol", "Side", "State", "SEND_EOF", "MAX_FRAGMENTS", "PARSE_SLICE"]
 
@@ -140,12 +150,20 @@ class Protocol:
         "_sending_fragments",
     )
 
-    def __init__(self, side, *, state=OPEN, max_size=2**20, max_fragments=MAX_FRAGMENTS, logger=None):
+    def __init__(
+        self,
+        side: Side,
+        *,
+        state: State = OPEN,
+        max_size: Union[int, None, Tuple[Optional[int], Optional[int]]] = 2**20,
+        max_fragments: Optional[int] = MAX_FRAGMENTS,
+        logger: Optional[LoggerLike] = None,
+    ) -> None:
         self.id = uuid.uuid4()
         """Unique identifier of the connection, for logs."""
         if logger is None:
             logger = logging.getLogger(f"websockets_fast.{side.name.lower()}")
-        self.logger = logger
+        self.logger: LoggerLike = logger
         """Logger of this connection."""
         # Checked before every logging call, so that logging costs nothing
         # on the hot path unless DEBUG is on.
@@ -154,35 +172,37 @@ class Protocol:
         self._state = state
 
         if max_size is None or isinstance(max_size, int):
+            self.max_message_size: Optional[int]
+            self.max_fragment_size: Optional[int]
             self.max_message_size, self.max_fragment_size = max_size, None
         else:
             self.max_message_size, self.max_fragment_size = max_size
-        self.max_fragments = max_fragments
+        self.max_fragments: Optional[int] = max_fragments
 
-        self.origin = None
-        self.subprotocol = None
-        self.close_rcvd = None
-        self.close_sent = None
-        self.close_rcvd_then_sent = None
-        self.handshake_exc = None
+        self.origin: Optional[Origin] = None
+        self.subprotocol: Optional[Subprotocol] = None
+        self.close_rcvd: Optional[Close] = None
+        self.close_sent: Optional[Close] = None
+        self.close_rcvd_then_sent: Optional[bool] = None
+        self.handshake_exc: Optional[Exception] = None
         """Exception that made the opening handshake fail, else None."""
-        self.parser_exc = None
+        self.parser_exc: Optional[Exception] = None
         """Exception that made the connection fail while reading, else None."""
         self.eof_sent = False
 
-        self.events = []
+        self.events: List[Event] = []
         """Events not yet fetched by :meth:`events_received`."""
-        self.writes = []
+        self.writes: List[bytes] = []
         """Bytes not yet fetched by :meth:`data_to_send`; b"" means EOF."""
 
         self._mask = side is CLIENT
         # build_frame's mask_key: True draws a fresh key from its CSPRNG pool.
-        self._mask_key = True if side is CLIENT else None
+        self._mask_key: Optional[Literal[True]] = True if side is CLIENT else None
         # The parser checks the frames and the rules of messages and hands
         # over Frame objects; it validates UTF-8 too, unless an extension
         # transforms the payload first (see the extensions setter).
         self._utf8 = Utf8Validator()
-        self._parser = FrameParser(
+        self._parser: Optional[FrameParser] = FrameParser(
             side is SERVER,
             self.max_message_size,
             self.max_fragment_size,
@@ -194,8 +214,8 @@ class Protocol:
             # it is not, bound the number of frames instead.
             max_fragments=max_fragments if self.max_message_size is None else None,
         )
-        self._extensions = []
-        self.fast_parser = None
+        self._extensions: List[Extension] = []
+        self.fast_parser: Optional[FrameParser] = None
         self._eof_rcvd = False
         # After a close frame or a failure, incoming data is dropped until EOF.
         self._discarding = False
@@ -214,24 +234,24 @@ class Protocol:
     # Properties.
 
     @property
-    def state(self):
+    def state(self) -> State:
         """State of the connection: CONNECTING, OPEN, CLOSING or CLOSED."""
         return self._state
 
     @state.setter
-    def state(self, state):
+    def state(self, state: State) -> None:
         if self.debug:
             self.logger.debug("= connection is %s", state.name)
         self._state = state
         self._update_plain_send()
 
     @property
-    def extensions(self):
+    def extensions(self) -> List[Extension]:
         """Negotiated extensions, in the order they apply when sending."""
         return self._extensions
 
     @extensions.setter
-    def extensions(self, extensions):
+    def extensions(self, extensions: Sequence[Extension]) -> None:
         self._extensions = list(extensions)
         # An extension may declare the RSV bits it uses (RSV1=4, RSV2=2,
         # RSV3=1). One that does not is given all three; its decode() must
@@ -245,7 +265,7 @@ class Protocol:
             self._parser.utf8 = None if self._extensions else self._utf8
         self._update_plain_send()
 
-    def _update_plain_send(self):
+    def _update_plain_send(self) -> None:
         # send_text/send_binary and data_frame() take a short cut while this
         # is True. debug is read here only: like websockets, it is fixed at
         # construction.
@@ -256,7 +276,7 @@ class Protocol:
         self.fast_parser = self._parser if plain else None
 
     @property
-    def close_code(self):
+    def close_code(self) -> Optional[int]:
         """Close code received from the peer; 1006 without one; None until CLOSED."""
         if self._state is not CLOSED:
             return None
@@ -265,7 +285,7 @@ class Protocol:
         return self.close_rcvd.code
 
     @property
-    def close_reason(self):
+    def close_reason(self) -> Optional[str]:
         """Close reason received from the peer; "" without one; None until CLOSED."""
         if self._state is not CLOSED:
             return None
@@ -274,7 +294,7 @@ class Protocol:
         return self.close_rcvd.reason
 
     @property
-    def close_exc(self):
+    def close_exc(self) -> ConnectionClosed:
         """
         The exception for using a closed connection.
 
@@ -286,7 +306,7 @@ class Protocol:
         assert self._state is CLOSED, "connection isn't closed yet"
         rcvd, sent = self.close_rcvd, self.close_sent
         if rcvd is not None and sent is not None and rcvd.code in OK_CLOSE_CODES and sent.code in OK_CLOSE_CODES:
-            exc = ConnectionClosedOK(rcvd, sent, self.close_rcvd_then_sent)
+            exc: ConnectionClosed = ConnectionClosedOK(rcvd, sent, self.close_rcvd_then_sent)
         else:
             exc = ConnectionClosedError(rcvd, sent, self.close_rcvd_then_sent)
         exc.__cause__ = self.parser_exc
@@ -294,7 +314,7 @@ class Protocol:
 
     # Receiving.
 
-    def receive_data(self, data):
+    def receive_data(self, data: BytesLike) -> None:
         """
         Feed bytes received from the network.
 
@@ -327,11 +347,11 @@ class Protocol:
                 raise EOFError("stream ended")
             return
         if self._state is CONNECTING:
-            self._receive_handshake(data)
+            self._receive_handshake(data)  # type: ignore[arg-type]  # bytes: the HTTP parsers need them
             return
         self.receive_parsed(parser.feed(data))
 
-    def _receive_handshake(self, data):
+    def _receive_handshake(self, data: bytes) -> None:
         """
         Take bytes of the opening handshake; the subclasses parse the HTTP head.
 
@@ -339,9 +359,9 @@ class Protocol:
         once the connection is open cost no extra call. Protocol alone has no
         handshake: its frames are parsed as they come.
         """
-        self.receive_parsed(self._parser.feed(data))
+        self.receive_parsed(self._parser.feed(data))  # type: ignore[union-attr]  # None after _discard() only
 
-    def next_slice(self, data, start=0):
+    def next_slice(self, data: BytesLike, start: int = 0) -> int:
         """
         How many bytes of ``data[start:]`` to parse next, when an I/O layer
         parses a read a slice at a time: :data:`PARSE_SLICE`, or more when
@@ -362,7 +382,7 @@ class Protocol:
                 frame = header[6] + header[4]
         return frame if frame > PARSE_SLICE else PARSE_SLICE
 
-    def receive_parsed(self, frames):
+    def receive_parsed(self, frames: List[Frame]) -> None:
         """
         Finish :meth:`receive_data` for ``frames = fast_parser.feed(data)``.
 
@@ -376,7 +396,7 @@ class Protocol:
         or to have them delivered as events, pass them to this method, then
         proceed as after :meth:`receive_data`.
         """
-        parser = self._parser
+        parser: FrameParser = self._parser  # type: ignore[assignment]  # None after _discard() only
         if frames:
             if parser.control_frames or self._extensions or self.debug:
                 self._receive_frames(frames)
@@ -387,18 +407,18 @@ class Protocol:
         if parser.exc is not None and not self._discarding:
             self._parser_failed(parser)
 
-    def _parser_failed(self, parser):
+    def _parser_failed(self, parser: FrameParser) -> None:
         exc = parser.exc
         if isinstance(exc, UnicodeDecodeError):
             self._fail_reading(CloseCode.INVALID_DATA, exc, f"{exc.reason} at position {exc.start}")
         elif parser.fragments_exceeded:
-            self._fail_reading(CloseCode.MESSAGE_TOO_BIG, TooManyFragments(parser.max_fragments), "too many fragments")
+            self._fail_reading(CloseCode.MESSAGE_TOO_BIG, TooManyFragments(parser.max_fragments), "too many fragments")  # type: ignore[arg-type]
         elif isinstance(exc, FrameTooLarge):
             self._fail_reading(CloseCode.MESSAGE_TOO_BIG, PayloadTooBig(str(exc)))
         else:
             self._fail_reading(CloseCode.PROTOCOL_ERROR, ProtocolError(str(exc)))
 
-    def receive_eof(self):
+    def receive_eof(self) -> None:
         """
         Note that the network connection was closed by the peer (EOF).
 
@@ -416,7 +436,7 @@ class Protocol:
         # EOF before the closing handshake completed.
         self._fail_reading(CloseCode.ABNORMAL_CLOSURE, EOFError("unexpected end of stream"))
 
-    def _receive_frames(self, frames):
+    def _receive_frames(self, frames: List[Frame]) -> None:
         """Deliver a batch of frames that holds control frames or needs decoding."""
         append = self.events.append
         extensions = self._extensions
@@ -452,7 +472,7 @@ class Protocol:
             self.logger.error("parser failed", exc_info=True)
             self._fail_reading(CloseCode.INTERNAL_ERROR, exc, "")
 
-    def _decode(self, frame, opcode):
+    def _decode(self, frame: Frame, opcode: Opcode) -> Frame:
         """Run a frame through the extensions; validate the text they produce."""
         # Decoding may grow the payload (decompression): bound it by what is
         # left of the message budget.
@@ -481,7 +501,7 @@ class Protocol:
             self._continue_message(frame.fin, data)
         return frame
 
-    def _start_message(self, opcode, data):
+    def _start_message(self, opcode: Opcode, data: BytesLike) -> None:
         self._in_message = True
         self._message_size = len(data)
         self._message_text = opcode is TEXT
@@ -490,7 +510,7 @@ class Protocol:
             if not self._utf8.feed(data):
                 _raise_decode_error(data)
 
-    def _continue_message(self, fin, data):
+    def _continue_message(self, fin: bool, data: BytesLike) -> None:
         if self._message_text and not self._utf8.feed(data, fin):
             raise UnicodeDecodeError("utf-8", bytes(data[:16]), 0, 1, "invalid UTF-8 in fragmented text message")
         if fin:
@@ -499,7 +519,7 @@ class Protocol:
         else:
             self._message_size += len(data)
 
-    def _receive_close(self, data):
+    def _receive_close(self, data: BytesLike) -> None:
         # RFC 6455 7.1.5 and 7.1.6: the close code and reason.
         self.close_rcvd = Close.parse(data)
         if self._state is CLOSING:
@@ -525,12 +545,12 @@ class Protocol:
         # RFC 6455 1.4: after a close frame, discard everything else.
         self._discard()
 
-    def _fail_reading(self, code, exc, reason=None):
+    def _fail_reading(self, code: int, exc: Exception, reason: Optional[str] = None) -> None:
         """Fail the connection because of what was received; keep the cause."""
         self.fail(code, str(exc) if reason is None else reason)
         self.parser_exc = exc
 
-    def _discard(self):
+    def _discard(self) -> None:
         """
         Drop all incoming data from now on; move to CLOSED at EOF.
 
@@ -546,7 +566,7 @@ class Protocol:
         if self._eof_rcvd:
             self._finish_closing()
 
-    def _finish_closing(self):
+    def _finish_closing(self) -> None:
         # EOF arrived while discarding. A client half-closes only now, after
         # the server did (RFC 6455 7.1.1), unless the handshake never
         # completed, in which case it already sent EOF.
@@ -558,7 +578,7 @@ class Protocol:
 
     # Sending.
 
-    def send_continuation(self, data, fin):
+    def send_continuation(self, data: BytesLike, fin: bool) -> None:
         """
         Send a continuation frame, the next part of a fragmented message.
 
@@ -578,7 +598,7 @@ class Protocol:
         self._update_plain_send()
         self._send_frame(0, data, fin)
 
-    def send_text(self, data, fin=True):
+    def send_text(self, data: BytesLike, fin: bool = True) -> None:
         """
         Send a text frame.
 
@@ -598,7 +618,7 @@ class Protocol:
         else:
             self._send_data(1, data, fin)
 
-    def send_binary(self, data, fin=True):
+    def send_binary(self, data: BytesLike, fin: bool = True) -> None:
         """
         Send a binary frame.
 
@@ -618,7 +638,7 @@ class Protocol:
         else:
             self._send_data(2, data, fin)
 
-    def data_frame(self, opcode, data):
+    def data_frame(self, opcode: int, data: BytesLike) -> Optional[bytes]:
         """
         Return the bytes of a whole message in one data frame, to write now.
 
@@ -643,7 +663,7 @@ class Protocol:
             return build_frame(True, opcode, data, 0, mask_key)
         return None
 
-    def _send_data(self, opcode, data, fin):
+    def _send_data(self, opcode: int, data: BytesLike, fin: bool) -> None:
         """send_text/send_binary when the short cut does not apply."""
         if self._sending_fragments:
             raise ProtocolError("expected a continuation frame")
@@ -653,7 +673,7 @@ class Protocol:
         self._update_plain_send()
         self._send_frame(opcode, data, fin)
 
-    def send_close(self, code=None, reason=""):
+    def send_close(self, code: Optional[int] = None, reason: str = "") -> None:
         """
         Send a close frame, starting the closing handshake.
 
@@ -686,7 +706,7 @@ class Protocol:
         self.close_sent = close
         self.state = CLOSING
 
-    def send_ping(self, data):
+    def send_ping(self, data: BytesLike) -> None:
         """
         Send a ping frame.
 
@@ -704,7 +724,7 @@ class Protocol:
             raise ProtocolError("control frame too long")
         self._send_frame(9, data)
 
-    def send_pong(self, data):
+    def send_pong(self, data: BytesLike) -> None:
         """
         Send a pong frame.
 
@@ -721,7 +741,7 @@ class Protocol:
             raise ProtocolError("control frame too long")
         self._send_frame(10, data)
 
-    def fail(self, code, reason=""):
+    def fail(self, code: int, reason: str = "") -> None:
         """
         Fail the connection (RFC 6455 7.1.7).
 
@@ -754,7 +774,7 @@ class Protocol:
 
     # Fetching results.
 
-    def events_received(self):
+    def events_received(self) -> List[Event]:
         """
         Return the events received since the last call.
 
@@ -764,7 +784,7 @@ class Protocol:
         events, self.events = self.events, []
         return events
 
-    def data_to_send(self):
+    def data_to_send(self) -> List[bytes]:
         """
         Return the bytes to write to the network since the last call.
 
@@ -774,7 +794,7 @@ class Protocol:
         writes, self.writes = self.writes, []
         return writes
 
-    def close_expected(self):
+    def close_expected(self) -> bool:
         """
         Tell whether the network connection should close soon.
 
@@ -791,7 +811,7 @@ class Protocol:
             return False
         return self.eof_sent
 
-    def send_eof(self):
+    def send_eof(self) -> None:
         """Queue :data:`SEND_EOF`: this side writes no more."""
         assert not self.eof_sent, "EOF was sent already"
         self.eof_sent = True
@@ -799,7 +819,7 @@ class Protocol:
             self.logger.debug("> EOF")
         self.writes.append(SEND_EOF)
 
-    def compact(self):
+    def compact(self) -> None:
         """
         Let the extensions drop what an idle connection doesn't need.
 
@@ -813,7 +833,7 @@ class Protocol:
             if compact is not None:
                 compact()
 
-    def _opened(self, extensions=()):
+    def _opened(self, extensions: Sequence[Extension] = ()) -> None:
         """
         Move from CONNECTING to OPEN once the opening handshake succeeded.
 
@@ -824,15 +844,15 @@ class Protocol:
         self.extensions = extensions
         self.state = OPEN
 
-    def _send_frame(self, opcode, data, fin=True):
+    def _send_frame(self, opcode: int, data: BytesLike, fin: bool = True) -> None:
         """Serialize one frame into :attr:`writes`, through the extensions."""
         rsv = 0
         # As websockets does, the log shows the frame the application sent,
         # before extensions (compression) encode it.
         if self.debug:
-            self.logger.debug("> %s", Frame(OPCODE_BY_VALUE[opcode], data, fin))
+            self.logger.debug("> %s", Frame(OPCODE_BY_VALUE[opcode], data, fin))  # type: ignore[arg-type]
         if self._extensions:
-            frame = Frame(OPCODE_BY_VALUE[opcode], data, fin)
+            frame = Frame(OPCODE_BY_VALUE[opcode], data, fin)  # type: ignore[arg-type]
             for extension in self._extensions:
                 frame = extension.encode(frame)
             data, fin = frame.data, frame.fin
@@ -840,7 +860,7 @@ class Protocol:
         append_frame(self.writes, fin, opcode, data, rsv, self._mask_key)
 
 
-def _raise_decode_error(data):
+def _raise_decode_error(data: BytesLike) -> NoReturn:
     """Raise the UnicodeDecodeError that says where ``data`` stops being UTF-8."""
     try:
         bytes(data).decode()
@@ -851,7 +871,7 @@ def _raise_decode_error(data):
     raise UnicodeDecodeError("utf-8", bytes(data[-4:]), 0, 1, "invalid UTF-8")
 
 
-def _truncate_reason(reason):
+def _truncate_reason(reason: str) -> str:
     encoded = reason.encode()
     if len(encoded) <= _MAX_REASON_BYTES:
         return reason
