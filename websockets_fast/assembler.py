@@ -50,10 +50,15 @@ from __future__ import annotations
 
 import codecs
 import os
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
 
 # Absolute imports: this file is also compiled as websockets_fast._speedups.assembler.
 from websockets_fast.exceptions import ConcurrencyError, TooManyFragments
 from websockets_fast.speedups import BACKEND, FrameQueue
+
+if TYPE_CHECKING:
+    from websockets_fast.frames import Frame
+    from websockets_fast.typing import BytesLike, Data
 
 __all__ = ["Assembler", "PingTracker", "parse_max_queue", "parse_write_limit", "MAX_FRAGMENTS"]
 
@@ -66,7 +71,7 @@ MAX_FRAGMENTS = int(os.environ.get("WEBSOCKETS_MAX_FRAGMENTS", "4096"))
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 
 
-def parse_max_queue(max_queue):
+def parse_max_queue(max_queue: Union[int, None, Tuple[Optional[int], Optional[int]]]) -> Tuple[Optional[int], Optional[int]]:
     """
     Turn a ``max_queue`` argument into ``(high, low)`` frame counts.
 
@@ -76,6 +81,8 @@ def parse_max_queue(max_queue):
     """
     if max_queue is None:
         return None, None
+    high: Optional[int]
+    low: Optional[int]
     if isinstance(max_queue, int):
         high, low = max_queue, None
     else:
@@ -85,14 +92,14 @@ def parse_max_queue(max_queue):
     if high is not None and low is None:
         low = high // 4
     if high is not None:
-        if low < 0:
+        if low < 0:  # type: ignore[operator]  # set from high above
             raise ValueError("max_queue low-water mark must be >= 0")
-        if high < low:
+        if high < low:  # type: ignore[operator]
             raise ValueError("max_queue high-water mark must be >= low-water mark")
     return high, low
 
 
-def parse_write_limit(write_limit):
+def parse_write_limit(write_limit: Union[int, Tuple[int, Optional[int]]]) -> Tuple[int, int]:
     """
     Turn a ``write_limit`` argument into ``(high, low)`` byte counts.
 
@@ -110,14 +117,14 @@ def parse_write_limit(write_limit):
     return high, low
 
 
-def _message_limit(max_size):
+def _message_limit(max_size: Union[int, None, Tuple[Optional[int], Optional[int]]]) -> Optional[int]:
     """The message size limit out of a ``max_size`` int, tuple or None."""
     if isinstance(max_size, tuple):
         return max_size[0]
     return max_size
 
 
-def _as_bytes(data):
+def _as_bytes(data: BytesLike) -> bytes:
     return data if type(data) is bytes else bytes(data)
 
 
@@ -126,7 +133,7 @@ def _as_bytes(data):
 _SHARED_PART_SIZE = 4096
 
 
-def _as_str(data):
+def _as_str(data: BytesLike) -> str:
     if type(data) is bytes:
         # A local of its own: the compiled build types it bytes and decodes
         # it with one C call (see assembler.pxd).
@@ -166,35 +173,42 @@ class Assembler:
         "_streaming",
     )
 
-    def __init__(self, max_queue=16, pause=None, resume=None, max_size=2**20, max_fragments=MAX_FRAGMENTS):
+    def __init__(
+        self,
+        max_queue: Union[int, None, Tuple[Optional[int], Optional[int]]] = 16,
+        pause: Optional[Callable[[], object]] = None,
+        resume: Optional[Callable[[], object]] = None,
+        max_size: Union[int, None, Tuple[Optional[int], Optional[int]]] = 2**20,
+        max_fragments: Optional[int] = MAX_FRAGMENTS,
+    ) -> None:
         high, low = parse_max_queue(max_queue)
         self.queue = FrameQueue(high, low, pause, resume)
         # Number of messages whose last frame is queued.
         self.complete = 0
         self.closed = False
         # The fragment cap exists to bound memory; max_size already does.
-        self._max_fragments = max_fragments if _message_limit(max_size) is None else None
+        self._max_fragments: Optional[int] = max_fragments if _message_limit(max_size) is None else None
         # A message being joined by take(): its first frame's data, then,
         # once a second fragment arrives, its parts, joined when the last
         # one comes.
-        self._first = None
-        self._parts = None
+        self._first: Optional[BytesLike] = None
+        self._parts: Optional[List[BytesLike]] = None
         self._count = 0
         self._text = False
         # A message being streamed by take_fragment().
-        self._decoder = None
+        self._decoder: Optional[codecs.IncrementalDecoder] = None
         self._streaming = False
 
-    def __len__(self):
+    def __len__(self) -> int:
         """Number of frames in the queue."""
         return len(self.queue)
 
     @property
-    def paused(self):
+    def paused(self) -> bool:
         """Whether the queue is above its high-water mark (reading paused)."""
         return self.queue.paused
 
-    def put(self, frame):
+    def put(self, frame: Frame) -> None:
         """Queue a data frame. Raises :exc:`EOFError` after :meth:`close`."""
         if self.closed:
             raise EOFError("stream of frames ended")
@@ -202,17 +216,17 @@ class Assembler:
             self.complete += 1
         self.queue.push(frame)
 
-    def put_frames(self, frames):
+    def put_frames(self, frames: List[Frame]) -> None:
         """Queue a list of data frames, as :meth:`put` each."""
         if self.closed:
             raise EOFError("stream of frames ended")
         self.complete += self.queue.push_frames(frames)
 
-    def close(self):
+    def close(self) -> None:
         """End the stream of frames. Complete messages remain available."""
         self.closed = True
 
-    def take(self, decode=None):
+    def take(self, decode: Optional[bool] = None) -> Optional[Data]:
         """
         Return the next complete message, or :obj:`None` if none is complete.
 
@@ -269,7 +283,7 @@ class Assembler:
                 parts.append(bytearray(data))
             if frame.fin:
                 self.complete -= 1
-                data = b"".join(self._parts)
+                data = b"".join(self._parts)  # type: ignore[arg-type]  # parts, set above
                 if decode is None:
                     decode = self._text
                 self._reset()
@@ -278,7 +292,7 @@ class Assembler:
             raise EOFError("stream of frames ended")
         return None
 
-    def take_fragment(self, decode=None):
+    def take_fragment(self, decode: Optional[bool] = None) -> Optional[Tuple[Data, bool]]:
         """
         Return ``(fragment, fin)`` for the next frame of the current message.
 
@@ -294,7 +308,7 @@ class Assembler:
         if not self._streaming and self._first is not None:
             # take() was interrupted half-way through this message (its
             # caller was cancelled): stream what it had joined first.
-            data = self._first if self._parts is None else b"".join(self._parts)
+            data: Any = self._first if self._parts is None else b"".join(self._parts)
             text = self._text
             self._reset()
             self._start_stream(text, decode)
@@ -316,18 +330,18 @@ class Assembler:
             self._decoder = None
         return data, fin
 
-    def _start_stream(self, text, decode):
+    def _start_stream(self, text: bool, decode: Optional[bool]) -> None:
         self._streaming = True
         if decode is None:
             decode = text
         self._decoder = _Utf8Decoder() if decode else None
 
-    def _fragment(self, data, fin):
+    def _fragment(self, data: BytesLike, fin: bool) -> Data:
         if self._decoder is None:
             return _as_bytes(data)
         return self._decoder.decode(data, fin)
 
-    def _reset(self):
+    def _reset(self) -> None:
         self._first = None
         self._parts = None
         self._count = 0
@@ -343,25 +357,25 @@ class PingTracker:
 
     __slots__ = ("_pending",)
 
-    def __init__(self):
+    def __init__(self) -> None:
         # Created on the first ping: most connections never ping by hand
         # and an idle connection shouldn't pay for an empty dict.
-        self._pending = None
+        self._pending: Optional[Dict[bytes, Tuple[Any, float]]] = None
 
-    def __len__(self):
+    def __len__(self) -> int:
         return 0 if self._pending is None else len(self._pending)
 
-    def __contains__(self, data):
+    def __contains__(self, data: object) -> bool:
         return self._pending is not None and data in self._pending
 
-    def new_payload(self):
+    def new_payload(self) -> bytes:
         """Four random bytes that no pending ping uses."""
         while True:
             data = os.urandom(4)
             if data not in self:
                 return data
 
-    def add(self, data, waiter, now):
+    def add(self, data: bytes, waiter: Any, now: float) -> None:
         """
         Record a ping with payload ``data`` sent at time ``now``.
 
@@ -374,7 +388,7 @@ class PingTracker:
             raise ConcurrencyError("already waiting for a pong with the same data")
         self._pending[data] = (waiter, now)
 
-    def acknowledge(self, data, now):
+    def acknowledge(self, data: bytes, now: float) -> Optional[Tuple[float, List[Tuple[Any, float]]]]:
         """
         Handle a pong with payload ``data`` received at time ``now``.
 
@@ -394,7 +408,7 @@ class PingTracker:
                 return now - sent, acknowledged
         raise AssertionError("unreachable: data was in pending")
 
-    def clear(self):
+    def clear(self) -> List[Any]:
         """Forget every pending ping; returns their waiters."""
         pending, self._pending = self._pending, None
         return [] if pending is None else [waiter for waiter, _ in pending.values()]
