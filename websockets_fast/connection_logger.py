@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import logging
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, MutableMapping, Optional
+from typing import TYPE_CHECKING, Any, MutableMapping, Optional
+
+from .typing import LoggerLike
 
 __all__ = ["ConnectionLogger"]
 
 
 if TYPE_CHECKING:
-    _LoggerAdapter = logging.LoggerAdapter[logging.Logger]
+    _LoggerAdapter = logging.LoggerAdapter[Any]
 else:
     _LoggerAdapter = logging.LoggerAdapter  # not subscriptable before 3.11
 
@@ -33,7 +35,7 @@ class ConnectionLogger(_LoggerAdapter):
     # LoggerAdapter.process() reads it on Python 3.13+.
     merge_extra = False
 
-    def __init__(self, logger: logging.Logger, connection: object) -> None:
+    def __init__(self, logger: LoggerLike, connection: object) -> None:
         # LoggerAdapter.__init__ would set a per-instance dict; not called.
         self.logger = logger
         self._websocket = weakref.proxy(connection)

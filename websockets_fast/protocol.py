@@ -50,7 +50,17 @@ from websockets_fast.speedups import (
     validate_utf8,
 )
 
-from websockets_fast.states import CLIENT, CLOSED, CLOSING, CONNECTING, OPEN, SERVER, Side, State
+# Also importable from here, as from websockets.protocol ("X as X" says so to type checkers).
+from websockets_fast.states import (
+    CLIENT as CLIENT,
+    CLOSED as CLOSED,
+    CLOSING as CLOSING,
+    CONNECTING as CONNECTING,
+    OPEN as OPEN,
+    SERVER as SERVER,
+    Side as Side,
+    State as State,
+)
 
 if TYPE_CHECKING:
     from websockets_fast.exceptions import ConnectionClosed

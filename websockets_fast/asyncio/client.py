@@ -47,6 +47,8 @@ class ClientConnection(Connection, asyncio.Protocol):
 
     __slots__ = ()
 
+    protocol: ClientProtocol
+
     async def handshake(
         self,
         additional_headers: Optional[HeadersLike] = None,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Iterator, List, NoReturn, Optional, Tuple, Union
 
 # Absolute imports: this file is also compiled as
 # websockets_fast._speedups.asyncio_connection.
@@ -35,6 +36,15 @@ from websockets_fast.exceptions import (
 from websockets_fast.http11 import Request, RequestParser, Response, ResponseParser
 from websockets_fast.protocol import OPEN, PARSE_SLICE
 from websockets_fast.speedups import BACKEND
+
+if TYPE_CHECKING:
+    import uuid
+    from types import TracebackType
+
+    from typing_extensions import Self
+
+    from websockets_fast.protocol import Event, Protocol, State
+    from websockets_fast.typing import BytesLike, Data, DataLike, LoggerLike, Subprotocol
 
 __all__ = ["Connection", "broadcast"]
 
@@ -120,38 +130,41 @@ class Connection:
 
     def __init__(
         self,
-        protocol,
+        protocol: Protocol,
         *,
-        ping_interval=20,
-        ping_timeout=20,
-        close_timeout=10,
-        max_queue=16,
-        write_limit=2**15,
-    ):
+        ping_interval: Optional[float] = 20,
+        ping_timeout: Optional[float] = 20,
+        close_timeout: Optional[float] = 10,
+        max_queue: Union[int, None, Tuple[Optional[int], Optional[int]]] = 16,
+        write_limit: Union[int, Tuple[int, Optional[int]]] = 2**15,
+    ) -> None:
         # Log records carry the connection as the "websocket" extra, as in
         # websockets: logging adapters and formatters rely on it.
         protocol.logger = ConnectionLogger(protocol.logger, self)
         self.protocol = protocol
         self.loop = asyncio.get_running_loop()
-        self.transport = None
-        self._request = None
-        self._response = None
+        # Set by connection_made(), before anything uses it.
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        # The handshake request and response; their bytes once open (see the
+        # request property).
+        self._request: Any = None
+        self._response: Any = None
         self.latency = 0.0
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
         self._max_queue = max_queue
         self._write_limit = parse_write_limit(write_limit)
-        self._messages = None  # created in connection_made()
-        self._pings = None  # a PingTracker, from the first ping
+        self._messages: Assembler = None  # type: ignore[assignment]  # created in connection_made()
+        self._pings: Optional[PingTracker] = None  # a PingTracker, from the first ping
         # recv() and recv_streaming() exclude each other.
         self._recv_busy = False
-        self._recv_waiter = None
+        self._recv_waiter: Optional[asyncio.Future[None]] = None
         # A future while a fragmented message is being sent.
-        self._send_busy = None
+        self._send_busy: Optional[asyncio.Future[None]] = None
         self._write_paused = False
         # Frames that send() gathers during a loop iteration (see send()).
-        self._pending = None
+        self._pending: Optional[List[bytes]] = None
         self._pending_size = 0
         self._sent_since_read = False
         # True while reading is paused for another reason than the queue:
@@ -162,18 +175,18 @@ class Connection:
         # parse it (see PARSE_SLICE): it waits until the application has
         # consumed the queue down to its low-water mark; reading is paused
         # meanwhile.
-        self._unparsed = None
+        self._unparsed: Any = None  # a memoryview, or None
         # Bytes of answers written while the buffer was full and the
         # application waited to write (see data_received).
         self._answers_size = 0
         # True once incoming data frames are dropped (see _read_on_for_close).
         self._discarding = False
-        self._drain_waiters = None
+        self._drain_waiters: Optional[List[asyncio.Future[None]]] = None
         self._lost = False
-        self._lost_waiter = None
-        self._connection_exc = None
-        self._close_timer = None
-        self._keepalive_timer = None
+        self._lost_waiter: Optional[asyncio.Future[None]] = None
+        self._connection_exc: Optional[BaseException] = None
+        self._close_timer: Optional[asyncio.TimerHandle] = None
+        self._keepalive_timer: Optional[asyncio.TimerHandle] = None
         # False until the opening handshake completes; data_received() takes
         # a slower path meanwhile.
         self._open = False
@@ -181,7 +194,7 @@ class Connection:
     # Attributes
 
     @property
-    def request(self):
+    def request(self) -> Optional[Request]:
         """
         The opening handshake request (:class:`~websockets_fast.http11.Request`).
 
@@ -194,15 +207,15 @@ class Connection:
         """
         request = self._request
         if type(request) is bytes:
-            return RequestParser().feed(request)[0]
-        return request
+            return RequestParser().feed(request)[0]  # type: ignore[index]  # the bytes of a whole request
+        return request  # type: ignore[no-any-return]
 
     @request.setter
-    def request(self, request):
+    def request(self, request: Optional[Request]) -> None:
         self._request = request
 
     @property
-    def response(self):
+    def response(self) -> Optional[Response]:
         """
         The opening handshake response (:class:`~websockets_fast.http11.Response`).
 
@@ -210,14 +223,14 @@ class Connection:
         """
         response = self._response
         if type(response) is bytes:
-            return ResponseParser().feed(response)[0]
-        return response
+            return ResponseParser().feed(response)[0]  # type: ignore[index]  # the bytes of a whole response
+        return response  # type: ignore[no-any-return]
 
     @response.setter
-    def response(self, response):
+    def response(self, response: Optional[Response]) -> None:
         self._response = response
 
-    def _compact_handshake(self):
+    def _compact_handshake(self) -> None:
         # Called once the connection is open (see the request property). A
         # request or response that a hook annotated (request.user = ...) is
         # kept whole: its bytes would lose the annotation.
@@ -227,66 +240,71 @@ class Connection:
             self._response = self._response.serialize()
 
     @property
-    def id(self):
+    def id(self) -> uuid.UUID:
         """Unique identifier of the connection (a UUID), for logs."""
         return self.protocol.id
 
     @property
-    def logger(self):
+    def logger(self) -> LoggerLike:
         """Logger of this connection."""
         return self.protocol.logger
 
     @property
-    def debug(self):
+    def debug(self) -> bool:
         return self.protocol.debug
 
     @property
-    def local_address(self):
+    def local_address(self) -> Any:
         """Local address of the socket, e.g. ``(host, port)`` for IPv4."""
         return self.transport.get_extra_info("sockname")
 
     @property
-    def remote_address(self):
+    def remote_address(self) -> Any:
         """Remote address of the socket, e.g. ``(host, port)`` for IPv4."""
         return self.transport.get_extra_info("peername")
 
     @property
-    def state(self):
+    def state(self) -> State:
         """State of the WebSocket connection (:class:`~websockets_fast.protocol.State`)."""
         return self.protocol.state
 
     @property
-    def subprotocol(self):
+    def subprotocol(self) -> Optional[Subprotocol]:
         """Subprotocol negotiated in the opening handshake, or :obj:`None`."""
         return self.protocol.subprotocol
 
     @property
-    def close_code(self):
+    def close_code(self) -> Optional[int]:
         """Close code once the connection is closed, else :obj:`None`."""
         return self.protocol.close_code
 
     @property
-    def close_reason(self):
+    def close_reason(self) -> Optional[str]:
         """Close reason once the connection is closed, else :obj:`None`."""
         return self.protocol.close_reason
 
     @property
-    def close_exc(self):
+    def close_exc(self) -> ConnectionClosed:
         """The ConnectionClosed exception that calls raise; valid only once :attr:`state` is CLOSED."""
         return self._close_exc()
 
     # Context manager and iteration
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, exc_type, exc_value, traceback):
+    async def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
         if exc_type is None:
             await self.close()
         else:
             await self.close(INTERNAL_ERROR)
 
-    async def __aiter__(self):
+    async def __aiter__(self) -> AsyncIterator[Data]:
         """Yield incoming messages until the connection closes normally."""
         try:
             while True:
@@ -296,7 +314,7 @@ class Connection:
 
     # Receiving
 
-    async def recv(self, decode=None):
+    async def recv(self, decode: Optional[bool] = None) -> Data:
         """
         Receive the next message: ``str`` for text, ``bytes`` for binary.
 
@@ -324,7 +342,7 @@ class Connection:
         try:
             # Fast path: a message is already here, no need to wait.
             if messages.complete:
-                return messages.take(decode)
+                return messages.take(decode)  # type: ignore[return-value]  # complete: not None
             self._recv_busy = True
             try:
                 while True:
@@ -348,7 +366,7 @@ class Connection:
             await self._fail_bad_message(exc)
         raise await self._closed_error()
 
-    async def recv_streaming(self, decode=None):
+    async def recv_streaming(self, decode: Optional[bool] = None) -> AsyncIterator[Data]:
         """
         Receive the next message fragment by fragment (an async iterator).
 
@@ -384,7 +402,7 @@ class Connection:
             self._recv_busy = False
         raise await self._closed_error()
 
-    async def _fail_bad_message(self, exc):
+    async def _fail_bad_message(self, exc: Exception) -> NoReturn:
         """Fail the connection for a message the assembler couldn't deliver."""
         self._set_connection_exc(exc)
         if self.protocol.state is OPEN:
@@ -397,7 +415,11 @@ class Connection:
 
     # Sending
 
-    async def send(self, message, text=None):
+    async def send(
+        self,
+        message: Union[DataLike, Iterable[DataLike], AsyncIterable[DataLike]],
+        text: Optional[bool] = None,
+    ) -> None:
         """
         Send a message.
 
@@ -432,19 +454,19 @@ class Connection:
         if kind is bytes or kind is str or kind is bytearray or kind is memoryview:
             # The hot path: one frame.
             if kind is str:
-                message = message.encode()
+                message = message.encode()  # type: ignore[union-attr]  # kind is str
                 opcode = OP_BINARY if text is False else OP_TEXT
             else:
                 opcode = OP_TEXT if text else OP_BINARY
             # self.protocol, not the local: the compiled build calls it in C.
-            frame = self.protocol.data_frame(opcode, message)
+            frame = self.protocol.data_frame(opcode, message)  # type: ignore[arg-type]  # bytes-like by now
             if frame is None:
                 # Through the protocol's extensions, or its state check.
                 try:
                     if opcode == OP_TEXT:
-                        protocol.send_text(message)
+                        protocol.send_text(message)  # type: ignore[arg-type]
                     else:
-                        protocol.send_binary(message)
+                        protocol.send_binary(message)  # type: ignore[arg-type]
                 except InvalidState:
                     raise await self._closed_error() from None
                 except ProtocolError:
@@ -512,7 +534,7 @@ class Connection:
             return await self._send_async_fragments(message.__aiter__(), text)
         raise TypeError("data must be str, bytes, iterable, or async iterable")
 
-    async def _send_fragments(self, chunks, text):
+    async def _send_fragments(self, chunks: Iterator[DataLike], text: Optional[bool]) -> None:
         try:
             chunk = next(chunks)
         except StopIteration:
@@ -532,7 +554,7 @@ class Connection:
             self._send_busy.set_result(None)
             self._send_busy = None
 
-    async def _send_async_fragments(self, chunks, text):
+    async def _send_async_fragments(self, chunks: AsyncIterator[DataLike], text: Optional[bool]) -> None:
         try:
             chunk = await chunks.__anext__()
         except StopAsyncIteration:
@@ -552,7 +574,7 @@ class Connection:
             self._send_busy.set_result(None)
             self._send_busy = None
 
-    async def _send_first_fragment(self, chunk, text):
+    async def _send_first_fragment(self, chunk: DataLike, text: Optional[bool]) -> bool:
         if isinstance(chunk, str):
             await self._send_frame_and_drain(OP_BINARY if text is False else OP_TEXT, chunk.encode(), False)
             return True
@@ -561,14 +583,14 @@ class Connection:
             return False
         raise TypeError("iterable must contain bytes or str")
 
-    async def _send_next_fragment(self, chunk, is_str):
+    async def _send_next_fragment(self, chunk: DataLike, is_str: bool) -> None:
         if is_str and isinstance(chunk, str):
             chunk = chunk.encode()
         elif is_str or not isinstance(chunk, BYTES_LIKE):
             raise TypeError("iterable must contain uniform types")
         await self._send_frame_and_drain(OP_CONT, chunk, False)
 
-    async def _send_frame_and_drain(self, opcode, data, fin):
+    async def _send_frame_and_drain(self, opcode: int, data: BytesLike, fin: bool) -> None:
         if self.protocol.state is not OPEN:
             raise await self._closed_error()
         protocol = self.protocol
@@ -583,13 +605,13 @@ class Connection:
         if self._write_paused:
             await self._drain()
 
-    async def _abandon_fragments(self):
+    async def _abandon_fragments(self) -> None:
         # Half a message can't be finished: the connection is unusable.
         if self.protocol.state is OPEN:
             self.protocol.fail(INTERNAL_ERROR, "error in fragmented message")
             self._flush()
 
-    async def ping(self, data=None):
+    async def ping(self, data: Optional[DataLike] = None) -> Awaitable[float]:
         """
         Send a ping.
 
@@ -626,7 +648,7 @@ class Connection:
             await self._drain()
         return pong_waiter
 
-    async def pong(self, data=b""):
+    async def pong(self, data: DataLike = b"") -> None:
         """
         Send an unsolicited pong.
 
@@ -649,7 +671,7 @@ class Connection:
 
     # Closing
 
-    async def close(self, code=NORMAL_CLOSURE, reason=""):
+    async def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
         """
         Perform the closing handshake and wait for the TCP connection to close.
 
@@ -671,25 +693,25 @@ class Connection:
             self._arm_close_timer()
             await self._wait_lost()
 
-    async def wait_closed(self):
+    async def wait_closed(self) -> None:
         """Wait until the closing handshake completes and the TCP connection is closed."""
         await self._wait_lost()
 
     # Internals: writing
 
-    def _flush(self):
+    def _flush(self) -> bool:
         """
         Write what the protocol has to send. Returns False if the transport failed.
         """
         return self._write(self.protocol.data_to_send())
 
-    def _write_pending(self):
+    def _write_pending(self) -> None:
         # Scheduled by send(): the end of the loop iteration.
         self._write_gathered()
         self._pending = None
         self._sent_since_read = False
 
-    def _write_gathered(self):
+    def _write_gathered(self) -> bool:
         """Write the frames send() gathered. Returns False if the transport failed."""
         pending = self._pending
         if not pending or self._lost:
@@ -703,7 +725,7 @@ class Connection:
             return False
         return True
 
-    def _write(self, writes):
+    def _write(self, writes: List[bytes]) -> bool:
         transport = self.transport
         if self._pending:
             # Frames gathered by send() go first.
@@ -731,7 +753,7 @@ class Connection:
             self._read_on_for_close()
         return True
 
-    def _read_on_for_close(self):
+    def _read_on_for_close(self) -> None:
         # We sent a close frame while the application leaves messages unread:
         # the queue is full and reading paused, so the peer's close frame
         # would never be read and closing would wait for close_timeout.
@@ -748,13 +770,13 @@ class Connection:
             if not self._reading_held and not self._lost:
                 self.transport.resume_reading()
 
-    def _write_failed(self, exc):
+    def _write_failed(self, exc: BaseException) -> None:
         if self.protocol.debug:
             self.protocol.logger.debug("! error while sending data", exc_info=True)
         self._set_connection_exc(exc)
         self.transport.abort()
 
-    async def _drain(self):
+    async def _drain(self) -> None:
         # Wait until resume_writing() (buffer under low) or connection_lost().
         if not self._write_paused or self._lost:
             return
@@ -769,23 +791,23 @@ class Connection:
         if self._lost and self._connection_exc is not None:
             raise await self._closed_error()
 
-    def _wake_drain_waiters(self):
+    def _wake_drain_waiters(self) -> None:
         for waiter in self._drain_waiters or ():
             if not waiter.done():
                 waiter.set_result(None)
 
     # Internals: closing
 
-    def _arm_close_timer(self):
+    def _arm_close_timer(self) -> None:
         if self._close_timer is None and self.close_timeout is not None and not self._lost:
             self._close_timer = self.loop.call_later(self.close_timeout, self._close_timed_out)
 
-    def _close_timed_out(self):
+    def _close_timed_out(self) -> None:
         self._close_timer = None
         self._set_connection_exc(TimeoutError("timed out while closing connection"))
         self.transport.abort()
 
-    async def _wait_lost(self):
+    async def _wait_lost(self) -> None:
         if self._lost:
             return
         if self._lost_waiter is None:
@@ -794,7 +816,7 @@ class Connection:
         # cancelling one of them mustn't cancel it for the others.
         await asyncio.shield(self._lost_waiter)
 
-    async def _closed_error(self):
+    async def _closed_error(self) -> ConnectionClosed:
         """Wait until the connection is closed, then return its ConnectionClosed."""
         if not self._lost:
             # The connection is closing: it ends within close_timeout.
@@ -802,23 +824,23 @@ class Connection:
             await self._wait_lost()
         return self._close_exc()
 
-    def _close_exc(self):
+    def _close_exc(self) -> ConnectionClosed:
         exc = self.protocol.close_exc
         if self._connection_exc is not None:
             exc.__cause__ = self._connection_exc
         return exc
 
-    def _set_connection_exc(self, exc):
+    def _set_connection_exc(self, exc: Optional[BaseException]) -> None:
         if self._connection_exc is None:
             self._connection_exc = exc
 
     # Internals: keepalive, as timers rather than a task.
 
-    def _start_keepalive(self):
+    def _start_keepalive(self) -> None:
         if self.ping_interval is not None:
             self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
 
-    def _keepalive_ping(self):
+    def _keepalive_ping(self) -> None:
         self._keepalive_timer = None
         if self.protocol.state is not OPEN:
             return
@@ -835,9 +857,9 @@ class Connection:
         if self.ping_timeout is not None:
             self._keepalive_timer = self.loop.call_later(self.ping_timeout, self._keepalive_timed_out)
         else:
-            self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+            self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)  # type: ignore[arg-type]  # set: keepalive runs
 
-    def _keepalive_timed_out(self):
+    def _keepalive_timed_out(self) -> None:
         self._keepalive_timer = None
         if self.protocol.state is OPEN:
             if self.protocol.debug:
@@ -846,7 +868,7 @@ class Connection:
             self._flush()
             self._arm_close_timer()
 
-    def _on_pong(self, data):
+    def _on_pong(self, data: BytesLike) -> None:
         if self._pings is None:
             return  # unsolicited
         acknowledged = self._pings.acknowledge(bytes(data), self.loop.time())
@@ -861,14 +883,14 @@ class Connection:
                     self.protocol.logger.debug("% received keepalive pong")
                 if self._keepalive_timer is not None:
                     self._keepalive_timer.cancel()
-                delay = max(0.0, self.ping_interval - latency)
+                delay = max(0.0, self.ping_interval - latency)  # type: ignore[operator]  # set: keepalive runs
                 self._keepalive_timer = self.loop.call_later(delay, self._keepalive_ping)
             elif not waiter.done():
                 waiter.set_result(latency)
 
     # Internals: events
 
-    def _process_event(self, event):
+    def _process_event(self, event: Any) -> None:
         """Handle one event; the handshake subclasses add Request/Response."""
         opcode = event.opcode
         if opcode <= OP_BINARY:
@@ -876,14 +898,14 @@ class Connection:
         elif opcode == OP_PONG:
             self._on_pong(event.data)
 
-    def _wake_reader(self):
+    def _wake_reader(self) -> None:
         waiter = self._recv_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
     # asyncio.Protocol callbacks
 
-    def connection_made(self, transport):
+    def connection_made(self, transport: Any) -> None:
         self.transport = transport
         if type(getattr(transport, "max_size", None)) is int and transport.max_size > READ_SIZE:
             # asyncio's socket transports read with sock.recv(max_size), which
@@ -901,7 +923,7 @@ class Connection:
             self.protocol.max_message_size,
         )
 
-    def _resume_reading(self):
+    def _resume_reading(self) -> None:
         # The queue may drain after the transport closed; don't touch it then.
         if self._lost:
             return
@@ -914,7 +936,7 @@ class Connection:
         if not self._reading_held and not self._messages.paused:
             self.transport.resume_reading()
 
-    def data_received(self, data):
+    def data_received(self, data: bytes) -> None:
         # A read of one large frame (or its rest) goes in one piece.
         if len(data) > PARSE_SLICE and self._open and self.protocol.next_slice(data) < len(data):
             self._unparsed = memoryview(data)
@@ -922,7 +944,7 @@ class Connection:
         else:
             self._receive(data)
 
-    def _parse_unparsed(self):
+    def _parse_unparsed(self) -> bool:
         """Parse what's left of a read, a slice at a time, until the queue is
         above its high-water mark. Return True when nothing is left."""
         view, self._unparsed = self._unparsed, None
@@ -938,7 +960,7 @@ class Connection:
                 return False
         return True
 
-    def _receive(self, data):
+    def _receive(self, data: BytesLike) -> None:
         """Handle bytes from the transport (all of a read, or a slice of it)."""
         self._sent_since_read = False
         protocol = self.protocol
@@ -982,7 +1004,7 @@ class Connection:
                 self._process_event(event)
             self._wake_reader()
 
-    def _receive_events(self, events):
+    def _receive_events(self, events: List[Any]) -> None:
         """Handle the events of an OPEN connection: queue data frames."""
         messages = self._messages
         got_data = False
@@ -1001,7 +1023,7 @@ class Connection:
             if self.protocol.close_sent is not None:
                 self._read_on_for_close()
 
-    def eof_received(self):
+    def eof_received(self) -> None:
         self.protocol.receive_eof()
         events = self.protocol.events_received()
         self._flush()
@@ -1010,7 +1032,7 @@ class Connection:
         # Returning None closes the transport: the WebSocket closing
         # handshake never needs to write after the peer's EOF.
 
-    def connection_lost(self, exc):
+    def connection_lost(self, exc: Optional[Exception]) -> None:
         # receive_eof() is idempotent: this makes the state CLOSED for sure.
         self.protocol.receive_eof()
         self.protocol.data_to_send()  # nothing can be written any more
@@ -1041,10 +1063,10 @@ class Connection:
         self._write_paused = False
         self._wake_drain_waiters()
 
-    def pause_writing(self):
+    def pause_writing(self) -> None:
         self._write_paused = True
 
-    def resume_writing(self):
+    def resume_writing(self) -> None:
         self._write_paused = False
         self._answers_size = 0
         if self._reading_held:
@@ -1060,13 +1082,19 @@ class Connection:
 _EVENT_FIELDS = frozenset(field.name for event in (Request, Response) for field in dataclasses.fields(event))
 
 
-def _is_plain_event(event):
+def _is_plain_event(event: object) -> bool:
     """Whether a Request or Response can be kept as its bytes: it is one and
     carries no attribute that a hook attached to it."""
     return event is not None and type(event) is not bytes and vars(event).keys() <= _EVENT_FIELDS
 
 
-def broadcast(connections, message, *, text=None, raise_exceptions=False):
+def broadcast(
+    connections: Iterable[Connection],
+    message: DataLike,
+    *,
+    text: Optional[bool] = None,
+    raise_exceptions: bool = False,
+) -> None:
     """
     Send a message to several connections without waiting.
 
@@ -1117,7 +1145,7 @@ def broadcast(connections, message, *, text=None, raise_exceptions=False):
 broadcast.__module__ = "websockets_fast.asyncio.server"
 
 
-def _broadcast_to(connection, message, send_text):
+def _broadcast_to(connection: Connection, message: BytesLike, send_text: bool) -> Optional[Exception]:
     """
     Send the encoded ``message`` of :func:`broadcast` to one connection.
 
@@ -1136,7 +1164,7 @@ def _broadcast_to(connection, message, send_text):
         else:
             protocol.send_binary(message)
         if not connection._flush():
-            raise connection._connection_exc
+            raise connection._connection_exc  # type: ignore[misc]  # set by the failed write
     except Exception as exc:
         error = RuntimeError("failed to write message")
         error.__cause__ = exc
