@@ -115,6 +115,8 @@ class ClientConnection(Connection):
 
     __slots__ = ()
 
+    protocol: ClientProtocol
+
     def __init__(
         self,
         sock: socket.socket,

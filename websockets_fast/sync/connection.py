@@ -40,13 +40,21 @@ import time
 import traceback
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any, Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Callable, Iterator, List, NoReturn, Optional, Tuple
 
 from ..assembler import Assembler, PingTracker
 from ..connection_logger import ConnectionLogger
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK, TooManyFragments
 from ..frames import CloseCode
 from ..protocol import PARSE_SLICE, State
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from ..http11 import Request, Response
+    from ..protocol import Protocol
+    from ..typing import BytesLike, Data, DataLike
 
 __all__ = ["Connection", "broadcast"]
 
@@ -81,7 +89,7 @@ _monotonic = time.monotonic
 _NONBLOCKING_FLAG = getattr(socket, "MSG_DONTWAIT", None)
 
 
-def _readiness_waiter(sock):
+def _readiness_waiter(sock: socket.socket) -> Callable[[float], bool]:
     """
     Return a function ``wait(timeout)`` that waits until ``sock`` has data
     to read (or EOF, or an error) for at most ``timeout`` seconds and tells
@@ -93,20 +101,20 @@ def _readiness_waiter(sock):
         poller.register(sock, select.POLLIN)
         poll = poller.poll
 
-        def wait(timeout):
+        def wait(timeout: float) -> bool:
             # poll() counts milliseconds; round up so a due timer is due.
             return bool(poll(timeout * 1000.0 + 1.0))
 
     else:  # Windows
 
-        def wait(timeout):
+        def wait(timeout: float) -> bool:
             readable, _, _ = select.select([sock], [], [], timeout)
             return bool(readable)
 
     return wait
 
 
-def _wait_writable(sock, timeout):
+def _wait_writable(sock: socket.socket, timeout: Optional[float]) -> None:
     """Wait until ``sock`` can be written (or has failed), at most ``timeout``
     seconds, or without limit when it is :obj:`None`."""
     try:
@@ -197,7 +205,7 @@ class Connection:
     def __init__(
         self,
         sock: socket.socket,
-        protocol: Any,
+        protocol: Protocol,
         *,
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
@@ -218,9 +226,9 @@ class Connection:
         """Logger for this connection."""
         self.debug = protocol.debug
 
-        self.request = None
+        self.request: Optional[Request] = None
         """Opening handshake request."""
-        self.response = None
+        self.response: Optional[Response] = None
         """Opening handshake response."""
         self.latency: float = 0.0
         """
@@ -232,11 +240,11 @@ class Connection:
         # Writing: the thread that claimed the socket writes; others queue
         # their frames in _outgoing and wait on _written (see _write).
         self._writing = False
-        self._outgoing = []
+        self._outgoing: List[bytes] = []
         self._write_seq = 0
         self._written_seq = 0
         self._written = threading.Condition(self._lock)
-        self._write_error = None
+        self._write_error: Optional[BaseException] = None
         self._message_ready = threading.Condition(self._lock)
         # The reader thread waits on this one: to resume reading, for the
         # read token, or for recv() to be done with the socket.
@@ -247,14 +255,14 @@ class Connection:
         # A memoryview of the rest of a read, parsed one slice per
         # _read_step() and not while the queue is paused. Only the holder of
         # the read token touches it.
-        self._unparsed = None
+        self._unparsed: Any = None  # a memoryview, or None
         self._token_busy = False
         self._reader_waiting = False
         self._recv_waiting = False
         self._recv_left_at = 0.0
         self._finished = False
-        self._pending = None
-        self._wait_readable = None
+        self._pending: Any = None
+        self._wait_readable: Optional[Callable[[float], bool]] = None
         self.recv_messages = Assembler(
             max_queue,
             pause=self._pause_reading,
@@ -264,15 +272,15 @@ class Connection:
         self._recv_in_progress = False
         self._send_in_progress = False
         self._pings = PingTracker()
-        self._keepalive_payload = None
+        self._keepalive_payload: Optional[bytes] = None
         # Monotonic times at which the reader must act, or None.
-        self._ping_due = None
-        self._pong_due = None
-        self._close_due = None
+        self._ping_due: Optional[float] = None
+        self._pong_due: Optional[float] = None
+        self._close_due: Optional[float] = None
         self._aborted = False
         # The error that broke the connection, chained to ConnectionClosed.
-        self._connection_exc = None
-        self._reader = None
+        self._connection_exc: Optional[BaseException] = None
+        self._reader: Optional[threading.Thread] = None
         if protocol.state is not CONNECTING:
             self.start_reader()
 
@@ -322,10 +330,15 @@ class Connection:
 
     # Context manager and iteration
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type, exc_value, traceback):
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
         if exc_type is None:
             self.close()
         else:
@@ -485,7 +498,7 @@ class Connection:
 
     # Sending
 
-    def send(self, message: Any, text: bool | None = None) -> None:
+    def send(self, message: DataLike | Iterable[DataLike], text: bool | None = None) -> None:
         """
         Send a message.
 
@@ -507,7 +520,7 @@ class Connection:
             data = message.encode()
             as_text = text is not False
         elif isinstance(message, BYTES_LIKE):
-            data = message
+            data = message  # type: ignore[assignment]
             as_text = text is True
         elif isinstance(message, Mapping):
             raise TypeError("data is a dict-like object")
@@ -533,7 +546,7 @@ class Connection:
             self._raise_closed()
         self._write(chunks, ticket)
 
-    def _send_fragments(self, message, text):
+    def _send_fragments(self, message: Iterable[DataLike], text: Optional[bool]) -> None:
         chunks = iter(message)
         try:
             chunk = next(chunks)
@@ -554,11 +567,11 @@ class Connection:
                 if self._send_in_progress:
                     raise ConcurrencyError("cannot call send while another thread is already running send")
                 self._send_in_progress = True
-                data = chunk.encode() if encode else chunk
+                data = chunk.encode() if encode else chunk  # type: ignore[union-attr]  # encode: str chunks
                 if as_text:
-                    self.protocol.send_text(data, fin=False)
+                    self.protocol.send_text(data, fin=False)  # type: ignore[arg-type]
                 else:
-                    self.protocol.send_binary(data, fin=False)
+                    self.protocol.send_binary(data, fin=False)  # type: ignore[arg-type]
                 out = self.protocol.data_to_send()
                 ticket = self._claim_write_locked(out)
         if out is None:
@@ -595,7 +608,7 @@ class Connection:
                     pass
             raise
 
-    def _send_continuation(self, data, fin):
+    def _send_continuation(self, data: BytesLike, fin: bool) -> None:
         with self._lock:
             if self.protocol.state is not OPEN:
                 out = None
@@ -609,7 +622,7 @@ class Connection:
             self._raise_closed()
         self._write(out, ticket)
 
-    def ping(self, data: Any = None, *, ack_on_close: bool = False) -> threading.Event:
+    def ping(self, data: Optional[DataLike] = None, *, ack_on_close: bool = False) -> threading.Event:
         """
         Send a ping.
 
@@ -650,7 +663,7 @@ class Connection:
         self._write(chunks, ticket)
         return pong_received
 
-    def pong(self, data: Any = b"") -> None:
+    def pong(self, data: DataLike = b"") -> None:
         """
         Send an unsolicited pong, e.g. as a one-way heartbeat.
 
@@ -747,7 +760,7 @@ class Connection:
 
     # Internals: writing
 
-    def _claim_write_locked(self, chunks):
+    def _claim_write_locked(self, chunks: List[bytes]) -> int:
         """
         Claim the socket to write ``chunks``, or queue them behind the thread
         that is writing. The caller holds ``_lock``, then releases it and
@@ -768,7 +781,7 @@ class Connection:
         self._writing = True
         return 0
 
-    def _write(self, chunks, ticket, wait=True):
+    def _write(self, chunks: List[bytes], ticket: int, wait: bool = True) -> bool:
         """
         Write ``chunks`` from the protocol to the socket, as claimed by
         :meth:`_claim_write_locked`.
@@ -799,7 +812,7 @@ class Connection:
             return False
         return True
 
-    def _write_batches(self, chunks, written, hand_over):
+    def _write_batches(self, chunks: List[bytes], written: int, hand_over: bool) -> bool:
         """
         As the writing thread, write ``chunks`` (the queue up to ticket
         ``written``), then what was queued meanwhile, until the queue is
@@ -846,7 +859,7 @@ class Connection:
                 raise
             return False
 
-    def _send_all(self, sock, chunk):
+    def _send_all(self, sock: socket.socket, chunk: bytes) -> None:
         """
         sendall(), except that a write which makes no progress gives up at
         :meth:`_write_deadline` with TimeoutError: a peer that never reads
@@ -882,7 +895,7 @@ class Connection:
                 raise TimeoutError("timed out while sending data: the peer reads nothing")
             _wait_writable(sock, remaining)
 
-    def _write_deadline(self):
+    def _write_deadline(self) -> Optional[float]:
         """
         When a write that makes no progress from now on gives up: after
         ``ping_timeout`` with keepalive on (a peer that reads nothing for
@@ -898,7 +911,7 @@ class Connection:
             deadline = close_due
         return deadline
 
-    def _wait_written(self, ticket):
+    def _wait_written(self, ticket: int) -> bool:
         """
         Wait until the frames queued with ``ticket`` are written, writing
         them if the writing thread handed the queue over. Return False if
@@ -917,7 +930,7 @@ class Connection:
                 return self._written_seq >= ticket
         return self._write_batches(chunks, written, hand_over=False)
 
-    def _fail_locked(self, code, reason, exc):
+    def _fail_locked(self, code: int, reason: str, exc: BaseException) -> Optional[Tuple[List[bytes], int]]:
         """
         Fail the connection with ``code``. The caller holds ``_lock``; it
         must pass the result to :meth:`_write_quietly` once it has released
@@ -933,7 +946,7 @@ class Connection:
             return None
         return chunks, self._claim_write_locked(chunks)
 
-    def _write_quietly(self, claim):
+    def _write_quietly(self, claim: Optional[Tuple[List[bytes], int]]) -> None:
         """Write the output of :meth:`_fail_locked`; errors are already handled."""
         if claim is not None:
             try:
@@ -941,7 +954,7 @@ class Connection:
             except ConnectionClosed:
                 pass
 
-    def _note_closing_locked(self):
+    def _note_closing_locked(self) -> None:
         """Start the close timer once we expect the TCP connection to end."""
         if self._paused and self.protocol.close_sent is not None:
             self._read_on_for_close()
@@ -952,7 +965,7 @@ class Connection:
 
     # Internals: closing
 
-    def _raise_closed(self):
+    def _raise_closed(self) -> NoReturn:
         """Wait until the connection is closed, then raise ConnectionClosed."""
         self._wait_reader()
         with self._lock:
@@ -962,7 +975,7 @@ class Connection:
             exc = self.close_exc
         raise exc
 
-    def _wait_reader(self):
+    def _wait_reader(self) -> None:
         reader = self._reader
         if reader is None or reader is threading.current_thread():
             return
@@ -976,7 +989,7 @@ class Connection:
             self._abort(TimeoutError("timed out while closing connection"))
             reader.join()
 
-    def _abort(self, exc=None):
+    def _abort(self, exc: Optional[BaseException] = None) -> None:
         """Drop the TCP connection; the reader notices and cleans up."""
         with self._lock:
             if exc is not None and self._connection_exc is None:
@@ -993,13 +1006,13 @@ class Connection:
 
     # Internals: flow control (called by the assembler, under _lock)
 
-    def _pause_reading(self):
+    def _pause_reading(self) -> None:
         if self.protocol.close_sent is not None:
             self._read_on_for_close()
         else:
             self._paused = True
 
-    def _read_on_for_close(self):
+    def _read_on_for_close(self) -> None:
         # We sent a close frame while the application leaves messages
         # unread: with reading paused, the peer's close frame would never be
         # read and closing would wait for close_timeout. Nobody will read
@@ -1009,12 +1022,12 @@ class Connection:
             self._paused = False
             self._reader_wake.notify()
 
-    def _resume_reading(self):
+    def _resume_reading(self) -> None:
         self._paused = False
         # A pong may have been waiting unread while reading was paused: give
         # it the full ping_timeout from now rather than fail at once.
         if self._pong_due is not None:
-            self._pong_due = max(self._pong_due, _monotonic() + self.ping_timeout)
+            self._pong_due = max(self._pong_due, _monotonic() + self.ping_timeout)  # type: ignore[operator]  # set: keepalive runs
         self._reader_wake.notify()
 
     # Internals: reading.
@@ -1046,7 +1059,7 @@ class Connection:
         self._reader = threading.Thread(target=self._read_loop, name=f"websockets_fast-reader-{self.id}", daemon=True)
         self._reader.start()
 
-    def _read_step(self, until=None):
+    def _read_step(self, until: Optional[float] = None) -> int:
         """
         Run the timers, then read the socket once and process what came.
 
@@ -1073,9 +1086,9 @@ class Connection:
             try:
                 if timeout is not None:
                     pending = self._pending
-                    if not (pending is not None and pending()) and not self._wait_readable(timeout):
+                    if not (pending is not None and pending()) and not self._wait_readable(timeout):  # type: ignore[misc]  # set by start_reader()
                         return 0
-                data = sock.recv(self.recv_bufsize)
+                data = sock.recv(self.recv_bufsize)  # type: ignore[assignment]
             except OSError as exc:
                 if self.debug:
                     self.logger.debug("! error while receiving data", exc_info=True)
@@ -1121,13 +1134,13 @@ class Connection:
             self._abort(exc)
             raise
         # Don't wait behind another writer: keep reading.
-        if chunks and not self._write(chunks, ticket, wait=False):
+        if chunks and not self._write(chunks, ticket, wait=False):  # type: ignore[arg-type]  # set with chunks
             return -1
         return status
 
-    def _next_slice(self):
+    def _next_slice(self) -> memoryview:
         """Take the next slice of the unparsed rest of a read."""
-        view = self._unparsed
+        view: memoryview = self._unparsed
         size = self.protocol.next_slice(view)
         if len(view) > size:
             self._unparsed = view[size:]
@@ -1135,14 +1148,14 @@ class Connection:
         self._unparsed = None
         return view
 
-    def _release_token_locked(self):
+    def _release_token_locked(self) -> None:
         """Give up the read token after recv(); the caller holds ``_lock``."""
         self._token_busy = False
         self._recv_left_at = _monotonic()
         if self._reader_waiting:
             self._reader_wake.notify()
 
-    def _take_token_for_reader(self):
+    def _take_token_for_reader(self) -> bool:
         """
         Wait until the reader thread should read, and take the read token.
         Return False when the connection is over.
@@ -1178,7 +1191,7 @@ class Connection:
                 self._token_busy = True
                 return True
 
-    def _read_loop(self):
+    def _read_loop(self) -> None:
         try:
             while self._take_token_for_reader():
                 status = 0
@@ -1213,7 +1226,7 @@ class Connection:
         elif opcode == OP_PONG:
             self._acknowledge_pings(bytes(event.data))
 
-    def _acknowledge_pings(self, data):
+    def _acknowledge_pings(self, data: bytes) -> None:
         result = self._pings.acknowledge(data, _monotonic())
         if result is None:
             return
@@ -1225,11 +1238,11 @@ class Connection:
             self._keepalive_payload = None
             self._pong_due = None
 
-    def _timed_out_closing(self):
+    def _timed_out_closing(self) -> None:
         if self._connection_exc is None:
             self._connection_exc = TimeoutError("timed out while closing connection")
 
-    def _run_timers(self):
+    def _run_timers(self) -> Optional[float]:
         """
         Act on the keepalive and closing deadlines that are due.
 
@@ -1269,7 +1282,7 @@ class Connection:
             self._send_keepalive_ping(now)
         return self._time_to_next_deadline()
 
-    def _time_to_next_deadline(self):
+    def _time_to_next_deadline(self) -> Optional[float]:
         next_due = None
         for due in (self._ping_due, self._pong_due, self._close_due):
             if due is not None and (next_due is None or due < next_due):
@@ -1278,7 +1291,7 @@ class Connection:
             return None
         return max(next_due - _monotonic(), 0.0)
 
-    def _send_keepalive_ping(self, now):
+    def _send_keepalive_ping(self, now: float) -> None:
         with self._lock:
             if self.protocol.state is not OPEN:
                 self._ping_due = None
@@ -1286,7 +1299,7 @@ class Connection:
             # Another thread is writing, maybe to a slow peer: the connection
             # is busy, hence alive. Try again a little later.
             if self._writing:
-                self._ping_due = now + min(KEEPALIVE_RETRY, self.ping_interval)
+                self._ping_due = now + min(KEEPALIVE_RETRY, self.ping_interval)  # type: ignore[operator, type-var]  # set: keepalive runs
                 return
             # Nobody is writing: a good time to drop idle state.
             self.protocol.compact()
@@ -1295,7 +1308,7 @@ class Connection:
             self.protocol.send_ping(payload)
             chunks = self.protocol.data_to_send()
             ticket = self._claim_write_locked(chunks)
-            self._ping_due = now + self.ping_interval
+            self._ping_due = now + self.ping_interval  # type: ignore[operator]
             if self.ping_timeout is not None and self._keepalive_payload is None:
                 self._keepalive_payload = payload
                 self._pong_due = now + self.ping_timeout
@@ -1304,7 +1317,7 @@ class Connection:
         # A failure shows up at the next read.
         self._write(chunks, ticket, wait=False)
 
-    def _finish_reading(self):
+    def _finish_reading(self) -> None:
         """
         End the connection: close the protocol, the queue and the socket.
         Called once reading has ended, by the thread that holds the token.
@@ -1351,7 +1364,7 @@ class Connection:
 
 def broadcast(
     connections: Iterable[Connection],
-    message: Any,
+    message: DataLike,
     *,
     raise_exceptions: bool = False,
     text: bool | None = None,
@@ -1387,7 +1400,7 @@ def broadcast(
     else:
         raise TypeError("data must be str or bytes")
 
-    exceptions = []
+    exceptions: List[Exception] = []
     # (connection, chunks, ticket): writes to finish in the executor.
     unfinished = []
 
@@ -1427,7 +1440,7 @@ def broadcast(
                 chunks = [data[sent:]]
         unfinished.append((connection, chunks, ticket))
 
-    def finish(item):
+    def finish(item: Tuple[Connection, List[bytes], int]) -> None:
         connection, chunks, ticket = item
         if ticket:
             written = connection._wait_written(ticket)
@@ -1455,7 +1468,7 @@ def broadcast(
         if sys.version_info >= (3, 11):
             raise ExceptionGroup("skipped broadcast", exceptions)  # noqa: F821
         try:
-            from exceptiongroup import ExceptionGroup as _ExceptionGroup
+            from exceptiongroup import ExceptionGroup as _ExceptionGroup  # type: ignore[import-not-found, unused-ignore]  # Python < 3.11
         except ImportError:
             raise exceptions[0]
         raise _ExceptionGroup("skipped broadcast", exceptions)
