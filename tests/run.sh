@@ -3,9 +3,11 @@
 #  1. builds an sdist, then a wheel from that sdist (python -m build);
 #  2. installs the wheel with its test dependencies into a fresh venv;
 #  3. runs the suite on the compiled backend, then on the pure-Python twins;
-#  4. installs the sdist again with no working C compiler (CC=false) and checks
+#  4. type checks: mypy --strict on the package and tests/typed_example.py,
+#     stubtest on the compiled modules' stubs (mypy needs Python 3.10+);
+#  5. installs the sdist again with no working C compiler (CC=false) and checks
 #     that installation succeeds with one warning and runs on the twins;
-#  5. tests/sanitize.sh: the compiled modules built with AddressSanitizer and
+#  6. tests/sanitize.sh: the compiled modules built with AddressSanitizer and
 #     UBSan, the speedups tests and a short differential fuzz pass on them
 #     (about 2 minutes; needs gcc's libasan; SKIP_SANITIZE=1 skips it).
 # Extra arguments go to pytest, e.g. `bash tests/run.sh -x -k frames`.
@@ -33,6 +35,30 @@ echo "=== compiled backend ==="
 WEBSOCKETS_FAST_REQUIRE_COMPILED=1 "$VENV/bin/python" -m pytest -p no:cacheprovider -q "$@"
 echo "=== pure-Python backend ==="
 WEBSOCKETS_FAST_PURE=1 "$VENV/bin/python" -m pytest -p no:cacheprovider -q "$@"
+
+echo "=== types ==="
+# mypy --strict on the source tree; then, from outside it, on the typed
+# example against the installed wheel (its py.typed and .pyi), on the same
+# example importing websockets instead (the drop-in check), and stubtest of
+# the compiled modules' .pyi against the modules themselves.
+"$VENV/bin/python" -m pip install -q "$WHEEL[typecheck]"
+if "$VENV/bin/python" -c "import mypy" 2>/dev/null; then
+    (cd "$ROOT" && "$VENV/bin/python" -m mypy --strict websockets_fast)
+    TYPED=$ROOT/build/typed
+    rm -rf "$TYPED" && mkdir -p "$TYPED"
+    cp "$ROOT/tests/typed_example.py" "$TYPED/"
+    (cd "$TYPED" && "$VENV/bin/python" -m mypy --strict --no-incremental typed_example.py)
+    if "$VENV/bin/python" -c "import websockets" 2>/dev/null; then
+        sed 's/websockets_fast/websockets/g' "$ROOT/tests/typed_example.py" > "$TYPED/typed_example_websockets.py"
+        (cd "$TYPED" && "$VENV/bin/python" -m mypy --strict --no-incremental typed_example_websockets.py)
+    fi
+    (cd "$TYPED" && "$VENV/bin/python" -m mypy.stubtest --ignore-disjoint-bases \
+        --allowlist "$ROOT/tests/stubtest_allowlist.txt" \
+        websockets_fast._speedups.mask websockets_fast._speedups.utf8 websockets_fast._speedups.http \
+        websockets_fast._speedups.ringbuffer websockets_fast._speedups.frames)
+else
+    echo "mypy needs Python 3.10+: type checks skipped"
+fi
 
 echo "=== installation without a C compiler ==="
 NOCC=$ROOT/build/venv-nocc

@@ -1135,7 +1135,7 @@ def broadcast(
             connection.protocol.logger.warning("skipped broadcast: %s: %r", error, error.__cause__)
     if raise_exceptions and exceptions:
         try:
-            group = ExceptionGroup  # noqa: F821 (Python 3.11+)
+            group = ExceptionGroup  # type: ignore[name-defined, unused-ignore]  # noqa: F821 (Python 3.11+)
         except NameError:
             # Python < 3.11: no exception groups; raise the first failure.
             raise exceptions[0]
