@@ -11,17 +11,19 @@ conventions. The legacy connection itself doesn't use it.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, Awaitable, Callable, Generator, NamedTuple, Optional, Sequence, Tuple
 
 from .. import frames
+from ..extensions.base import Extension
 from ..frames import Close
+from ..typing import BytesLike, DataLike
 
 __all__ = ["Frame", "prepare_data", "prepare_ctrl", "encode_data", "parse_close", "serialize_close"]
 
 BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
-def _request(size):
+def _request(size: int) -> Generator[Any, Any, Any]:
     # The driver in Frame.read() answers with the bytes.
     return (yield size)
 
@@ -37,19 +39,26 @@ class Frame(NamedTuple):
     rsv3: bool = False
 
     @property
-    def new_frame(self):
+    def new_frame(self) -> frames.Frame:
         """The same frame as a :class:`websockets_fast.frames.Frame`."""
         return frames.Frame(self.opcode, self.data, self.fin, self.rsv1, self.rsv2, self.rsv3)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return str(self.new_frame)
 
-    def check(self):
+    def check(self) -> None:
         """Raise :exc:`~websockets_fast.exceptions.ProtocolError` if the frame breaks a rule."""
         return self.new_frame.check()
 
     @classmethod
-    async def read(cls, reader, *, mask, max_size=None, extensions=None):
+    async def read(
+        cls,
+        reader: Callable[[int], Awaitable[bytes]],
+        *,
+        mask: bool,
+        max_size: Optional[int] = None,
+        extensions: Optional[Sequence[Extension]] = None,
+    ) -> Frame:
         """
         Read one frame with ``reader``, a coroutine function ``(n) -> n bytes``
         (``StreamReader.readexactly``).
@@ -58,7 +67,8 @@ class Frame(NamedTuple):
             PayloadTooBig: the frame is larger than ``max_size``.
             ProtocolError: the frame breaks a rule.
         """
-        parse = frames.Frame.parse(_request, mask=mask, max_size=max_size, extensions=extensions)
+        # _request yields the sizes it wants and receives the bytes.
+        parse: Any = frames.Frame.parse(_request, mask=mask, max_size=max_size, extensions=extensions)
         try:
             size = next(parse)
             while True:
@@ -67,12 +77,18 @@ class Frame(NamedTuple):
             frame = done.value
         return cls(frame.fin, frame.opcode, frame.data, frame.rsv1, frame.rsv2, frame.rsv3)
 
-    def write(self, write, *, mask, extensions=None):
+    def write(
+        self,
+        write: Callable[[bytes], Any],
+        *,
+        mask: bool,
+        extensions: Optional[Sequence[Extension]] = None,
+    ) -> None:
         """Serialise the frame and pass its bytes to ``write``."""
         write(self.new_frame.serialize(mask=mask, extensions=extensions))
 
 
-def prepare_data(data):
+def prepare_data(data: DataLike) -> Tuple[int, BytesLike]:
     """Return ``(opcode, payload)`` for a data frame carrying ``data`` (str or bytes-like)."""
     if isinstance(data, str):
         return frames.Opcode.TEXT, data.encode()
@@ -81,7 +97,7 @@ def prepare_data(data):
     raise TypeError("data must be str or bytes-like")
 
 
-def prepare_ctrl(data):
+def prepare_ctrl(data: DataLike) -> bytes:
     """Return the payload of a control frame carrying ``data`` (str or bytes-like) as bytes."""
     if isinstance(data, str):
         return data.encode()
@@ -93,13 +109,13 @@ def prepare_ctrl(data):
 encode_data = prepare_ctrl
 
 
-def parse_close(data):
+def parse_close(data: bytes) -> Tuple[int, str]:
     """Return ``(code, reason)`` from a close frame's payload."""
     close = Close.parse(data)
     close.check()
     return close.code, close.reason
 
 
-def serialize_close(code, reason):
+def serialize_close(code: int, reason: str) -> bytes:
     """Return the payload of a close frame."""
     return Close(code, reason).serialize()

@@ -11,6 +11,7 @@ The checks are those of the package's Sans-I/O client and server
 from __future__ import annotations
 
 from ..client import ClientProtocol
+from ..datastructures import Headers
 from ..headers import accept_key, generate_key
 from ..http11 import Request, Response
 from ..server import ServerProtocol
@@ -19,7 +20,7 @@ from ..uri import parse_uri
 __all__ = ["build_request", "check_request", "build_response", "check_response"]
 
 
-def build_request(headers):
+def build_request(headers: Headers) -> str:
     """Add the handshake request headers to ``headers``; return the key."""
     key = generate_key()
     headers["Upgrade"] = "websocket"
@@ -29,7 +30,7 @@ def build_request(headers):
     return key
 
 
-def check_request(headers):
+def check_request(headers: Headers) -> str:
     """
     Check the handshake request headers; return the key.
 
@@ -41,14 +42,14 @@ def check_request(headers):
     return headers["Sec-WebSocket-Key"]
 
 
-def build_response(headers, key):
+def build_response(headers: Headers, key: str) -> None:
     """Add the handshake response headers, for ``key``, to ``headers``."""
     headers["Upgrade"] = "websocket"
     headers["Connection"] = "Upgrade"
     headers["Sec-WebSocket-Accept"] = accept_key(key)
 
 
-def check_response(headers, key):
+def check_response(headers: Headers, key: str) -> None:
     """
     Check the handshake response headers against the request's ``key``.
 

@@ -11,8 +11,10 @@ legacy connection itself doesn't use this module.
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Callable, Tuple
 
 from .._speedups import HTTPLimitError, HTTPParseError
+from ..datastructures import Headers
 from ..exceptions import SecurityError
 from ..http11 import MAX_LINE_LENGTH, MAX_NUM_HEADERS, _headers
 from ..speedups import parse_request, parse_response
@@ -20,7 +22,7 @@ from ..speedups import parse_request, parse_response
 __all__ = ["read_request", "read_response", "read_headers", "read_line", "MAX_LINE_LENGTH", "MAX_NUM_HEADERS"]
 
 
-async def read_line(stream):
+async def read_line(stream: asyncio.StreamReader) -> bytes:
     """
     Read one CRLF-terminated line; return it without its CRLF.
 
@@ -42,7 +44,7 @@ async def read_line(stream):
     return line[:-2]
 
 
-async def _read_head(stream):
+async def _read_head(stream: asyncio.StreamReader) -> bytes:
     lines = [await read_line(stream)]
     while lines[-1] != b"":
         if len(lines) > MAX_NUM_HEADERS + 1:
@@ -51,7 +53,7 @@ async def _read_head(stream):
     return b"\r\n".join(lines) + b"\r\n"
 
 
-def _parse(parse, head):
+def _parse(parse: Callable[..., Any], head: bytes) -> Tuple[Any, ...]:
     try:
         *fields, headers, length = parse(head, MAX_LINE_LENGTH, MAX_NUM_HEADERS)
         # Non-ASCII bytes in values become ISO-8859-1, as in the connections.
@@ -62,7 +64,7 @@ def _parse(parse, head):
         raise ValueError(str(exc)) from None
 
 
-async def read_request(stream):
+async def read_request(stream: asyncio.StreamReader) -> Tuple[str, Headers]:
     """
     Read an HTTP/1.1 GET request head; return ``(path, headers)``.
 
@@ -79,7 +81,7 @@ async def read_request(stream):
     return path, headers
 
 
-async def read_response(stream):
+async def read_response(stream: asyncio.StreamReader) -> Tuple[int, str, Headers]:
     """
     Read an HTTP/1.1 response head; return ``(status_code, reason, headers)``.
 
@@ -96,7 +98,7 @@ async def read_response(stream):
     return status_code, reason, headers
 
 
-async def read_headers(stream):
+async def read_headers(stream: asyncio.StreamReader) -> Headers:
     """
     Read header lines up to the blank line; return them as :class:`Headers`.
 
@@ -108,4 +110,4 @@ async def read_headers(stream):
     head = await _read_head(stream)
     # The request parser checks header lines; give it a request line.
     _, _, _, headers, _ = _parse(parse_request, b"GET / HTTP/1.1\r\n" + head)
-    return headers
+    return headers  # type: ignore[no-any-return]  # _headers() made it
