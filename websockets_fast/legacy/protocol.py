@@ -28,6 +28,16 @@ import asyncio
 import collections
 import warnings
 from collections.abc import AsyncIterable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Deque, Dict, List, Optional, Tuple, Union
+
+if TYPE_CHECKING:
+    import uuid
+
+    from ..datastructures import Headers
+    from ..extensions.base import Extension
+    from ..frames import Close, Frame
+    from ..protocol import Protocol, State
+    from ..typing import BytesLike, Data, DataLike, LoggerLike, Subprotocol
 
 from ..assembler import PingTracker, parse_write_limit
 from ..connection_logger import ConnectionLogger
@@ -140,21 +150,21 @@ class WebSocketCommonProtocol(asyncio.Protocol):
     def __init__(
         self,
         *,
-        logger=None,
-        ping_interval=20,
-        ping_timeout=20,
-        close_timeout=None,
-        max_size=2**20,
-        max_queue=2**5,
-        read_limit=2**16,
-        write_limit=2**16,
-        host=None,
-        port=None,
-        secure=None,
-        legacy_recv=False,
-        loop=None,
-        timeout=None,
-    ):
+        logger: Optional[LoggerLike] = None,
+        ping_interval: Optional[float] = 20,
+        ping_timeout: Optional[float] = 20,
+        close_timeout: Optional[float] = None,
+        max_size: Optional[int] = 2**20,
+        max_queue: Optional[int] = 2**5,
+        read_limit: int = 2**16,
+        write_limit: Union[int, Tuple[int, Optional[int]]] = 2**16,
+        host: Optional[str] = None,
+        port: Optional[int] = None,
+        secure: Optional[bool] = None,
+        legacy_recv: bool = False,
+        loop: Optional[asyncio.AbstractEventLoop] = None,
+        timeout: Optional[float] = None,
+    ) -> None:
         if legacy_recv:
             warnings.warn("legacy_recv is deprecated", DeprecationWarning)
         if timeout is None:
@@ -170,7 +180,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         if max_queue is not None and max_queue < 1:
             raise ValueError("max_queue must be at least 1 or None")
         self.loop = loop
-        self.transport = None
+        self.transport: Any = None  # an asyncio.Transport once connected
         self._logger = logger
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
@@ -186,21 +196,22 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         self.legacy_recv = legacy_recv
         # The Sans-I/O protocol: the server's exists from the start, the
         # client's is made by handshake(), which knows the URI.
-        self.protocol = None
-        self.path = None
-        self._request_headers = None
-        self._response_headers = None
-        self.messages = collections.deque()
+        # None until then, which only the properties below check for.
+        self.protocol: Protocol = None  # type: ignore[assignment]
+        self.path: Optional[str] = None
+        self._request_headers: Union[Headers, bytes, None] = None
+        self._response_headers: Union[Headers, bytes, None] = None
+        self.messages: Deque[Data] = collections.deque()
         self.latency = 0.0
         # Data frames parsed from the slice of a read that filled the queue:
         # they become messages as recv() makes room (at most one slice).
-        self._frames = None
+        self._frames: Optional[Deque[Frame]] = None
         # The fragments of a message being received, and whether it's text.
-        self._parts = None
+        self._parts: Optional[List[BytesLike]] = None
         self._parts_text = False
         # The library-level read buffer: bytes received while the queue was
         # full, a bytearray, or None when there are none (the usual case).
-        self._read_buffer = None
+        self._read_buffer: Optional[bytearray] = None
         # Why reading is paused: the read buffer is above read_limit, or our
         # automatic answers (pongs) fill a peer's unread write buffer.
         self._buffer_paused = False
@@ -209,21 +220,21 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         self._answers_size = 0
         # True once incoming data frames are dropped (see _read_on_for_close).
         self._discarding = False
-        self._recv_waiter = None
-        self._pings = None
+        self._recv_waiter: Optional[asyncio.Future[None]] = None
+        self._pings: Optional[PingTracker] = None
         # A future while a fragmented message is being sent.
-        self._send_busy = None
+        self._send_busy: Optional[asyncio.Future[None]] = None
         self._write_paused = False
-        self._drain_waiters = None
+        self._drain_waiters: Optional[List[asyncio.Future[None]]] = None
         self._lost = False
-        self._lost_waiter = None
-        self._connection_exc = None
-        self._close_timer = None
-        self._keepalive_timer = None
+        self._lost_waiter: Optional[asyncio.Future[None]] = None
+        self._connection_exc: Optional[BaseException] = None
+        self._close_timer: Optional[asyncio.TimerHandle] = None
+        self._keepalive_timer: Optional[asyncio.TimerHandle] = None
         # False until the opening handshake completes.
         self._open = False
 
-    def _adopt_protocol(self, protocol):
+    def _adopt_protocol(self, protocol: Protocol) -> None:
         """Drive ``protocol`` (Sans-I/O); log records carry this connection."""
         protocol.logger = ConnectionLogger(protocol.logger, self)
         self.protocol = protocol
@@ -231,21 +242,21 @@ class WebSocketCommonProtocol(asyncio.Protocol):
     # Attributes
 
     @property
-    def id(self):
+    def id(self) -> uuid.UUID:
         """Unique identifier of the connection (a UUID), for logs."""
         return self.protocol.id
 
     @property
-    def logger(self):
+    def logger(self) -> LoggerLike:
         """Logger of this connection."""
         return self.protocol.logger
 
     @property
-    def debug(self):
+    def debug(self) -> bool:
         return self.protocol.debug if self.protocol is not None else False
 
     @property
-    def state(self):
+    def state(self) -> State:
         """State of the WebSocket connection (:class:`~websockets_fast.protocol.State`)."""
         if self.protocol is None:
             return CONNECTING
@@ -257,120 +268,120 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         return state
 
     @property
-    def host(self):
+    def host(self) -> Optional[str]:
         warnings.warn("use remote_address[0] instead of host", DeprecationWarning)
         return self._host
 
     @property
-    def port(self):
+    def port(self) -> Optional[int]:
         warnings.warn("use remote_address[1] instead of port", DeprecationWarning)
         return self._port
 
     @property
-    def secure(self):
+    def secure(self) -> Optional[bool]:
         warnings.warn("don't use secure", DeprecationWarning)
         return self._secure
 
     @property
-    def local_address(self):
+    def local_address(self) -> Any:
         """Local address of the socket, e.g. ``(host, port)``; :obj:`None` before it's connected."""
         if self.transport is None:
             return None
         return self.transport.get_extra_info("sockname")
 
     @property
-    def remote_address(self):
+    def remote_address(self) -> Any:
         """Remote address of the socket, e.g. ``(host, port)``; :obj:`None` before it's connected."""
         if self.transport is None:
             return None
         return self.transport.get_extra_info("peername")
 
     @property
-    def open(self):
+    def open(self) -> bool:
         """Whether the connection is open: :meth:`send` and :meth:`recv` may work."""
         return self._open and self.protocol.state is OPEN and not self._lost
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         """Whether the connection is closed (the TCP connection too)."""
         return self.state is CLOSED
 
     @property
-    def extensions(self):
+    def extensions(self) -> List[Extension]:
         """Negotiated extensions."""
         return [] if self.protocol is None else self.protocol.extensions
 
     @extensions.setter
-    def extensions(self, extensions):
+    def extensions(self, extensions: List[Extension]) -> None:
         self.protocol.extensions = extensions
 
     @property
-    def subprotocol(self):
+    def subprotocol(self) -> Optional[Subprotocol]:
         """Negotiated subprotocol, or :obj:`None`."""
         return None if self.protocol is None else self.protocol.subprotocol
 
     @subprotocol.setter
-    def subprotocol(self, subprotocol):
+    def subprotocol(self, subprotocol: Optional[Subprotocol]) -> None:
         self.protocol.subprotocol = subprotocol
 
     @property
-    def close_code(self):
+    def close_code(self) -> Optional[int]:
         """Close code of the connection once closed (1006 without one), else :obj:`None`."""
         if self.state is not CLOSED:
             return None
         return self.protocol.close_code
 
     @property
-    def close_reason(self):
+    def close_reason(self) -> Optional[str]:
         """Close reason of the connection once closed, else :obj:`None`."""
         if self.state is not CLOSED:
             return None
         return self.protocol.close_reason
 
     @property
-    def pings(self):
+    def pings(self) -> Dict[bytes, Tuple[Any, float]]:
         """Pings awaiting their pong: ``{payload: (waiter, time sent)}``, oldest first (a copy)."""
         pending = None if self._pings is None else self._pings._pending
         # None marks a keepalive ping, which has no waiter to show.
         return {data: entry for data, entry in (pending or {}).items() if entry[0] is not None}
 
     @property
-    def close_sent(self):
+    def close_sent(self) -> Optional[Close]:
         return None if self.protocol is None else self.protocol.close_sent
 
     @property
-    def close_rcvd(self):
+    def close_rcvd(self) -> Optional[Close]:
         return None if self.protocol is None else self.protocol.close_rcvd
 
     @property
-    def close_rcvd_then_sent(self):
+    def close_rcvd_then_sent(self) -> Optional[bool]:
         return None if self.protocol is None else self.protocol.close_rcvd_then_sent
 
     @property
-    def request_headers(self):
+    def request_headers(self) -> Headers:
         """Headers of the opening handshake request (:class:`~websockets_fast.datastructures.Headers`)."""
         headers = self._request_headers
         if type(headers) is bytes:
             headers = self._request_headers = _parse_headers(headers)
-        return headers
+        return headers  # type: ignore[return-value]  # None only before the handshake
 
     @request_headers.setter
-    def request_headers(self, headers):
+    def request_headers(self, headers: Headers) -> None:
         self._request_headers = headers
 
     @property
-    def response_headers(self):
+    def response_headers(self) -> Headers:
         """Headers of the opening handshake response (:class:`~websockets_fast.datastructures.Headers`)."""
         headers = self._response_headers
         if type(headers) is bytes:
             headers = self._response_headers = _parse_headers(headers)
-        return headers
+        return headers  # type: ignore[return-value]  # None only before the handshake
 
     @response_headers.setter
-    def response_headers(self, headers):
+    def response_headers(self, headers: Headers) -> None:
         self._response_headers = headers
 
-    def _compact_headers(self):
+    def _compact_headers(self) -> None:
         # Parsed headers cost about 2 KiB each, their bytes about 200: an
         # open connection keeps the bytes and parses them again on first
         # access (most handlers never look).
@@ -389,7 +400,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
 
     # Iteration
 
-    async def __aiter__(self):
+    async def __aiter__(self) -> AsyncIterator[Data]:
         """Yield incoming messages until the connection closes normally."""
         try:
             while True:
@@ -399,7 +410,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
 
     # Receiving
 
-    async def recv(self):
+    async def recv(self) -> Data:
         """
         Receive the next message: ``str`` for text, ``bytes`` for binary.
 
@@ -425,7 +436,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
                 # Nothing more will arrive.
                 exc = await self._closed_error()
                 if self.legacy_recv:
-                    return None  # the deprecated behaviour of websockets < 3
+                    return None  # type: ignore[return-value]  # the deprecated behaviour of websockets < 3
                 raise exc
             self._recv_waiter = waiter = self.loop.create_future()
             try:
@@ -440,7 +451,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
 
     # Sending
 
-    async def send(self, message):
+    async def send(self, message: Union[DataLike, Iterable[DataLike], AsyncIterable[DataLike]]) -> None:
         """
         Send a message.
 
@@ -463,18 +474,18 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         kind = type(message)
         if kind is str or kind is bytes or kind is bytearray or kind is memoryview:
             if kind is str:
-                message = message.encode()
+                message = message.encode()  # type: ignore[union-attr]  # kind is str
                 opcode = OP_TEXT
             else:
                 opcode = OP_BINARY
-            frame = protocol.data_frame(opcode, message)
+            frame = protocol.data_frame(opcode, message)  # type: ignore[arg-type]  # bytes-like by now
             if frame is None:
                 # Through the protocol's extensions, or its state check.
                 try:
                     if opcode == OP_TEXT:
-                        protocol.send_text(message)
+                        protocol.send_text(message)  # type: ignore[arg-type]
                     else:
-                        protocol.send_binary(message)
+                        protocol.send_binary(message)  # type: ignore[arg-type]
                 except (InvalidState, ProtocolError):
                     if protocol.state is OPEN:
                         raise
@@ -503,7 +514,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             return await self._send_fragments(message.__aiter__(), True)
         raise TypeError("data must be str, bytes-like, or iterable")
 
-    async def _send_fragments(self, chunks, is_async):
+    async def _send_fragments(self, chunks: Any, is_async: bool) -> None:
         try:
             chunk = await chunks.__anext__() if is_async else next(chunks)
         except (StopIteration, StopAsyncIteration):
@@ -542,7 +553,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             self._send_busy.set_result(None)
             self._send_busy = None
 
-    async def _send_fragment(self, method, data, fin=False):
+    async def _send_fragment(self, method: Any, data: BytesLike, fin: bool = False) -> None:
         if self.protocol.state is not OPEN:
             raise await self._closed_error()
         method(data, fin=fin)
@@ -551,7 +562,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         if self._write_paused:
             await self._drain()
 
-    async def ping(self, data=None):
+    async def ping(self, data: Optional[DataLike] = None) -> Awaitable[float]:
         """
         Send a ping.
 
@@ -583,7 +594,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             await self._drain()
         return asyncio.shield(pong_waiter)
 
-    async def pong(self, data=b""):
+    async def pong(self, data: DataLike = b"") -> None:
         """
         Send a pong (an unsolicited one: pings are answered automatically).
 
@@ -599,7 +610,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
 
     # Closing
 
-    async def close(self, code=NORMAL_CLOSURE, reason=""):
+    async def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
         """
         Perform the closing handshake and wait for the TCP connection to close.
 
@@ -621,11 +632,11 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             self._arm_close_timer()
             await self._wait_lost()
 
-    async def wait_closed(self):
+    async def wait_closed(self) -> None:
         """Wait until the connection is closed (the TCP connection too)."""
         await self._wait_lost()
 
-    async def ensure_open(self):
+    async def ensure_open(self) -> None:
         """
         Return at once while the connection is open; raise its
         :exc:`~websockets_fast.exceptions.ConnectionClosed` otherwise, once
@@ -641,7 +652,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             raise InvalidState("WebSocket connection isn't established yet")
         raise await self._closed_error()
 
-    async def close_transport(self):
+    async def close_transport(self) -> None:
         """Wait for the peer to close the TCP connection, within close_timeout;
         abort it then."""
         # A server holds reading from the handshake request to its response
@@ -652,7 +663,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             self._arm_close_timer()
             await self._wait_lost()
 
-    def fail_connection(self, code=ABNORMAL_CLOSURE, reason=""):
+    def fail_connection(self, code: int = ABNORMAL_CLOSURE, reason: str = "") -> None:
         """
         Fail the connection: send a close frame with ``code`` unless it is
         1006, then close the TCP connection (at once for 1006, else once the
@@ -665,22 +676,22 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         elif self.transport is not None and not self._lost:
             self.transport.abort()
 
-    def connection_closed_exc(self):
+    def connection_closed_exc(self) -> ConnectionClosed:
         """The :exc:`~websockets_fast.exceptions.ConnectionClosed` of a closed connection."""
         return self._close_exc()
 
     # Internals: closing
 
-    def _arm_close_timer(self):
+    def _arm_close_timer(self) -> None:
         if self._close_timer is None and self.close_timeout is not None and not self._lost:
             self._close_timer = self.loop.call_later(self.close_timeout, self._close_timed_out)
 
-    def _close_timed_out(self):
+    def _close_timed_out(self) -> None:
         self._close_timer = None
         self._set_connection_exc(TimeoutError("timed out while closing connection"))
         self.transport.abort()
 
-    async def _wait_lost(self):
+    async def _wait_lost(self) -> None:
         if self._lost:
             return
         if self._lost_waiter is None:
@@ -688,30 +699,30 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         # Shielded: several coroutines may wait on the one future.
         await asyncio.shield(self._lost_waiter)
 
-    async def _closed_error(self):
+    async def _closed_error(self) -> ConnectionClosed:
         """Wait until the connection is closed, then return its ConnectionClosed."""
         if not self._lost:
             self._arm_close_timer()
             await self._wait_lost()
         return self._close_exc()
 
-    def _close_exc(self):
+    def _close_exc(self) -> ConnectionClosed:
         exc = self.protocol.close_exc
         if self._connection_exc is not None:
             exc.__cause__ = self._connection_exc
         return exc
 
-    def _set_connection_exc(self, exc):
+    def _set_connection_exc(self, exc: Optional[BaseException]) -> None:
         if self._connection_exc is None:
             self._connection_exc = exc
 
     # Internals: writing
 
-    def _flush(self):
+    def _flush(self) -> bool:
         """Write what the protocol has to send. Returns False if the transport failed."""
         return self._write(self.protocol.data_to_send())
 
-    def _write(self, writes):
+    def _write(self, writes: List[bytes]) -> bool:
         transport = self.transport
         try:
             for data in writes:
@@ -734,11 +745,11 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             self._read_on_for_close()
         return True
 
-    def _write_failed(self, exc):
+    def _write_failed(self, exc: BaseException) -> None:
         self._set_connection_exc(exc)
         self.transport.abort()
 
-    async def _drain(self):
+    async def _drain(self) -> None:
         # Wait until resume_writing() (buffer under low) or connection_lost().
         if not self._write_paused or self._lost:
             return
@@ -753,18 +764,18 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         if self._lost and self._connection_exc is not None:
             raise await self._closed_error()
 
-    def _wake_drain_waiters(self):
+    def _wake_drain_waiters(self) -> None:
         for waiter in self._drain_waiters or ():
             if not waiter.done():
                 waiter.set_result(None)
 
     # Internals: keepalive, as timers rather than a task.
 
-    def _start_keepalive(self):
+    def _start_keepalive(self) -> None:
         if self.ping_interval is not None:
             self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
 
-    def _keepalive_ping(self):
+    def _keepalive_ping(self) -> None:
         self._keepalive_timer = None
         if self.protocol.state is not OPEN or self._lost:
             return
@@ -779,15 +790,15 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         if self.ping_timeout is not None:
             self._keepalive_timer = self.loop.call_later(self.ping_timeout, self._keepalive_timed_out)
         else:
-            self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+            self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)  # type: ignore[arg-type]  # set: keepalive runs
 
-    def _keepalive_timed_out(self):
+    def _keepalive_timed_out(self) -> None:
         self._keepalive_timer = None
         if self.protocol.state is OPEN:
             self.protocol.fail(INTERNAL_ERROR, "keepalive ping timeout")
             self._flush()
 
-    def _on_pong(self, data):
+    def _on_pong(self, data: BytesLike) -> None:
         if self._pings is None:
             return
         acknowledged = self._pings.acknowledge(bytes(data), self.loop.time())
@@ -799,29 +810,29 @@ class WebSocketCommonProtocol(asyncio.Protocol):
                 # The keepalive pong: the next ping one interval after this one.
                 if self._keepalive_timer is not None:
                     self._keepalive_timer.cancel()
-                delay = max(0.0, self.ping_interval - latency)
+                delay = max(0.0, self.ping_interval - latency)  # type: ignore[operator]  # set: keepalive runs
                 self._keepalive_timer = self.loop.call_later(delay, self._keepalive_ping)
             elif not waiter.done():
                 waiter.set_result(latency)
 
-    def connection_open(self):
+    def connection_open(self) -> None:
         """Note that the opening handshake succeeded: start keepalive."""
         self._open = True
         self._start_keepalive()
 
     # Internals: reading
 
-    def _queue_full(self):
+    def _queue_full(self) -> bool:
         max_queue = self.max_queue
         return max_queue is not None and len(self.messages) >= max_queue and not self._discarding
 
-    def _receive(self, data):
+    def _receive(self, data: BytesLike) -> None:
         """Parse bytes from the transport or the read buffer (one slice at most)."""
         protocol = self.protocol
         parser = protocol.fast_parser
         if parser is not None and self._open:
             # The hot path (see Protocol.receive_parsed): data frames only.
-            frames = parser.feed(data)
+            frames: Any = parser.feed(data)
             if not parser.control_frames and parser.exc is None:
                 if frames:
                     self._put_frames(frames)
@@ -829,7 +840,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             protocol.receive_parsed(frames)
         else:
             protocol.receive_data(data)
-        events = protocol.events_received()
+        events: List[Any] = protocol.events_received()
         # Automatic answers (pong, close) go out before events are handled.
         writes = protocol.data_to_send()
         if writes:
@@ -849,7 +860,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         if not self._open:
             events = self._handshake_events(events)
         frames = None
-        for event in events:
+        for event in events:  # frames, once open
             opcode = event.opcode
             if opcode <= OP_BINARY:
                 if frames is None:
@@ -864,11 +875,11 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             # comes once the connection is closed.
             self._wake_reader()
 
-    def _handshake_events(self, events):
+    def _handshake_events(self, events: List[Any]) -> List[Any]:
         """Take the handshake's event (the subclasses); return the rest."""
         return events
 
-    def _put_frames(self, frames):
+    def _put_frames(self, frames: List[Frame]) -> None:
         """Assemble data frames into messages while the queue has room."""
         if self._discarding:
             return
@@ -885,14 +896,14 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         else:
             self._frames.extend(frames)
 
-    def _assemble(self, frame):
+    def _assemble(self, frame: Frame) -> None:
         parts = self._parts
         if parts is None:
             if frame.fin:
                 data = frame.data
                 if frame.opcode == OP_TEXT:
                     # The protocol validated the UTF-8 already.
-                    self.messages.append(data.decode())
+                    self.messages.append(data.decode())  # type: ignore[union-attr]  # bytes from the parser
                 else:
                     self.messages.append(data if type(data) is bytes else bytes(data))
                 return
@@ -905,12 +916,12 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             data = b"".join(parts)
             self.messages.append(data.decode() if self._parts_text else data)
 
-    def _wake_reader(self):
+    def _wake_reader(self) -> None:
         waiter = self._recv_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _fill_queue(self):
+    def _fill_queue(self) -> None:
         """Move waiting frames, then buffered bytes, into the queue while it has room."""
         frames = self._frames
         if frames is not None:
@@ -935,7 +946,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             self._buffer_paused = False
             self._update_reading()
 
-    def _parse_all_buffered(self):
+    def _parse_all_buffered(self) -> None:
         """At the end of the stream: parse what the read buffer holds, so that
         the protocol sees the peer's last frames before its EOF. The queue is
         full (that's why there is a buffer): the data frames wait in _frames,
@@ -944,7 +955,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         if buffer:
             self._receive(bytes(buffer))
 
-    def _update_reading(self):
+    def _update_reading(self) -> None:
         if self._lost or self.transport is None:
             return
         paused = self._buffer_paused or self._reading_held
@@ -955,7 +966,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             self._transport_paused = False
             self.transport.resume_reading()
 
-    def _read_on_for_close(self):
+    def _read_on_for_close(self) -> None:
         # We sent a close frame while the application leaves messages unread:
         # the queue is full and the peer's close frame would sit unparsed
         # behind it until close_timeout. Nobody will read data sent after our
@@ -973,7 +984,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
 
     # asyncio.Protocol callbacks
 
-    def connection_made(self, transport):
+    def connection_made(self, transport: Any) -> None:
         self.transport = transport
         if type(getattr(transport, "max_size", None)) is int and transport.max_size > READ_SIZE:
             # asyncio's socket transports allocate max_size bytes per read;
@@ -983,7 +994,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         high, low = self._write_limits
         transport.set_write_buffer_limits(high, low)
 
-    def data_received(self, data):
+    def data_received(self, data: bytes) -> None:
         buffer = self._read_buffer
         if buffer is not None or self._queue_full() or self._frames is not None:
             self._buffer(data)
@@ -1006,7 +1017,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             self._receive(view[start : start + size])
             start += size
 
-    def _buffer(self, data):
+    def _buffer(self, data: BytesLike) -> None:
         if self._read_buffer is None:
             self._read_buffer = bytearray(data)
         else:
@@ -1015,7 +1026,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             self._buffer_paused = True
             self._update_reading()
 
-    def eof_received(self):
+    def eof_received(self) -> None:
         self._parse_all_buffered()
         self.protocol.receive_eof()
         self._flush()
@@ -1023,12 +1034,12 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         self._wake_reader()
         # Returning None closes the transport.
 
-    def _receive_events_at_eof(self):
+    def _receive_events_at_eof(self) -> None:
         events = self.protocol.events_received()
         if not self._open:
             self._handshake_events(events)
 
-    def connection_lost(self, exc):
+    def connection_lost(self, exc: Optional[Exception]) -> None:
         if self.protocol is not None:
             self._parse_all_buffered()
             self.protocol.receive_eof()
@@ -1052,10 +1063,10 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         self._write_paused = False
         self._wake_drain_waiters()
 
-    def pause_writing(self):
+    def pause_writing(self) -> None:
         self._write_paused = True
 
-    def resume_writing(self):
+    def resume_writing(self) -> None:
         self._write_paused = False
         self._answers_size = 0
         if self._reading_held:
@@ -1064,13 +1075,13 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         self._wake_drain_waiters()
 
 
-def _parse_headers(head):
+def _parse_headers(head: bytes) -> Headers:
     """Headers from the bytes that Headers.serialize() made."""
     head = b"GET / HTTP/1.1\r\n" + head
-    return _headers(parse_request(head)[3], head)
+    return _headers(parse_request(head)[3], head)  # type: ignore[index]  # a whole head
 
 
-def _control_payload(data):
+def _control_payload(data: DataLike) -> bytes:
     if isinstance(data, str):
         return data.encode()
     if isinstance(data, BYTES_LIKE):
@@ -1078,7 +1089,7 @@ def _control_payload(data):
     raise TypeError("data must be str or bytes-like")
 
 
-def broadcast(websockets, message, raise_exceptions=False):
+def broadcast(websockets: Iterable[WebSocketCommonProtocol], message: DataLike, raise_exceptions: bool = False) -> None:
     """
     Send a message to several connections without waiting.
 
@@ -1104,7 +1115,7 @@ def broadcast(websockets, message, raise_exceptions=False):
         text = False
     else:
         raise TypeError("data must be str or bytes-like")
-    exceptions = []
+    exceptions: List[Exception] = []
     for websocket in websockets:
         protocol = websocket.protocol
         if protocol is None or protocol.state is not OPEN or not websocket._open:
@@ -1121,7 +1132,7 @@ def broadcast(websockets, message, raise_exceptions=False):
             else:
                 protocol.send_binary(message)
             if not websocket._flush():
-                raise websocket._connection_exc
+                raise websocket._connection_exc  # type: ignore[misc]  # set by the failed write
         except Exception as exc:
             if raise_exceptions:
                 error = RuntimeError("failed to write message")
@@ -1137,7 +1148,9 @@ def broadcast(websockets, message, raise_exceptions=False):
         raise group("skipped broadcast", exceptions)
 
 
-def pop_deprecated_arguments(kwargs, close_timeout, create_protocol, default_class):
+def pop_deprecated_arguments(
+    kwargs: Dict[str, Any], close_timeout: Optional[float], create_protocol: Any, default_class: Any
+) -> Tuple[Optional[float], Any, bool, Optional[asyncio.AbstractEventLoop]]:
     """
     Take connect()'s and serve()'s deprecated arguments out of ``kwargs``,
     with a DeprecationWarning each, as websockets.legacy does: ``timeout``
