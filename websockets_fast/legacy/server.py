@@ -20,17 +20,24 @@ import inspect
 import logging
 import warnings
 from collections.abc import Awaitable
+from types import TracebackType
+from typing import Any, Callable, Generator, List, Optional, Sequence, Set, Tuple, Type, Union
 
-from ..datastructures import Headers, MultipleValuesError
+from ..datastructures import Headers, HeadersLike, MultipleValuesError
 from ..exceptions import InvalidHandshake, InvalidHeader, InvalidOrigin, InvalidUpgrade, NegotiationError
+from ..extensions.base import Extension, ServerExtensionFactory
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
 from ..headers import build_extension, parse_extension, parse_subprotocol, validate_subprotocols
 from ..http11 import SERVER, Response
 from ..protocol import CONNECTING, OPEN
 from ..server import ServerProtocol
+from ..typing import ExtensionHeader, LoggerLike, Origin, StatusLike, Subprotocol
 from ..utils import get_socket_name
 from .exceptions import AbortHandshake
 from .protocol import WebSocketCommonProtocol, pop_deprecated_arguments, broadcast
+
+# What process_request returns to answer with plain HTTP: (status, headers, body).
+HTTPResponse = Tuple[StatusLike, HeadersLike, bytes]
 
 __all__ = ["serve", "unix_serve", "WebSocketServerProtocol", "WebSocketServer", "broadcast"]
 
@@ -50,22 +57,24 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
     is_client = False
     side = "server"
 
+    protocol: ServerProtocol
+
     def __init__(
         self,
-        ws_handler,
-        ws_server,
+        ws_handler: Callable[..., Awaitable[Any]],
+        ws_server: WebSocketServer,
         *,
-        logger=None,
-        origins=None,
-        extensions=None,
-        subprotocols=None,
-        extra_headers=None,
-        server_header=SERVER,
-        process_request=None,
-        select_subprotocol=None,
-        open_timeout=10,
-        **kwargs,
-    ):
+        logger: Optional[LoggerLike] = None,
+        origins: Optional[Sequence[Optional[Origin]]] = None,
+        extensions: Optional[Sequence[ServerExtensionFactory]] = None,
+        subprotocols: Optional[Sequence[Subprotocol]] = None,
+        extra_headers: Optional[Union[HeadersLike, Callable[[str, Headers], HeadersLike]]] = None,
+        server_header: Optional[str] = SERVER,
+        process_request: Optional[Callable[[str, Headers], Union[Awaitable[Optional[HTTPResponse]], Optional[HTTPResponse]]]] = None,
+        select_subprotocol: Optional[Callable[[Sequence[Subprotocol], Sequence[Subprotocol]], Optional[Subprotocol]]] = None,
+        open_timeout: Optional[float] = 10,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(logger=logger, **kwargs)
         if origins is not None and "" in origins:
             warnings.warn("use None instead of '' in origins", DeprecationWarning)
@@ -80,23 +89,23 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
         self._process_request = process_request
         self._select_subprotocol = select_subprotocol
         self.open_timeout = open_timeout
-        self.handler_task = None
+        self.handler_task: Optional[asyncio.Task[None]] = None
         # Only the HTTP layer is checked by the Sans-I/O protocol; origins,
         # extensions and subprotocols are the legacy hooks' job.
         self._adopt_protocol(ServerProtocol(max_size=self.max_size, logger=logger))
-        self._request = None
+        self._request: Any = None
 
     @property
-    def origin(self):
+    def origin(self) -> Optional[Origin]:
         """The request's ``Origin`` header, once the handshake checked it; else :obj:`None`."""
         return self.protocol.origin
 
-    def connection_made(self, transport):
+    def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self.ws_server.register(self)
         self.handler_task = self.loop.create_task(self.handler())
 
-    async def handler(self):
+    async def handler(self) -> None:
         """The connection's lifecycle: handshake, ``ws_handler``, closing."""
         try:
             try:
@@ -145,7 +154,7 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
         finally:
             self.ws_server.unregister(self)
 
-    def _error_response(self, exc):
+    def _error_response(self, exc: Exception) -> Tuple[http.HTTPStatus, Headers, bytes]:
         if isinstance(exc, AbortHandshake):
             return exc.status, exc.headers, exc.body
         if isinstance(exc, InvalidOrigin):
@@ -173,7 +182,7 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
             b"Failed to open a WebSocket connection.\nSee server log for more information.\n",
         )
 
-    async def read_http_request(self):
+    async def read_http_request(self) -> Tuple[str, Headers]:
         """
         Wait for the handshake request; return its path and headers.
 
@@ -184,7 +193,7 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
         while self._request is None:
             protocol = self.protocol
             if self._lost or protocol.handshake_exc is not None or protocol.state is not CONNECTING:
-                exc = protocol.handshake_exc
+                exc: Optional[BaseException] = protocol.handshake_exc
                 if exc is None:
                     exc = self._connection_exc or EOFError("connection closed before the handshake request")
                 raise exc
@@ -198,7 +207,7 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
         self.request_headers = request.headers
         return request.path, request.headers
 
-    def _handshake_events(self, events):
+    def _handshake_events(self, events: List[Any]) -> List[Any]:
         if events and self._request is None:
             # The handshake request. Read no more until it is answered: a
             # client may not send frames before the response, and what an
@@ -212,7 +221,7 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
         self._wake_reader()
         return events
 
-    def write_http_response(self, status, headers, body=None):
+    def write_http_response(self, status: http.HTTPStatus, headers: Headers, body: Optional[bytes] = None) -> None:
         """Write an HTTP response that ends the connection (not a 101)."""
         self.response_headers = headers
         status = http.HTTPStatus(status)
@@ -221,7 +230,7 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
             self.protocol.send_response(response)
             self._flush()
 
-    async def process_request(self, path, request_headers):
+    async def process_request(self, path: str, request_headers: Headers) -> Optional[HTTPResponse]:
         """
         Look at the request before the handshake; return an HTTP response
         ``(status, headers, body)`` to send instead, or :obj:`None` to go on.
@@ -238,7 +247,7 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
         return None
 
     @staticmethod
-    def process_origin(headers, origins=None):
+    def process_origin(headers: Headers, origins: Optional[Sequence[Optional[Origin]]] = None) -> Optional[Origin]:
         """
         Return the request's ``Origin``, if acceptable.
 
@@ -251,10 +260,12 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
             raise InvalidHeader("Origin", "multiple values") from exc
         if origins is not None and origin not in origins:
             raise InvalidOrigin(origin)
-        return origin
+        return origin  # type: ignore[return-value]  # an Origin header
 
     @staticmethod
-    def process_extensions(headers, available_extensions):
+    def process_extensions(
+        headers: Headers, available_extensions: Optional[Sequence[ServerExtensionFactory]]
+    ) -> Tuple[Optional[str], List[Extension]]:
         """
         Accept the extensions offered by the client that a factory supports.
 
@@ -263,7 +274,7 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
             and the accepted extensions.
         """
         response_params = []
-        accepted = []
+        accepted: List[Extension] = []
         values = headers.get_all("Sec-WebSocket-Extensions")
         if values and available_extensions:
             for name, params in [item for value in values for item in parse_extension(value)]:
@@ -279,7 +290,9 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
                     break
         return (build_extension(response_params) if response_params else None), accepted
 
-    def process_subprotocol(self, headers, available_subprotocols):
+    def process_subprotocol(
+        self, headers: Headers, available_subprotocols: Optional[Sequence[Subprotocol]]
+    ) -> Optional[Subprotocol]:
         """Return the subprotocol picked by :meth:`select_subprotocol`, or :obj:`None`."""
         values = headers.get_all("Sec-WebSocket-Protocol")
         if values and available_subprotocols:
@@ -287,7 +300,9 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
             return self.select_subprotocol(offered, available_subprotocols)
         return None
 
-    def select_subprotocol(self, client_subprotocols, server_subprotocols):
+    def select_subprotocol(
+        self, client_subprotocols: Sequence[Subprotocol], server_subprotocols: Sequence[Subprotocol]
+    ) -> Optional[Subprotocol]:
         """
         Pick a subprotocol both sides support, or :obj:`None` to go on without.
 
@@ -302,7 +317,13 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
             return None
         return min(common, key=lambda p: (client_subprotocols.index(p) + server_subprotocols.index(p), p))
 
-    async def handshake(self, origins=None, available_extensions=None, available_subprotocols=None, extra_headers=None):
+    async def handshake(
+        self,
+        origins: Optional[Sequence[Optional[Origin]]] = None,
+        available_extensions: Optional[Sequence[ServerExtensionFactory]] = None,
+        available_subprotocols: Optional[Sequence[Subprotocol]] = None,
+        extra_headers: Optional[Union[HeadersLike, Callable[[str, Headers], HeadersLike]]] = None,
+    ) -> str:
         """
         Perform the server side of the opening handshake; return the path.
 
@@ -310,7 +331,7 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
             InvalidHandshake: the handshake failed.
         """
         path, request_headers = await self.read_http_request()
-        early_response = self.process_request(path, request_headers)
+        early_response: Any = self.process_request(path, request_headers)
         if isinstance(early_response, Awaitable):
             early_response = await early_response
         else:
@@ -376,31 +397,32 @@ class WebSocketServer:
         logger: logger for this server. Default ``websockets_fast.server``.
     """
 
-    def __init__(self, logger=None):
+    def __init__(self, logger: Optional[LoggerLike] = None) -> None:
         if logger is None:
             logger = logging.getLogger("websockets_fast.server")
         self.logger = logger
-        self.websockets = set()
-        self.close_task = None
-        self.closed_waiter = None
-        self.server = None
+        self.websockets: Set[WebSocketServerProtocol] = set()
+        self.close_task: Optional[asyncio.Task[None]] = None
+        # Set by wrap(), before anything uses them.
+        self.closed_waiter: asyncio.Future[None] = None  # type: ignore[assignment]
+        self.server: asyncio.Server = None  # type: ignore[assignment]
 
-    def wrap(self, server):
+    def wrap(self, server: asyncio.Server) -> None:
         """Attach the :class:`asyncio.Server` that accepts the connections."""
         self.server = server
         for sock in server.sockets:
             self.logger.info("server listening on %s", get_socket_name(sock))
         self.closed_waiter = server.get_loop().create_future()
 
-    def register(self, protocol):
+    def register(self, protocol: WebSocketServerProtocol) -> None:
         """Register a connection with this server."""
         self.websockets.add(protocol)
 
-    def unregister(self, protocol):
+    def unregister(self, protocol: WebSocketServerProtocol) -> None:
         """Unregister a connection with this server."""
         self.websockets.discard(protocol)
 
-    def close(self, close_connections=True):
+    def close(self, close_connections: bool = True) -> None:
         """
         Close the server. Idempotent; :meth:`wait_closed` waits for the end.
 
@@ -411,7 +433,7 @@ class WebSocketServer:
         if self.close_task is None:
             self.close_task = self.get_loop().create_task(self._close(close_connections))
 
-    async def _close(self, close_connections):
+    async def _close(self, close_connections: bool) -> None:
         self.logger.info("server closing")
         self.server.close()
         if close_connections:
@@ -429,35 +451,40 @@ class WebSocketServer:
         self.closed_waiter.set_result(None)
         self.logger.info("server closed")
 
-    async def wait_closed(self):
+    async def wait_closed(self) -> None:
         """Wait until the server is closed and every connection handler has returned."""
         await asyncio.shield(self.closed_waiter)
 
-    def get_loop(self):
+    def get_loop(self) -> asyncio.AbstractEventLoop:
         """The event loop the server runs on."""
         return self.server.get_loop()
 
-    def is_serving(self):
+    def is_serving(self) -> bool:
         """Whether the server accepts new connections."""
         return self.server is not None and self.server.is_serving()
 
-    async def start_serving(self):
+    async def start_serving(self) -> None:
         """Start accepting connections (with ``start_serving=False``)."""
         await self.server.start_serving()
 
-    async def serve_forever(self):
+    async def serve_forever(self) -> None:
         """Serve until cancelled."""
         await self.server.serve_forever()
 
     @property
-    def sockets(self):
+    def sockets(self) -> Any:
         """The listening sockets."""
         return self.server.sockets
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> WebSocketServer:
         return self
 
-    async def __aexit__(self, exc_type, exc_value, traceback):
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
         self.close()
         await self.wait_closed()
 
@@ -503,30 +530,30 @@ class Serve:
 
     def __init__(
         self,
-        ws_handler,
-        host=None,
-        port=None,
+        ws_handler: Callable[..., Awaitable[Any]],
+        host: Optional[Union[str, Sequence[str]]] = None,
+        port: Optional[int] = None,
         *,
-        create_protocol=None,
-        logger=None,
-        compression="deflate",
-        origins=None,
-        extensions=None,
-        subprotocols=None,
-        extra_headers=None,
-        server_header=SERVER,
-        process_request=None,
-        select_subprotocol=None,
-        open_timeout=10,
-        ping_interval=20,
-        ping_timeout=20,
-        close_timeout=None,
-        max_size=2**20,
-        max_queue=2**5,
-        read_limit=2**16,
-        write_limit=2**16,
-        **kwargs,
-    ):
+        create_protocol: Optional[Callable[..., WebSocketServerProtocol]] = None,
+        logger: Optional[LoggerLike] = None,
+        compression: Optional[str] = "deflate",
+        origins: Optional[Sequence[Optional[Origin]]] = None,
+        extensions: Optional[Sequence[ServerExtensionFactory]] = None,
+        subprotocols: Optional[Sequence[Subprotocol]] = None,
+        extra_headers: Optional[Union[HeadersLike, Callable[[str, Headers], HeadersLike]]] = None,
+        server_header: Optional[str] = SERVER,
+        process_request: Optional[Callable[[str, Headers], Union[Awaitable[Optional[HTTPResponse]], Optional[HTTPResponse]]]] = None,
+        select_subprotocol: Optional[Callable[[Sequence[Subprotocol], Sequence[Subprotocol]], Optional[Subprotocol]]] = None,
+        open_timeout: Optional[float] = 10,
+        ping_interval: Optional[float] = 20,
+        ping_timeout: Optional[float] = 20,
+        close_timeout: Optional[float] = None,
+        max_size: Optional[int] = 2**20,
+        max_queue: Optional[int] = 2**5,
+        read_limit: int = 2**16,
+        write_limit: int = 2**16,
+        **kwargs: Any,
+    ) -> None:
         close_timeout, create_protocol, legacy_recv, loop = pop_deprecated_arguments(
             kwargs, close_timeout, create_protocol, WebSocketServerProtocol
         )
@@ -570,28 +597,33 @@ class Serve:
             path = kwargs.pop("path", None)
             assert host is None and port is None, "a Unix server takes a path, not host and port"
 
-            async def create_server():
+            async def create_server() -> asyncio.Server:
                 return await asyncio.get_running_loop().create_unix_server(factory, path, **kwargs)
 
         else:
 
-            async def create_server():
+            async def create_server() -> asyncio.Server:
                 return await asyncio.get_running_loop().create_server(factory, host, port, **kwargs)
 
         self._create_server = create_server
         self.ws_server = ws_server
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> WebSocketServer:
         return await self
 
-    async def __aexit__(self, exc_type, exc_value, traceback):
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
         self.ws_server.close()
         await self.ws_server.wait_closed()
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, WebSocketServer]:
         return self.__await_impl__().__await__()
 
-    async def __await_impl__(self):
+    async def __await_impl__(self) -> WebSocketServer:
         server = await self._create_server()
         self.ws_server.wrap(server)
         return self.ws_server
@@ -602,7 +634,7 @@ class Serve:
 serve = Serve
 
 
-def unix_serve(ws_handler, path=None, **kwargs):
+def unix_serve(ws_handler: Callable[..., Awaitable[Any]], path: Optional[str] = None, **kwargs: Any) -> Serve:
     """
     Start a WebSocket server listening on a Unix socket at ``path``.
 
@@ -611,7 +643,7 @@ def unix_serve(ws_handler, path=None, **kwargs):
     return serve(ws_handler, path=path, unix=True, **kwargs)
 
 
-def remove_path_argument(ws_handler):
+def remove_path_argument(ws_handler: Callable[..., Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
     """Adapt a deprecated ``ws_handler(websocket, path)`` to one argument."""
     try:
         inspect.signature(ws_handler).bind(None)
@@ -623,7 +655,7 @@ def remove_path_argument(ws_handler):
         else:
             warnings.warn("remove second argument of ws_handler", DeprecationWarning)
 
-            async def _ws_handler(websocket):
+            async def _ws_handler(websocket: Any) -> Any:
                 return await ws_handler(websocket, websocket.path)
 
             return _ws_handler
