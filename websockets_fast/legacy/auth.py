@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import functools
 import http
+from typing import Any, Awaitable, Callable, Iterable, Optional, Tuple, Union
 
 from ..credentials import credentials_checker
+from ..datastructures import Headers
 from ..exceptions import InvalidHeader
 from ..headers import build_www_authenticate_basic, parse_authorization_basic
-from .server import WebSocketServerProtocol
+from .server import HTTPResponse, WebSocketServerProtocol
 
 __all__ = ["BasicAuthWebSocketServerProtocol", "basic_auth_protocol_factory"]
 
@@ -27,29 +29,35 @@ class BasicAuthWebSocketServerProtocol(WebSocketServerProtocol):
     Once authenticated, :attr:`username` holds the user's name.
     """
 
-    realm = ""
-    username = None
+    realm: str = ""
+    username: Optional[str] = None
 
-    def __init__(self, *args, realm=None, check_credentials=None, **kwargs):
+    def __init__(
+        self,
+        *args: Any,
+        realm: Optional[str] = None,
+        check_credentials: Optional[Callable[[str, str], Awaitable[bool]]] = None,
+        **kwargs: Any,
+    ) -> None:
         if realm is not None:
             self.realm = realm
         self._check_credentials = check_credentials
         super().__init__(*args, **kwargs)
 
-    async def check_credentials(self, username, password):
+    async def check_credentials(self, username: str, password: str) -> bool:
         """Whether the credentials are valid; override it, or pass ``check_credentials``."""
         if self._check_credentials is not None:
             return await self._check_credentials(username, password)
         return False
 
-    def _unauthorized(self, text):
+    def _unauthorized(self, text: bytes) -> HTTPResponse:
         return (
             http.HTTPStatus.UNAUTHORIZED,
             [("WWW-Authenticate", build_www_authenticate_basic(self.realm))],
             text,
         )
 
-    async def process_request(self, path, request_headers):
+    async def process_request(self, path: str, request_headers: Headers) -> Optional[HTTPResponse]:
         """Answer 401 unless the request carries valid credentials."""
         try:
             authorization = request_headers["Authorization"]
@@ -65,7 +73,12 @@ class BasicAuthWebSocketServerProtocol(WebSocketServerProtocol):
         return await super().process_request(path, request_headers)
 
 
-def basic_auth_protocol_factory(realm=None, credentials=None, check_credentials=None, create_protocol=None):
+def basic_auth_protocol_factory(
+    realm: Optional[str] = None,
+    credentials: Union[Tuple[str, str], Iterable[Tuple[str, str]], None] = None,
+    check_credentials: Optional[Callable[[str, str], Awaitable[bool]]] = None,
+    create_protocol: Optional[Callable[..., BasicAuthWebSocketServerProtocol]] = None,
+) -> Callable[..., BasicAuthWebSocketServerProtocol]:
     """
     A ``create_protocol`` for :func:`~websockets_fast.legacy.server.serve`
     that enforces HTTP Basic Auth::
@@ -91,9 +104,9 @@ def basic_auth_protocol_factory(realm=None, credentials=None, check_credentials=
     if credentials is not None:
         sync_check = check
 
-        async def check(username, password):
-            return sync_check(username, password)
+        async def check(username: str, password: str) -> bool:
+            return sync_check(username, password)  # type: ignore[return-value]  # static credentials: a bool
 
     if create_protocol is None:
         create_protocol = BasicAuthWebSocketServerProtocol
-    return functools.partial(create_protocol, realm=realm, check_credentials=check)
+    return functools.partial(create_protocol, realm=realm, check_credentials=check)  # type: ignore[arg-type]  # async, or made so above

@@ -16,14 +16,18 @@ import os
 import random
 import traceback
 import urllib.parse
+from types import TracebackType
+from typing import Any, AsyncIterator, Callable, Generator, List, Optional, Sequence, Tuple, Type
 
 from ..client import ClientProtocol
-from ..datastructures import Headers
+from ..datastructures import Headers, HeadersLike
 from ..exceptions import InvalidHeader, InvalidMessage, InvalidStatus, SecurityError
+from ..extensions.base import ClientExtensionFactory, Extension
 from ..extensions.permessage_deflate import enable_client_permessage_deflate
 from ..headers import validate_subprotocols
 from ..http11 import USER_AGENT, Request
-from ..uri import parse_uri
+from ..typing import LoggerLike, Origin, Subprotocol
+from ..uri import WebSocketURI, parse_uri
 from .exceptions import InvalidStatusCode, RedirectHandshake
 from .protocol import WebSocketCommonProtocol, pop_deprecated_arguments
 
@@ -32,7 +36,10 @@ __all__ = ["connect", "unix_connect", "WebSocketClientProtocol"]
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
 
-def _checker(extensions=None, subprotocols=None):
+def _checker(
+    extensions: Optional[Sequence[ClientExtensionFactory]] = None,
+    subprotocols: Optional[Sequence[Subprotocol]] = None,
+) -> ClientProtocol:
     # The package's client holds the negotiation rules.
     return ClientProtocol(parse_uri("ws://localhost/"), extensions=extensions, subprotocols=subprotocols)
 
@@ -50,28 +57,35 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
     is_client = True
     side = "client"
 
+    protocol: ClientProtocol
+
     def __init__(
         self,
         *,
-        logger=None,
-        origin=None,
-        extensions=None,
-        subprotocols=None,
-        extra_headers=None,
-        user_agent_header=USER_AGENT,
-        **kwargs,
-    ):
+        logger: Optional[LoggerLike] = None,
+        origin: Optional[Origin] = None,
+        extensions: Optional[Sequence[ClientExtensionFactory]] = None,
+        subprotocols: Optional[Sequence[Subprotocol]] = None,
+        extra_headers: Optional[HeadersLike] = None,
+        user_agent_header: Optional[str] = USER_AGENT,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(logger=logger, **kwargs)
         self.origin = origin
         self.available_extensions = extensions
         self.available_subprotocols = subprotocols
         self.extra_headers = extra_headers
         self.user_agent_header = user_agent_header
-        self._response = None
+        self._response: Any = None
 
     async def handshake(
-        self, wsuri, origin=None, available_extensions=None, available_subprotocols=None, extra_headers=None
-    ):
+        self,
+        wsuri: WebSocketURI,
+        origin: Optional[Origin] = None,
+        available_extensions: Optional[Sequence[ClientExtensionFactory]] = None,
+        available_subprotocols: Optional[Sequence[Subprotocol]] = None,
+        extra_headers: Optional[HeadersLike] = None,
+    ) -> None:
         """
         Perform the client side of the opening handshake.
 
@@ -108,14 +122,14 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
         self._compact_headers()
         self.connection_open()
 
-    def write_http_request(self, path, headers):
+    def write_http_request(self, path: str, headers: Headers) -> None:
         """Send the handshake request (``GET path``) with ``headers``."""
         self.path = path
         self.request_headers = headers
         self.protocol.send_request(Request(path, headers))
         self._flush()
 
-    async def read_http_response(self):
+    async def read_http_response(self) -> Tuple[int, Headers]:
         """
         Wait for the handshake response; return its status code and headers.
 
@@ -143,7 +157,9 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
         return response.status_code, response.headers
 
     @staticmethod
-    def process_extensions(headers, available_extensions):
+    def process_extensions(
+        headers: Headers, available_extensions: Optional[Sequence[ClientExtensionFactory]]
+    ) -> List[Extension]:
         """
         Return the extensions the server accepted, from the response headers.
 
@@ -154,7 +170,9 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
         return _checker(extensions=available_extensions).process_extensions(headers)
 
     @staticmethod
-    def process_subprotocol(headers, available_subprotocols):
+    def process_subprotocol(
+        headers: Headers, available_subprotocols: Optional[Sequence[Subprotocol]]
+    ) -> Optional[Subprotocol]:
         """
         Return the subprotocol the server selected, or :obj:`None`.
 
@@ -163,7 +181,7 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
         """
         return _checker(subprotocols=available_subprotocols).process_subprotocol(headers)
 
-    def _handshake_events(self, events):
+    def _handshake_events(self, events: List[Any]) -> List[Any]:
         if events and self._response is None:
             # The handshake response; frames may follow in the same read.
             self._response = events[0]
@@ -223,26 +241,26 @@ class Connect:
 
     def __init__(
         self,
-        uri,
+        uri: str,
         *,
-        create_protocol=None,
-        logger=None,
-        compression="deflate",
-        origin=None,
-        extensions=None,
-        subprotocols=None,
-        extra_headers=None,
-        user_agent_header=USER_AGENT,
-        open_timeout=10,
-        ping_interval=20,
-        ping_timeout=20,
-        close_timeout=None,
-        max_size=2**20,
-        max_queue=2**5,
-        read_limit=2**16,
-        write_limit=2**16,
-        **kwargs,
-    ):
+        create_protocol: Optional[Callable[..., WebSocketClientProtocol]] = None,
+        logger: Optional[LoggerLike] = None,
+        compression: Optional[str] = "deflate",
+        origin: Optional[Origin] = None,
+        extensions: Optional[Sequence[ClientExtensionFactory]] = None,
+        subprotocols: Optional[Sequence[Subprotocol]] = None,
+        extra_headers: Optional[HeadersLike] = None,
+        user_agent_header: Optional[str] = USER_AGENT,
+        open_timeout: Optional[float] = 10,
+        ping_interval: Optional[float] = 20,
+        ping_timeout: Optional[float] = 20,
+        close_timeout: Optional[float] = None,
+        max_size: Optional[int] = 2**20,
+        max_queue: Optional[int] = 2**5,
+        read_limit: int = 2**16,
+        write_limit: int = 2**16,
+        **kwargs: Any,
+    ) -> None:
         close_timeout, create_protocol, legacy_recv, loop = pop_deprecated_arguments(
             kwargs, close_timeout, create_protocol, WebSocketClientProtocol
         )
@@ -300,15 +318,15 @@ class Connect:
         self.logger = logger
         self._uri = uri
         self._wsuri = wsuri
-        self.protocol = None
+        self.protocol: Optional[WebSocketClientProtocol] = None
 
-    async def _create_connection(self):
+    async def _create_connection(self) -> Tuple[asyncio.BaseTransport, WebSocketClientProtocol]:
         loop = asyncio.get_running_loop()
         if self._unix:
             return await loop.create_unix_connection(self._factory, self._path, **self._kwargs)
         return await loop.create_connection(self._factory, self._host, self._port, **self._kwargs)
 
-    def handle_redirect(self, uri):
+    def handle_redirect(self, uri: str) -> None:
         """Connect to ``uri`` next (a redirect's ``Location``, relative or not)."""
         old_wsuri = self._wsuri
         new_uri = urllib.parse.urljoin(self._uri, uri)
@@ -339,7 +357,7 @@ class Connect:
         self._uri = new_uri
         self._wsuri = new_wsuri
 
-    async def __aiter__(self):
+    async def __aiter__(self) -> AsyncIterator[WebSocketClientProtocol]:
         backoff_delay = self.BACKOFF_MIN / self.BACKOFF_FACTOR
         while True:
             try:
@@ -363,19 +381,24 @@ class Connect:
             else:
                 backoff_delay = self.BACKOFF_MIN
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> WebSocketClientProtocol:
         return await self
 
-    async def __aexit__(self, exc_type, exc_value, traceback):
-        await self.protocol.close()
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
+        await self.protocol.close()  # type: ignore[union-attr]  # set by __aenter__
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, WebSocketClientProtocol]:
         return self.__await_impl__().__await__()
 
-    async def __await_impl__(self):
+    async def __await_impl__(self) -> WebSocketClientProtocol:
         return await asyncio.wait_for(self._connect(), self.open_timeout)
 
-    async def _connect(self):
+    async def _connect(self) -> WebSocketClientProtocol:
         for _ in range(self.MAX_REDIRECTS_ALLOWED):
             _transport, protocol = await self._create_connection()
             try:
@@ -406,7 +429,7 @@ class Connect:
 connect = Connect
 
 
-def unix_connect(path=None, uri="ws://localhost/", **kwargs):
+def unix_connect(path: Optional[str] = None, uri: str = "ws://localhost/", **kwargs: Any) -> Connect:
     """
     Connect to a WebSocket server listening on a Unix socket at ``path``.
 

@@ -1142,7 +1142,7 @@ def broadcast(websockets: Iterable[WebSocketCommonProtocol], message: DataLike, 
                 websocket.logger.warning("skipped broadcast: failed to write message: %r", exc)
     if raise_exceptions and exceptions:
         try:
-            group = ExceptionGroup  # noqa: F821 (Python 3.11+)
+            group = ExceptionGroup  # type: ignore[name-defined, unused-ignore]  # noqa: F821 (Python 3.11+)
         except NameError:
             raise exceptions[0]
         raise group("skipped broadcast", exceptions)
