@@ -34,6 +34,7 @@ cdef class Connection:
     cdef public bint _write_paused
     cdef public list _pending
     cdef public Py_ssize_t _pending_size
+    cdef public Py_ssize_t _pending_room
     cdef public bint _sent_since_read
     cdef public bint _reading_held
     cdef public object _unparsed
@@ -46,12 +47,14 @@ cdef class Connection:
     cdef public object _close_timer
     cdef public object _keepalive_timer
     cdef public bint _open
+    cdef public object _raw_sock
     cdef object __weakref__
     cdef dict __dict__
 
     cpdef _flush(self)
     cdef _write_gathered(self)
     cdef _write(self, writes)
+    cdef _transport_write(self, data)
     cdef _read_on_for_close(self)
     cdef _write_failed(self, exc)
     cdef _arm_close_timer(self)
@@ -62,6 +65,9 @@ cdef class Connection:
     @cython.locals(protocol=CompiledProtocol, parser=CompiledFrameParser)
     cdef _receive(self, data)
     cdef _receive_events(self, events)
+
+
+cdef bytes _encode_utf8(str text)
 
 
 @cython.locals(protocol=CompiledProtocol)

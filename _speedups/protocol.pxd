@@ -46,7 +46,11 @@ cdef class Protocol:
     cdef public object _utf8
     cdef public bint _sending_fragments
 
-    cpdef data_frame(self, int opcode, data)
+    # data_frame() is a Python method that calls this; the compiled
+    # connection calls this one in C. A cpdef method would first look its
+    # name up on the instance, on every call, because ClientProtocol and
+    # ServerProtocol are Python subclasses.
+    cdef _data_frame(self, int opcode, data)
     cpdef send_text(self, data, fin=*)
     cpdef send_binary(self, data, fin=*)
     @cython.locals(parser=CompiledFrameParser)

@@ -636,6 +636,10 @@ class Protocol:
             opcode: 1 (TEXT; ``data`` must be UTF-8) or 2 (BINARY).
             data: payload (bytes-like).
         """
+        return self._data_frame(opcode, data)
+
+    def _data_frame(self, opcode, data):
+        # data_frame(), which the compiled connection calls in C (see the .pxd).
         if self._plain_send:
             mask_key = self._mask_key
             if mask_key is None and len(data) >= SPLIT_FRAME_SIZE:

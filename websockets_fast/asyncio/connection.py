@@ -36,6 +36,11 @@ from websockets_fast.http11 import Request, RequestParser, Response, ResponsePar
 from websockets_fast.protocol import OPEN, PARSE_SLICE
 from websockets_fast.speedups import BACKEND
 
+try:
+    from asyncio.selector_events import _SelectorSocketTransport
+except ImportError:  # pragma: no cover - an interpreter without it
+    _SelectorSocketTransport = None
+
 __all__ = ["Connection", "broadcast"]
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_PONG = 0, 1, 2, 10
@@ -99,6 +104,7 @@ class Connection:
         "_write_paused",
         "_pending",
         "_pending_size",
+        "_pending_room",
         "_sent_since_read",
         "_reading_held",
         "_unparsed",
@@ -111,6 +117,7 @@ class Connection:
         "_close_timer",
         "_keepalive_timer",
         "_open",
+        "_raw_sock",
         "__weakref__",
         # Programs attach their own attributes (ws.user = ...), as websockets
         # allows. The dict only exists once they do; until then it costs a
@@ -153,6 +160,13 @@ class Connection:
         # Frames that send() gathers during a loop iteration (see send()).
         self._pending = None
         self._pending_size = 0
+        # How many bytes may be gathered before the transport's buffer and
+        # the gathered frames pass write_limit's high-water mark; -1 until
+        # worked out. Within a loop iteration the transport's buffer grows
+        # only by our own writes, which reset it (see _transport_write),
+        # so send() asks the transport for its buffer size once per burst,
+        # not once per message.
+        self._pending_room = -1
         self._sent_since_read = False
         # True while reading is paused for another reason than the queue:
         # our answers to the peer's frames (pongs) fill the write buffer, or
@@ -177,6 +191,9 @@ class Connection:
         # False until the opening handshake completes; data_received() takes
         # a slower path meanwhile.
         self._open = False
+        # The socket of a plain TCP transport of asyncio's default loop, which
+        # _transport_write() sends to directly (see there); else None.
+        self._raw_sock = None
 
     # Attributes
 
@@ -432,12 +449,12 @@ class Connection:
         if kind is bytes or kind is str or kind is bytearray or kind is memoryview:
             # The hot path: one frame.
             if kind is str:
-                message = message.encode()
+                message = _encode_utf8(message)
                 opcode = OP_BINARY if text is False else OP_TEXT
             else:
                 opcode = OP_TEXT if text else OP_BINARY
             # self.protocol, not the local: the compiled build calls it in C.
-            frame = self.protocol.data_frame(opcode, message)
+            frame = self.protocol._data_frame(opcode, message)
             if frame is None:
                 # Through the protocol's extensions, or its state check.
                 try:
@@ -475,7 +492,7 @@ class Connection:
                 # its buffer is empty.
                 self._sent_since_read = True
                 try:
-                    self.transport.write(frame)
+                    self._transport_write(frame)
                 except Exception as exc:
                     self._write_failed(exc)
                     raise await self._closed_error() from None
@@ -493,8 +510,9 @@ class Connection:
                 # What is gathered counts towards write_limit: past the
                 # high-water mark, hand it to the transport now, which
                 # pauses writing and makes this send() wait for the drain.
-                if self._pending_size + self.transport.get_write_buffer_size() > self._write_limit[0]:
-                    if not self._write_gathered():
+                if self._pending_size > self._pending_room:
+                    self._pending_room = self._write_limit[0] - self.transport.get_write_buffer_size()
+                    if self._pending_size > self._pending_room and not self._write_gathered():
                         raise await self._closed_error()
             if self._write_paused:
                 await self._drain()
@@ -697,11 +715,38 @@ class Connection:
         self._pending = []
         self._pending_size = 0
         try:
-            self.transport.write(b"".join(pending))
+            self._transport_write(b"".join(pending))
         except Exception as exc:
             self._write_failed(exc)
             return False
         return True
+
+    def _transport_write(self, data):
+        """
+        Write ``data`` (not empty) to the transport.
+
+        On asyncio's default loop, ``transport.write`` is Python code that,
+        when its buffer is empty, sends at once; run per message, it costs
+        more than the rest of sending a small message, and :func:`broadcast`
+        runs it once per recipient. So, with that transport, this does the
+        same send itself while the transport holds nothing (the order of the
+        bytes can't change), and hands the transport only what the socket
+        didn't take. Errors, too, go to the transport, which meets them again
+        and reports them its own way.
+        """
+        self._pending_room = -1
+        sock = self._raw_sock
+        if sock is not None and not self.transport._buffer:
+            try:
+                sent = sock.send(data)
+            except OSError:
+                # BlockingIOError included: the transport buffers it all.
+                sent = 0
+            if sent == len(data):
+                return
+            if sent:
+                data = memoryview(data)[sent:]
+        self.transport.write(data)
 
     def _write(self, writes):
         transport = self.transport
@@ -711,7 +756,7 @@ class Connection:
         try:
             for data in writes:
                 if data:
-                    transport.write(data)
+                    self._transport_write(data)
                 elif transport.can_write_eof():
                     # Half-close: the peer sees EOF, we may still read.
                     try:
@@ -725,7 +770,7 @@ class Connection:
         except Exception as exc:
             self._write_failed(exc)
             return False
-        if not self._open or self.protocol.state is not OPEN:
+        if not self._open or self.protocol._state is not OPEN:
             if self.protocol.close_expected():
                 self._arm_close_timer()
             self._read_on_for_close()
@@ -894,6 +939,12 @@ class Connection:
             transport.max_size = READ_SIZE
         high, low = self._write_limit
         transport.set_write_buffer_limits(high, low)
+        if type(transport) is _SelectorSocketTransport:
+            # Checked once here rather than on every write: _transport_write
+            # relies on these two attributes of asyncio's transport.
+            sock = getattr(transport, "_sock", None)
+            if sock is not None and hasattr(transport, "_buffer"):
+                self._raw_sock = sock
         self._messages = Assembler(
             self._max_queue,
             transport.pause_reading,
@@ -1016,6 +1067,7 @@ class Connection:
         self.protocol.data_to_send()  # nothing can be written any more
         self._lost = True
         self._unparsed = None
+        self._raw_sock = None
         self._set_connection_exc(exc)
         for timer in (self._close_timer, self._keepalive_timer):
             if timer is not None:
@@ -1117,6 +1169,12 @@ def broadcast(connections, message, *, text=None, raise_exceptions=False):
 broadcast.__module__ = "websockets_fast.asyncio.server"
 
 
+def _encode_utf8(text):
+    # A function of its own so that the compiled build types ``text`` as
+    # str and encodes it with one C call (see the .pxd).
+    return text.encode("utf-8")
+
+
 def _broadcast_to(connection, message, send_text):
     """
     Send the encoded ``message`` of :func:`broadcast` to one connection.
@@ -1126,17 +1184,31 @@ def _broadcast_to(connection, message, send_text):
     that the compiled build types the connection (see the .pxd).
     """
     protocol = connection.protocol
-    if protocol.state is not OPEN:
+    # _state, not the state property: a C field in the compiled build.
+    if protocol._state is not OPEN:
         return None
     if connection._send_busy is not None:
         return ConcurrencyError("sending a fragmented message")
     try:
-        if send_text:
-            protocol.send_text(message)
+        # A plain connection takes the frame as one bytes object; the
+        # others (compression, debug log) build it through the protocol.
+        frame = protocol._data_frame(OP_TEXT if send_text else OP_BINARY, message)
+        if frame is not None:
+            if connection._pending:
+                # Frames gathered by send() go first.
+                connection._write_gathered()
+            try:
+                connection._transport_write(frame)
+            except Exception as exc:
+                connection._write_failed(exc)
+                raise
         else:
-            protocol.send_binary(message)
-        if not connection._flush():
-            raise connection._connection_exc
+            if send_text:
+                protocol.send_text(message)
+            else:
+                protocol.send_binary(message)
+            if not connection._flush():
+                raise connection._connection_exc
     except Exception as exc:
         error = RuntimeError("failed to write message")
         error.__cause__ = exc
