@@ -53,13 +53,10 @@ import os
 
 # Absolute imports: this file is also compiled as websockets_fast._speedups.assembler.
 from websockets_fast.exceptions import ConcurrencyError, TooManyFragments
+from websockets_fast.frames import OP_TEXT
 from websockets_fast.speedups import BACKEND, FrameQueue
 
 __all__ = ["Assembler", "PingTracker", "parse_max_queue", "parse_write_limit", "MAX_FRAGMENTS"]
-
-# Opcodes as plain ints; the frames module's Opcode is an IntEnum, which
-# compares equal to them.
-OP_CONT, OP_TEXT, OP_BINARY = 0, 1, 2
 
 MAX_FRAGMENTS = int(os.environ.get("WEBSOCKETS_MAX_FRAGMENTS", "4096"))
 

@@ -32,21 +32,14 @@ from websockets_fast.exceptions import (
     ProtocolError,
     TooManyFragments,
 )
+from websockets_fast.frames import OP_BINARY, OP_CONT, OP_PONG, OP_TEXT, CloseCode
 from websockets_fast.http11 import Request, RequestParser, Response, ResponseParser
 from websockets_fast.protocol import OPEN, PARSE_SLICE
 from websockets_fast.speedups import BACKEND
 
 __all__ = ["Connection", "broadcast"]
 
-OP_CONT, OP_TEXT, OP_BINARY, OP_PONG = 0, 1, 2, 10
-
 BYTES_LIKE = (bytes, bytearray, memoryview)
-
-# Close codes, as ints so that this module needn't import frames.
-NORMAL_CLOSURE = 1000
-INTERNAL_ERROR = 1011
-INVALID_DATA = 1007
-MESSAGE_TOO_BIG = 1009
 
 # Largest read asked of asyncio's socket transports (see connection_made):
 # under glibc's default mmap threshold of 128 KiB.
@@ -284,7 +277,7 @@ class Connection:
         if exc_type is None:
             await self.close()
         else:
-            await self.close(INTERNAL_ERROR)
+            await self.close(CloseCode.INTERNAL_ERROR)
 
     async def __aiter__(self):
         """Yield incoming messages until the connection closes normally."""
@@ -389,9 +382,9 @@ class Connection:
         self._set_connection_exc(exc)
         if self.protocol.state is OPEN:
             if isinstance(exc, UnicodeDecodeError):
-                self.protocol.fail(INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                self.protocol.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
             else:
-                self.protocol.fail(MESSAGE_TOO_BIG, "too many fragments")
+                self.protocol.fail(CloseCode.MESSAGE_TOO_BIG, "too many fragments")
             self._flush()
         raise await self._closed_error()
 
@@ -586,7 +579,7 @@ class Connection:
     async def _abandon_fragments(self):
         # Half a message can't be finished: the connection is unusable.
         if self.protocol.state is OPEN:
-            self.protocol.fail(INTERNAL_ERROR, "error in fragmented message")
+            self.protocol.fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
             self._flush()
 
     async def ping(self, data=None):
@@ -649,7 +642,7 @@ class Connection:
 
     # Closing
 
-    async def close(self, code=NORMAL_CLOSURE, reason=""):
+    async def close(self, code=CloseCode.NORMAL_CLOSURE, reason=""):
         """
         Perform the closing handshake and wait for the TCP connection to close.
 
@@ -663,7 +656,7 @@ class Connection:
         protocol = self.protocol
         if protocol.state is OPEN:
             if self._send_busy is not None:
-                protocol.fail(INTERNAL_ERROR, "close during fragmented message")
+                protocol.fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
             else:
                 protocol.send_close(code, reason)
             self._flush()
@@ -842,7 +835,7 @@ class Connection:
         if self.protocol.state is OPEN:
             if self.protocol.debug:
                 self.protocol.logger.debug("- timed out waiting for keepalive pong")
-            self.protocol.fail(INTERNAL_ERROR, "keepalive ping timeout")
+            self.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
             self._flush()
             self._arm_close_timer()
 

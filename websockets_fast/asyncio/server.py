@@ -16,6 +16,7 @@ from ..credentials import credentials_checker
 from ..credentials import unauthorized as _unauthorized
 from ..exceptions import InvalidHeader
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
+from ..frames import CloseCode
 from ..headers import parse_authorization_basic, validate_subprotocols
 from ..http11 import SERVER
 from ..protocol import CONNECTING, OPEN
@@ -24,8 +25,6 @@ from ..utils import get_socket_name
 from .connection import Connection, broadcast
 
 __all__ = ["broadcast", "serve", "unix_serve", "ServerConnection", "Server", "basic_auth"]
-
-GOING_AWAY = 1001
 
 
 class ServerConnection(Connection, asyncio.Protocol):
@@ -228,7 +227,7 @@ class Server:
         """Set of open connections (handshake done, closing not started)."""
         return {connection for connection in self.all_connections if connection.protocol.state is OPEN}
 
-    def close(self, close_connections=True, code=GOING_AWAY, reason=""):
+    def close(self, close_connections=True, code=CloseCode.GOING_AWAY, reason=""):
         """
         Close the server. Idempotent; :meth:`wait_closed` waits for the end.
 

@@ -32,19 +32,14 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from ..assembler import PingTracker, parse_write_limit
 from ..connection_logger import ConnectionLogger
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK, InvalidState, ProtocolError
+from ..frames import OP_BINARY, OP_PONG, OP_TEXT, CloseCode
 from ..http11 import _headers
 from ..protocol import CLOSED, CLOSING, CONNECTING, OPEN, PARSE_SLICE
 from ..speedups import parse_request
 
 __all__ = ["WebSocketCommonProtocol", "broadcast"]
 
-OP_TEXT, OP_BINARY, OP_PONG = 1, 2, 10
-
 BYTES_LIKE = (bytes, bytearray, memoryview)
-
-NORMAL_CLOSURE = 1000
-ABNORMAL_CLOSURE = 1006
-INTERNAL_ERROR = 1011
 
 # Largest read asked of asyncio's default socket transports: under glibc's
 # mmap threshold (see websockets_fast.asyncio.connection.READ_SIZE).
@@ -535,7 +530,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         except BaseException:
             # Half a message can't be finished: the connection is unusable.
             if protocol.state is OPEN:
-                protocol.fail(INTERNAL_ERROR, "error in fragmented message")
+                protocol.fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
                 self._flush()
             raise
         finally:
@@ -599,7 +594,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
 
     # Closing
 
-    async def close(self, code=NORMAL_CLOSURE, reason=""):
+    async def close(self, code=CloseCode.NORMAL_CLOSURE, reason=""):
         """
         Perform the closing handshake and wait for the TCP connection to close.
 
@@ -613,7 +608,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         protocol = self.protocol
         if protocol is not None and protocol.state is OPEN:
             if self._send_busy is not None:
-                protocol.fail(INTERNAL_ERROR, "close during fragmented message")
+                protocol.fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
             else:
                 protocol.send_close(code, reason)
             self._flush()
@@ -652,14 +647,14 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             self._arm_close_timer()
             await self._wait_lost()
 
-    def fail_connection(self, code=ABNORMAL_CLOSURE, reason=""):
+    def fail_connection(self, code=CloseCode.ABNORMAL_CLOSURE, reason=""):
         """
         Fail the connection: send a close frame with ``code`` unless it is
         1006, then close the TCP connection (at once for 1006, else once the
         peer answers or ``close_timeout`` expires).
         """
         protocol = self.protocol
-        if protocol is not None and protocol.state is OPEN and code != ABNORMAL_CLOSURE:
+        if protocol is not None and protocol.state is OPEN and code != CloseCode.ABNORMAL_CLOSURE:
             protocol.fail(code, reason)
             self._flush()
         elif self.transport is not None and not self._lost:
@@ -784,7 +779,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
     def _keepalive_timed_out(self):
         self._keepalive_timer = None
         if self.protocol.state is OPEN:
-            self.protocol.fail(INTERNAL_ERROR, "keepalive ping timeout")
+            self.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
             self._flush()
 
     def _on_pong(self, data):

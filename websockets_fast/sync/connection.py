@@ -45,7 +45,7 @@ from typing import Any, Iterator
 from ..assembler import Assembler, PingTracker
 from ..connection_logger import ConnectionLogger
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK, TooManyFragments
-from ..frames import CloseCode
+from ..frames import OP_BINARY, OP_PONG, CloseCode
 from ..protocol import PARSE_SLICE, State
 
 __all__ = ["Connection", "broadcast"]
@@ -54,10 +54,6 @@ CONNECTING = State.CONNECTING
 OPEN = State.OPEN
 CLOSING = State.CLOSING
 CLOSED = State.CLOSED
-
-# Opcodes as plain ints: the frames module's Opcode is an IntEnum.
-OP_BINARY = 2
-OP_PONG = 10
 
 BYTES_LIKE = (bytes, bytearray, memoryview)
 
