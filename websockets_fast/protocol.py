@@ -12,7 +12,6 @@ and write what :meth:`Protocol.data_to_send` returns.
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 
 # Absolute imports: this file is also compiled as websockets_fast._speedups.protocol.
@@ -28,6 +27,7 @@ from websockets_fast.frames import (
     BINARY,
     CLOSE,
     CONT,
+    MAX_FRAGMENTS,
     OK_CLOSE_CODES,
     OPCODE_BY_VALUE,
     PING,
@@ -64,9 +64,6 @@ PARSE_SLICE = 16 * 1024
 
 SEND_EOF = b""
 """Item of :meth:`Protocol.data_to_send` meaning: half-close the connection."""
-
-MAX_FRAGMENTS = int(os.environ.get("WEBSOCKETS_MAX_FRAGMENTS", "4096"))
-"""Default cap on the frames of one message when ``max_size`` is None."""
 
 # Close reasons travel in a control frame: 125 bytes minus the 2-byte code.
 _MAX_REASON_BYTES = 123
