@@ -71,6 +71,12 @@ KEEPALIVE_RETRY = 1.0
 # reading can make us hold.
 MAX_QUEUED_REPLIES = 4
 
+# What one _read_step() did.
+READ_OVER = -1  # the connection is over: call _finish_reading()
+READ_TIMED_OUT = 0  # its deadline passed without data
+READ_DATA = 1  # it processed data
+READ_HANDED_OVER = 2  # ... and woke a thread waiting in recv() to take it
+
 _monotonic = time.monotonic
 
 # send() flag for a write that never blocks (not on Windows).
@@ -386,7 +392,7 @@ class Connection:
                             lock.release()
                             try:
                                 status = self._read_step(deadline)
-                                if status < 0:
+                                if status == READ_OVER:
                                     self._finish_reading()
                             finally:
                                 lock.acquire()
@@ -1047,14 +1053,15 @@ class Connection:
         Run the timers, then read the socket once and process what came.
 
         The caller holds the read token, not ``_lock``. ``until`` is a
-        monotonic time after which to stop waiting for data. Return 1 after
-        processing data, 2 if that woke a thread waiting in recv(), 0 when
-        ``until`` passed without data, -1 when the connection is over (call
+        monotonic time after which to stop waiting for data. Return
+        READ_DATA after processing data, READ_HANDED_OVER if that woke a
+        thread waiting in recv(), READ_TIMED_OUT when ``until`` passed
+        without data, READ_OVER when the connection is over (call
         :meth:`_finish_reading`).
         """
         timeout = self._run_timers()
-        if timeout is not None and timeout < 0:
-            return -1
+        if timeout == READ_OVER:
+            return READ_OVER
         if until is not None:
             remaining = until - _monotonic()
             if remaining < 0:
@@ -1070,7 +1077,7 @@ class Connection:
                 if timeout is not None:
                     pending = self._pending
                     if not (pending is not None and pending()) and not self._wait_readable(timeout):
-                        return 0
+                        return READ_TIMED_OUT
                 data = sock.recv(self.recv_bufsize)
             except OSError as exc:
                 if self.debug:
@@ -1078,9 +1085,9 @@ class Connection:
                 with self._lock:
                     if self._connection_exc is None:
                         self._connection_exc = exc
-                return -1
+                return READ_OVER
             if not data:
-                return -1
+                return READ_OVER
             # A read of one large frame (or its rest) goes in one piece.
             if len(data) > PARSE_SLICE and self.protocol.next_slice(data) < len(data):
                 self._unparsed = memoryview(data)
@@ -1097,13 +1104,13 @@ class Connection:
                     ticket = self._claim_write_locked(chunks)
                 if self._close_due is None and protocol.close_expected():
                     self._note_closing_locked()
-                status = 1
+                status = READ_DATA
                 if self._recv_waiting:
                     # Cleared here, not by the woken thread, so that the reader
                     # doesn't take the token back before that thread runs.
                     self._recv_waiting = False
                     self._message_ready.notify()
-                    status = 2
+                    status = READ_HANDED_OVER
         except BaseException as exc:
             # Interrupted half-way (KeyboardInterrupt in the main thread, or
             # a bug): the bytes just read may be half processed, so what
@@ -1118,7 +1125,7 @@ class Connection:
             raise
         # Don't wait behind another writer: keep reading.
         if chunks and not self._write(chunks, ticket, wait=False):
-            return -1
+            return READ_OVER
         return status
 
     def _next_slice(self):
@@ -1177,21 +1184,21 @@ class Connection:
     def _read_loop(self):
         try:
             while self._take_token_for_reader():
-                status = 0
+                status = READ_TIMED_OUT
                 try:
                     while True:
                         status = self._read_step()
-                        if status < 0:
+                        if status == READ_OVER:
                             self._finish_reading()
                             return
                         # Leave the socket to the thread just woken in
                         # recv(), and stop reading when the queue is full.
-                        if status == 2 or self._paused:
+                        if status == READ_HANDED_OVER or self._paused:
                             break
                 finally:
                     with self._lock:
                         self._token_busy = False
-                        if status == 2:
+                        if status == READ_HANDED_OVER:
                             self._recv_left_at = _monotonic()
         except BaseException as exc:  # a bug: log it and drop the connection
             self.logger.error("unexpected internal error", exc_info=True)
@@ -1230,7 +1237,7 @@ class Connection:
         Act on the keepalive and closing deadlines that are due.
 
         Return the seconds until the next deadline, :obj:`None` when there is
-        none, or -1 when the connection must be dropped.
+        none, or READ_OVER when the connection must be dropped.
         """
         ping_due = self._ping_due
         pong_due = self._pong_due
@@ -1247,7 +1254,7 @@ class Connection:
         if close_due is not None and now >= close_due:
             with self._lock:
                 self._timed_out_closing()
-            return -1
+            return READ_OVER
         if pong_due is not None and now >= pong_due:
             if self.debug:
                 self.logger.debug("- timed out waiting for keepalive pong")
@@ -1260,7 +1267,7 @@ class Connection:
                 if chunks:
                     ticket = self._claim_write_locked(chunks)
             if chunks and not self._write(chunks, ticket, wait=False):
-                return -1
+                return READ_OVER
         elif ping_due is not None and now >= ping_due:
             self._send_keepalive_ping(now)
         return self._time_to_next_deadline()
