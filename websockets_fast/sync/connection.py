@@ -518,22 +518,7 @@ class Connection:
             return
         else:
             raise TypeError("data must be str, bytes, or iterable")
-
-        with self._lock:
-            if self.protocol.state is not OPEN:
-                chunks = None
-            else:
-                if self._send_in_progress:
-                    raise ConcurrencyError("cannot call send while another thread is already running send")
-                if as_text:
-                    self.protocol.send_text(data)
-                else:
-                    self.protocol.send_binary(data)
-                chunks = self.protocol.data_to_send()
-                ticket = self._claim_write_locked(chunks)
-        if chunks is None:
-            self._raise_closed()
-        self._write(chunks, ticket)
+        self._send_frames(self._send_data_locked, data, as_text, True)
 
     def _send_fragments(self, message, text):
         chunks = iter(message)
@@ -548,24 +533,7 @@ class Connection:
         else:
             raise TypeError("iterable must contain bytes or str")
         as_text = text is not False if encode else text is True
-
-        with self._lock:
-            if self.protocol.state is not OPEN:
-                out = None
-            else:
-                if self._send_in_progress:
-                    raise ConcurrencyError("cannot call send while another thread is already running send")
-                self._send_in_progress = True
-                data = chunk.encode() if encode else chunk
-                if as_text:
-                    self.protocol.send_text(data, fin=False)
-                else:
-                    self.protocol.send_binary(data, fin=False)
-                out = self.protocol.data_to_send()
-                ticket = self._claim_write_locked(out)
-        if out is None:
-            self._raise_closed()
-        self._write(out, ticket)
+        self._send_frames(self._send_data_locked, chunk.encode() if encode else chunk, as_text, False)
 
         try:
             for chunk in chunks:
@@ -583,33 +551,26 @@ class Connection:
             # Half a message is out and the rest will never come: the
             # connection can't carry another message.
             with self._lock:
-                if self.protocol.state is OPEN:
-                    self.protocol.fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
-                    self._note_closing_locked()
-                    out = self.protocol.data_to_send()
-                    ticket = self._claim_write_locked(out)
-                else:
-                    out = None
-            if out is not None:
-                try:
-                    self._write(out, ticket)
-                except ConnectionClosed:
-                    pass
+                claim = self._fail_locked(CloseCode.INTERNAL_ERROR, "error in fragmented message")
+            self._write_quietly(claim)
             raise
 
     def _send_continuation(self, data, fin):
-        with self._lock:
-            if self.protocol.state is not OPEN:
-                out = None
-            else:
-                self.protocol.send_continuation(data, fin)
-                if fin:
-                    self._send_in_progress = False
-                out = self.protocol.data_to_send()
-                ticket = self._claim_write_locked(out)
-        if out is None:
-            self._raise_closed()
-        self._write(out, ticket)
+        self._send_frames(self._send_continuation_locked, data, fin)
+
+    def _send_data_locked(self, data, text, fin):
+        if self._send_in_progress:
+            raise ConcurrencyError("cannot call send while another thread is already running send")
+        if text:
+            self.protocol.send_text(data, fin)
+        else:
+            self.protocol.send_binary(data, fin)
+        self._send_in_progress = not fin
+
+    def _send_continuation_locked(self, data, fin):
+        self.protocol.send_continuation(data, fin)
+        if fin:
+            self._send_in_progress = False
 
     def ping(self, data: Any = None, *, ack_on_close: bool = False) -> threading.Event:
         """
@@ -637,20 +598,14 @@ class Connection:
         elif data is not None:
             raise TypeError("data must be str or bytes-like")
         pong_received = threading.Event()
-        with self._lock:
-            if self.protocol.state is not OPEN:
-                chunks = None
-            else:
-                if data is None:
-                    data = self._pings.new_payload()
-                self._pings.add(data, (pong_received, ack_on_close), _monotonic())
-                self.protocol.send_ping(data)
-                chunks = self.protocol.data_to_send()
-                ticket = self._claim_write_locked(chunks)
-        if chunks is None:
-            self._raise_closed()
-        self._write(chunks, ticket)
+        self._send_frames(self._send_ping_locked, data, (pong_received, ack_on_close))
         return pong_received
+
+    def _send_ping_locked(self, data, waiter):
+        if data is None:
+            data = self._pings.new_payload()
+        self._pings.add(data, waiter, _monotonic())
+        self.protocol.send_ping(data)
 
     def pong(self, data: Any = b"") -> None:
         """
@@ -668,16 +623,7 @@ class Connection:
             data = data.encode()
         else:
             raise TypeError("data must be str or bytes-like")
-        with self._lock:
-            if self.protocol.state is not OPEN:
-                chunks = None
-            else:
-                self.protocol.send_pong(data)
-                chunks = self.protocol.data_to_send()
-                ticket = self._claim_write_locked(chunks)
-        if chunks is None:
-            self._raise_closed()
-        self._write(chunks, ticket)
+        self._send_frames(self.protocol.send_pong, data)
 
     # Closing
 
@@ -692,26 +638,21 @@ class Connection:
             code: close code. Default 1000.
             reason: close reason. Default empty.
         """
-        chunks = None
+        claim = None
         with self._lock:
             state = self.protocol.state
             if state is OPEN:
                 if self._send_in_progress:
-                    self.protocol.fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
+                    claim = self._fail_locked(CloseCode.INTERNAL_ERROR, "close during fragmented message")
                 else:
                     self.protocol.send_close(code, reason)
-                self._note_closing_locked()
-                chunks = self.protocol.data_to_send()
-                ticket = self._claim_write_locked(chunks)
+                    self._note_closing_locked()
+                    claim = self._claim_output_locked()
         if state is CONNECTING:
             # The opening handshake didn't complete: nothing to say.
             self.close_socket()
             return
-        if chunks is not None:
-            try:
-                self._write(chunks, ticket)
-            except ConnectionClosed:
-                return
+        self._write_quietly(claim)
         self._wait_reader()
 
     def wait_closed(self, timeout: float | None = None) -> bool:
@@ -748,6 +689,26 @@ class Connection:
             self._wait_reader()
 
     # Internals: writing
+
+    def _send_frames(self, make, *args):
+        """
+        The write path of the sending methods: under ``_lock``, if the
+        connection is OPEN, ``make(*args)`` has the protocol make frames
+        (or raises before it does), and this thread claims the socket for
+        them or queues them; then, without the lock, they are written.
+        Raise ConnectionClosed if the connection isn't OPEN or the write
+        fails.
+        """
+        with self._lock:
+            if self.protocol.state is OPEN:
+                make(*args)
+                chunks = self.protocol.data_to_send()
+                ticket = self._claim_write_locked(chunks)
+            else:
+                chunks = None
+        if chunks is None:
+            self._raise_closed()
+        self._write(chunks, ticket)
 
     def _claim_write_locked(self, chunks):
         """
@@ -919,17 +880,25 @@ class Connection:
                 return self._written_seq >= ticket
         return self._write_batches(chunks, written, hand_over=False)
 
-    def _fail_locked(self, code, reason, exc):
+    def _fail_locked(self, code, reason, exc=None):
         """
-        Fail the connection with ``code``. The caller holds ``_lock``; it
-        must pass the result to :meth:`_write_quietly` once it has released
-        ``_lock``, then raise.
+        Fail the connection with ``code``; ``exc`` is its cause, if any. The
+        caller holds ``_lock``; it must pass the result to
+        :meth:`_write_quietly` once it has released ``_lock``.
         """
         if self._connection_exc is None:
             self._connection_exc = exc
         if self.protocol.state is OPEN:
             self.protocol.fail(code, reason)
             self._note_closing_locked()
+        return self._claim_output_locked()
+
+    def _claim_output_locked(self):
+        """
+        Claim the socket for what the protocol has to send, or queue it; the
+        caller holds ``_lock``. Return :obj:`None` if there is nothing, else
+        the ``(chunks, ticket)`` for :meth:`_write_quietly` or :meth:`_write`.
+        """
         chunks = self.protocol.data_to_send()
         if not chunks:
             return None
@@ -1260,13 +1229,8 @@ class Connection:
                 self.logger.debug("- timed out waiting for keepalive pong")
             with self._lock:
                 self._pong_due = self._ping_due = None
-                if self.protocol.state is OPEN:
-                    self.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
-                    self._note_closing_locked()
-                chunks = self.protocol.data_to_send()
-                if chunks:
-                    ticket = self._claim_write_locked(chunks)
-            if chunks and not self._write(chunks, ticket, wait=False):
+                claim = self._fail_locked(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+            if claim is not None and not self._write(*claim, wait=False):
                 return READ_OVER
         elif ping_due is not None and now >= ping_due:
             self._send_keepalive_ping(now)
