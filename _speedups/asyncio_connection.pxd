@@ -26,11 +26,11 @@ cdef class Connection:
     cdef public object close_timeout
     cdef public object _max_queue
     cdef public tuple _write_limit
-    cdef public CompiledAssembler _messages
+    cdef public CompiledAssembler recv_messages
     cdef public object _pings
-    cdef public bint _recv_busy
+    cdef public bint _recv_in_progress
     cdef public object _recv_waiter
-    cdef public object _send_busy
+    cdef public object _send_in_progress
     cdef public bint _write_paused
     cdef public list _pending
     cdef public Py_ssize_t _pending_size

@@ -84,11 +84,11 @@ class Connection:
         "close_timeout",
         "_max_queue",
         "_write_limit",
-        "_messages",
+        "recv_messages",
         "_pings",
-        "_recv_busy",
+        "_recv_in_progress",
         "_recv_waiter",
-        "_send_busy",
+        "_send_in_progress",
         "_write_paused",
         "_pending",
         "_pending_size",
@@ -135,13 +135,13 @@ class Connection:
         self.close_timeout = close_timeout
         self._max_queue = max_queue
         self._write_limit = parse_write_limit(write_limit)
-        self._messages = None  # created in connection_made()
+        self.recv_messages = None  # created in connection_made()
         self._pings = None  # a PingTracker, from the first ping
         # recv() and recv_streaming() exclude each other.
-        self._recv_busy = False
+        self._recv_in_progress = False
         self._recv_waiter = None
         # A future while a fragmented message is being sent.
-        self._send_busy = None
+        self._send_in_progress = None
         self._write_paused = False
         # Frames that send() gathers during a loop iteration (see send()).
         self._pending = None
@@ -307,18 +307,18 @@ class Connection:
             ConcurrencyError: another coroutine is running recv() or
                 recv_streaming().
         """
-        if self._recv_busy:
+        if self._recv_in_progress:
             raise ConcurrencyError(
                 "cannot call recv while another coroutine is already running recv or recv_streaming"
             )
-        messages = self._messages
+        messages = self.recv_messages
         # One coroutine, no helper: an idle connection's handler sits here,
         # and every frame of the await chain costs memory.
         try:
             # Fast path: a message is already here, no need to wait.
             if messages.complete:
                 return messages.take(decode)
-            self._recv_busy = True
+            self._recv_in_progress = True
             try:
                 while True:
                     # take() joins the fragments queued so far, returns a
@@ -334,7 +334,7 @@ class Connection:
                     finally:
                         self._recv_waiter = None
             finally:
-                self._recv_busy = False
+                self._recv_in_progress = False
         except EOFError:
             pass
         except (UnicodeDecodeError, TooManyFragments) as exc:
@@ -349,12 +349,12 @@ class Connection:
         receive further messages. Arguments and exceptions are as
         :meth:`recv`'s.
         """
-        if self._recv_busy:
+        if self._recv_in_progress:
             raise ConcurrencyError(
                 "cannot call recv_streaming while another coroutine is already running recv or recv_streaming"
             )
-        messages = self._messages
-        self._recv_busy = True
+        messages = self.recv_messages
+        self._recv_in_progress = True
         try:
             while True:
                 fragment = messages.take_fragment(decode)
@@ -374,7 +374,7 @@ class Connection:
         except UnicodeDecodeError as exc:
             await self._fail_bad_message(exc)
         finally:
-            self._recv_busy = False
+            self._recv_in_progress = False
         raise await self._closed_error()
 
     async def _fail_bad_message(self, exc):
@@ -418,8 +418,8 @@ class Connection:
             TypeError: unsupported message type.
         """
         # Other messages wait while a fragmented one is being sent.
-        while self._send_busy is not None:
-            await asyncio.shield(self._send_busy)
+        while self._send_in_progress is not None:
+            await asyncio.shield(self._send_in_progress)
         protocol = self.protocol
         kind = type(message)
         if kind is bytes or kind is str or kind is bytearray or kind is memoryview:
@@ -510,7 +510,7 @@ class Connection:
             chunk = next(chunks)
         except StopIteration:
             return
-        self._send_busy = self.loop.create_future()
+        self._send_in_progress = self.loop.create_future()
         try:
             is_str = await self._send_first_fragment(chunk, text)
             for chunk in chunks:
@@ -522,15 +522,15 @@ class Connection:
             await self._abandon_fragments()
             raise
         finally:
-            self._send_busy.set_result(None)
-            self._send_busy = None
+            self._send_in_progress.set_result(None)
+            self._send_in_progress = None
 
     async def _send_async_fragments(self, chunks, text):
         try:
             chunk = await chunks.__anext__()
         except StopAsyncIteration:
             return
-        self._send_busy = self.loop.create_future()
+        self._send_in_progress = self.loop.create_future()
         try:
             is_str = await self._send_first_fragment(chunk, text)
             async for chunk in chunks:
@@ -542,8 +542,8 @@ class Connection:
             await self._abandon_fragments()
             raise
         finally:
-            self._send_busy.set_result(None)
-            self._send_busy = None
+            self._send_in_progress.set_result(None)
+            self._send_in_progress = None
 
     async def _send_first_fragment(self, chunk, text):
         if isinstance(chunk, str):
@@ -655,7 +655,7 @@ class Connection:
         """
         protocol = self.protocol
         if protocol.state is OPEN:
-            if self._send_busy is not None:
+            if self._send_in_progress is not None:
                 protocol.fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
             else:
                 protocol.send_close(code, reason)
@@ -731,8 +731,8 @@ class Connection:
         # Nobody will read data sent after our close: drop it and read on.
         if (
             not self._discarding
-            and self._messages is not None
-            and self._messages.paused
+            and self.recv_messages is not None
+            and self.recv_messages.paused
             and self.protocol.close_sent is not None
         ):
             self._discarding = True
@@ -819,7 +819,7 @@ class Connection:
         if self._pings is None:
             self._pings = PingTracker()
         data = self._pings.new_payload()
-        # A None waiter marks the keepalive ping (see _on_pong).
+        # A None waiter marks the keepalive ping (see _acknowledge_pings).
         self._pings.add(data, None, self.loop.time())
         self.protocol.send_ping(data)
         if self.protocol.debug:
@@ -839,7 +839,7 @@ class Connection:
             self._flush()
             self._arm_close_timer()
 
-    def _on_pong(self, data):
+    def _acknowledge_pings(self, data):
         if self._pings is None:
             return  # unsolicited
         acknowledged = self._pings.acknowledge(bytes(data), self.loop.time())
@@ -861,13 +861,13 @@ class Connection:
 
     # Internals: events
 
-    def _process_event(self, event):
+    def process_event(self, event):
         """Handle one event; the handshake subclasses add Request/Response."""
         opcode = event.opcode
         if opcode <= OP_BINARY:
-            self._messages.put(event)
+            self.recv_messages.put(event)
         elif opcode == OP_PONG:
-            self._on_pong(event.data)
+            self._acknowledge_pings(event.data)
 
     def _wake_reader(self):
         waiter = self._recv_waiter
@@ -887,7 +887,7 @@ class Connection:
             transport.max_size = READ_SIZE
         high, low = self._write_limit
         transport.set_write_buffer_limits(high, low)
-        self._messages = Assembler(
+        self.recv_messages = Assembler(
             self._max_queue,
             transport.pause_reading,
             self._resume_reading,
@@ -904,7 +904,7 @@ class Connection:
             return
         # Reading stays paused while held by a full write buffer (see
         # data_received); resume_writing() resumes it then.
-        if not self._reading_held and not self._messages.paused:
+        if not self._reading_held and not self.recv_messages.paused:
             self.transport.resume_reading()
 
     def data_received(self, data):
@@ -919,7 +919,7 @@ class Connection:
         """Parse what's left of a read, a slice at a time, until the queue is
         above its high-water mark. Return True when nothing is left."""
         view, self._unparsed = self._unparsed, None
-        messages = self._messages
+        messages = self.recv_messages
         protocol = self.protocol
         start, end = 0, len(view)
         while start < end:
@@ -942,7 +942,7 @@ class Connection:
             frames = parser.feed(data)
             if not parser.control_frames and parser.exc is None:
                 if frames:
-                    self._messages.put_frames(frames)
+                    self.recv_messages.put_frames(frames)
                     waiter = self._recv_waiter
                     if waiter is not None and not waiter.done():
                         waiter.set_result(None)
@@ -972,12 +972,12 @@ class Connection:
             self._receive_events(events)
         else:
             for event in events:
-                self._process_event(event)
+                self.process_event(event)
             self._wake_reader()
 
     def _receive_events(self, events):
         """Handle the events of an OPEN connection: queue data frames."""
-        messages = self._messages
+        messages = self.recv_messages
         got_data = False
         for event in events:
             opcode = event.opcode
@@ -986,7 +986,7 @@ class Connection:
                     messages.put(event)
                 got_data = True
             elif opcode == OP_PONG:
-                self._on_pong(event.data)
+                self._acknowledge_pings(event.data)
         if got_data:
             waiter = self._recv_waiter
             if waiter is not None and not waiter.done():
@@ -999,7 +999,7 @@ class Connection:
         events = self.protocol.events_received()
         self._flush()
         for event in events:
-            self._process_event(event)
+            self.process_event(event)
         # Returning None closes the transport: the WebSocket closing
         # handshake never needs to write after the peer's EOF.
 
@@ -1014,12 +1014,12 @@ class Connection:
             if timer is not None:
                 timer.cancel()
         self._close_timer = self._keepalive_timer = None
-        if self._messages is not None:
-            self._messages.close()
+        if self.recv_messages is not None:
+            self.recv_messages.close()
             # Reading can't be paused or resumed any more; the queue's
             # reference to _resume_reading would keep this connection alive
             # in a cycle until the garbage collector's next full pass.
-            self._messages.queue.detach()
+            self.recv_messages.queue.detach()
         self._wake_reader()
         if self._pings is not None and len(self._pings):
             close_exc = self.protocol.close_exc
@@ -1042,7 +1042,7 @@ class Connection:
         self._answers_size = 0
         if self._reading_held:
             self._reading_held = False
-            if not self._lost and not self._messages.paused:
+            if not self._lost and not self.recv_messages.paused:
                 self.transport.resume_reading()
         self._wake_drain_waiters()
 
@@ -1121,7 +1121,7 @@ def _broadcast_to(connection, message, send_text):
     protocol = connection.protocol
     if protocol.state is not OPEN:
         return None
-    if connection._send_busy is not None:
+    if connection._send_in_progress is not None:
         return ConcurrencyError("sending a fragmented message")
     try:
         if send_text:

@@ -139,11 +139,11 @@ class ServerConnection(Connection, asyncio.Protocol):
         self._release_handshake_hold()
 
     def _release_handshake_hold(self):
-        # Reading was paused when the request arrived (see _process_event);
+        # Reading was paused when the request arrived (see process_event);
         # the queue may have paused it again with the early frames.
         if self._reading_held:
             self._reading_held = False
-            if not self._lost and not self._messages.paused:
+            if not self._lost and not self.recv_messages.paused:
                 self.transport.resume_reading()
 
     def _internal_error(self):
@@ -152,7 +152,7 @@ class ServerConnection(Connection, asyncio.Protocol):
             "Failed to open a WebSocket connection.\nSee server log for more information.\n",
         )
 
-    def _process_event(self, event):
+    def process_event(self, event):
         if self.request is None:
             # The first event is the handshake request. Read no more until
             # it is answered: a client may not send frames before the
@@ -164,7 +164,7 @@ class ServerConnection(Connection, asyncio.Protocol):
                 self._reading_held = True
                 self.transport.pause_reading()
         else:
-            super()._process_event(event)
+            super().process_event(event)
 
     def connection_made(self, transport):
         super().connection_made(transport)

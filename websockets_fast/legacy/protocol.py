@@ -117,7 +117,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         "_discarding",
         "_recv_waiter",
         "_pings",
-        "_send_busy",
+        "_send_in_progress",
         "_write_paused",
         "_drain_waiters",
         "_lost",
@@ -207,7 +207,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         self._recv_waiter = None
         self._pings = None
         # A future while a fragmented message is being sent.
-        self._send_busy = None
+        self._send_in_progress = None
         self._write_paused = False
         self._drain_waiters = None
         self._lost = False
@@ -453,8 +453,8 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         if protocol is None or protocol.state is not OPEN or not self._open:
             await self.ensure_open()
         # Other messages wait while a fragmented one is being sent.
-        while self._send_busy is not None:
-            await asyncio.shield(self._send_busy)
+        while self._send_in_progress is not None:
+            await asyncio.shield(self._send_in_progress)
         kind = type(message)
         if kind is str or kind is bytes or kind is bytearray or kind is memoryview:
             if kind is str:
@@ -503,7 +503,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             chunk = await chunks.__anext__() if is_async else next(chunks)
         except (StopIteration, StopAsyncIteration):
             return
-        self._send_busy = self.loop.create_future()
+        self._send_in_progress = self.loop.create_future()
         protocol = self.protocol
         try:
             if isinstance(chunk, str):
@@ -534,8 +534,8 @@ class WebSocketCommonProtocol(asyncio.Protocol):
                 self._flush()
             raise
         finally:
-            self._send_busy.set_result(None)
-            self._send_busy = None
+            self._send_in_progress.set_result(None)
+            self._send_in_progress = None
 
     async def _send_fragment(self, method, data, fin=False):
         if self.protocol.state is not OPEN:
@@ -607,7 +607,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         """
         protocol = self.protocol
         if protocol is not None and protocol.state is OPEN:
-            if self._send_busy is not None:
+            if self._send_in_progress is not None:
                 protocol.fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
             else:
                 protocol.send_close(code, reason)
@@ -767,7 +767,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         if self._pings is None:
             self._pings = PingTracker()
         data = self._pings.new_payload()
-        # A None waiter marks the keepalive ping (see _on_pong).
+        # A None waiter marks the keepalive ping (see _acknowledge_pings).
         self._pings.add(data, None, self.loop.time())
         self.protocol.send_ping(data)
         self._flush()
@@ -782,7 +782,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             self.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
             self._flush()
 
-    def _on_pong(self, data):
+    def _acknowledge_pings(self, data):
         if self._pings is None:
             return
         acknowledged = self._pings.acknowledge(bytes(data), self.loop.time())
@@ -851,7 +851,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
                     frames = []
                 frames.append(event)
             elif opcode == OP_PONG:
-                self._on_pong(event.data)
+                self._acknowledge_pings(event.data)
         if frames is not None:
             self._put_frames(frames)
         if self.protocol.state is not OPEN:
@@ -1104,7 +1104,7 @@ def broadcast(websockets, message, raise_exceptions=False):
         protocol = websocket.protocol
         if protocol is None or protocol.state is not OPEN or not websocket._open:
             continue
-        if websocket._send_busy is not None:
+        if websocket._send_in_progress is not None:
             if raise_exceptions:
                 exceptions.append(ConcurrencyError("sending a fragmented message"))
             else:

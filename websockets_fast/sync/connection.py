@@ -423,7 +423,7 @@ class Connection:
         finally:
             lock.release()
         self._write_quietly(chunks)
-        self._raise_closed()
+        raise self._closed_error()
 
     def recv_streaming(self, decode: bool | None = None) -> Iterator[str | bytes]:
         """
@@ -483,7 +483,7 @@ class Connection:
                     self._recv_in_progress = False
         if closed:
             self._write_quietly(chunks)
-            self._raise_closed()
+            raise self._closed_error()
 
     # Sending
 
@@ -707,7 +707,7 @@ class Connection:
             else:
                 chunks = None
         if chunks is None:
-            self._raise_closed()
+            raise self._closed_error()
         self._write(chunks, ticket)
 
     def _claim_write_locked(self, chunks):
@@ -750,7 +750,7 @@ class Connection:
         if ticket:
             if wait:
                 if not self._wait_written(ticket):
-                    self._raise_closed()
+                    raise self._closed_error()
             elif ticket - self._written_seq > MAX_QUEUED_REPLIES:
                 # A peer that sends pings but doesn't read would grow the
                 # queue without end: stop reading until it drains.
@@ -758,7 +758,7 @@ class Connection:
             return True
         if not self._write_batches(chunks, 0, hand_over=not wait):
             if wait:
-                self._raise_closed()
+                raise self._closed_error()
             return False
         return True
 
@@ -886,8 +886,7 @@ class Connection:
         caller holds ``_lock``; it must pass the result to
         :meth:`_write_quietly` once it has released ``_lock``.
         """
-        if self._connection_exc is None:
-            self._connection_exc = exc
+        self._set_connection_exc(exc)
         if self.protocol.state is OPEN:
             self.protocol.fail(code, reason)
             self._note_closing_locked()
@@ -923,15 +922,19 @@ class Connection:
 
     # Internals: closing
 
-    def _raise_closed(self):
-        """Wait until the connection is closed, then raise ConnectionClosed."""
+    def _closed_error(self):
+        """Wait until the connection is closed, then return its ConnectionClosed."""
         self._wait_reader()
         with self._lock:
             # The reader feeds EOF when it exits; this covers a connection
             # whose reader never started.
             self.protocol.receive_eof()
-            exc = self.close_exc
-        raise exc
+            return self.close_exc
+
+    def _set_connection_exc(self, exc):
+        """Keep the first error that broke the connection; the caller holds ``_lock``."""
+        if self._connection_exc is None:
+            self._connection_exc = exc
 
     def _wait_reader(self):
         reader = self._reader
@@ -950,8 +953,8 @@ class Connection:
     def _abort(self, exc=None):
         """Drop the TCP connection; the reader notices and cleans up."""
         with self._lock:
-            if exc is not None and self._connection_exc is None:
-                self._connection_exc = exc
+            if exc is not None:
+                self._set_connection_exc(exc)
             self._aborted = True
             self._reader_wake.notify_all()
         try:
@@ -1052,8 +1055,7 @@ class Connection:
                 if self.debug:
                     self.logger.debug("! error while receiving data", exc_info=True)
                 with self._lock:
-                    if self._connection_exc is None:
-                        self._connection_exc = exc
+                    self._set_connection_exc(exc)
                 return READ_OVER
             if not data:
                 return READ_OVER
@@ -1172,8 +1174,7 @@ class Connection:
         except BaseException as exc:  # a bug: log it and drop the connection
             self.logger.error("unexpected internal error", exc_info=True)
             with self._lock:
-                if self._connection_exc is None:
-                    self._connection_exc = exc
+                self._set_connection_exc(exc)
             self._finish_reading()
 
     def process_event(self, event: Any) -> None:
@@ -1197,9 +1198,8 @@ class Connection:
             self._keepalive_payload = None
             self._pong_due = None
 
-    def _timed_out_closing(self):
-        if self._connection_exc is None:
-            self._connection_exc = TimeoutError("timed out while closing connection")
+    def _close_timed_out(self):
+        self._set_connection_exc(TimeoutError("timed out while closing connection"))
 
     def _run_timers(self):
         """
@@ -1222,7 +1222,7 @@ class Connection:
             return self._time_to_next_deadline()
         if close_due is not None and now >= close_due:
             with self._lock:
-                self._timed_out_closing()
+                self._close_timed_out()
             return READ_OVER
         if pong_due is not None and now >= pong_due:
             if self.debug:
@@ -1233,7 +1233,7 @@ class Connection:
             if claim is not None and not self._write(*claim, wait=False):
                 return READ_OVER
         elif ping_due is not None and now >= ping_due:
-            self._send_keepalive_ping(now)
+            self._keepalive_ping(now)
         return self._time_to_next_deadline()
 
     def _time_to_next_deadline(self):
@@ -1245,7 +1245,7 @@ class Connection:
             return None
         return max(next_due - _monotonic(), 0.0)
 
-    def _send_keepalive_ping(self, now):
+    def _keepalive_ping(self, now):
         with self._lock:
             if self.protocol.state is not OPEN:
                 self._ping_due = None
