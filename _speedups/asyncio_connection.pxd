@@ -13,6 +13,10 @@ from websockets_fast._speedups.assembler cimport Assembler as CompiledAssembler
 from websockets_fast._speedups.frames cimport FrameParser as CompiledFrameParser
 from websockets_fast._speedups.protocol cimport Protocol as CompiledProtocol
 
+# The Opcode members that the .py file imports from frames, as C globals:
+# send() and the receive path read them without a lookup in the module's dict.
+cdef object OP_CONT, OP_TEXT, OP_BINARY, OP_PONG
+
 
 cdef class Connection:
     cdef public CompiledProtocol protocol
