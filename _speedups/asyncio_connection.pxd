@@ -13,6 +13,10 @@ from websockets_fast._speedups.assembler cimport Assembler as CompiledAssembler
 from websockets_fast._speedups.frames cimport FrameParser as CompiledFrameParser
 from websockets_fast._speedups.protocol cimport Protocol as CompiledProtocol
 
+# The Opcode members that the .py file imports from frames, as C globals:
+# send() and the receive path read them without a lookup in the module's dict.
+cdef object OP_CONT, OP_TEXT, OP_BINARY, OP_PONG
+
 
 cdef class Connection:
     cdef public CompiledProtocol protocol
@@ -26,11 +30,11 @@ cdef class Connection:
     cdef public object close_timeout
     cdef public object _max_queue
     cdef public tuple _write_limit
-    cdef public CompiledAssembler _messages
+    cdef public CompiledAssembler recv_messages
     cdef public object _pings
-    cdef public bint _recv_busy
+    cdef public bint _recv_in_progress
     cdef public object _recv_waiter
-    cdef public object _send_busy
+    cdef public object _send_in_progress
     cdef public bint _write_paused
     cdef public list _pending
     cdef public Py_ssize_t _pending_size

@@ -11,6 +11,10 @@ cimport cython
 # (from speedups): the compiled build calls them in C.
 from websockets_fast._speedups.frames cimport FrameParser as CompiledFrameParser, append_frame, build_frame
 
+# The Opcode members that the .py file imports from frames, as C globals:
+# the per-frame paths read them without a lookup in the module's dict.
+cdef object CONT, TEXT, BINARY, CLOSE, PING, PONG
+
 
 cdef class Protocol:
     cdef object __weakref__

@@ -12,7 +12,6 @@ and write what :meth:`Protocol.data_to_send` returns.
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 
 # Absolute imports: this file is also compiled as websockets_fast._speedups.protocol.
@@ -28,9 +27,11 @@ from websockets_fast.frames import (
     BINARY,
     CLOSE,
     CONT,
+    MAX_FRAGMENTS,
     OK_CLOSE_CODES,
     OPCODE_BY_VALUE,
     PING,
+    PONG,
     TEXT,
     Close,
     CloseCode,
@@ -63,9 +64,6 @@ PARSE_SLICE = 16 * 1024
 
 SEND_EOF = b""
 """Item of :meth:`Protocol.data_to_send` meaning: half-close the connection."""
-
-MAX_FRAGMENTS = int(os.environ.get("WEBSOCKETS_MAX_FRAGMENTS", "4096"))
-"""Default cap on the frames of one message when ``max_size`` is None."""
 
 # Close reasons travel in a control frame: 125 bytes minus the 2-byte code.
 _MAX_REASON_BYTES = 123
@@ -429,7 +427,7 @@ class Protocol:
                     self.logger.debug("< %s", frame)
                 if opcode is PING:
                     # Answer with a pong carrying the same payload.
-                    self._send_frame(10, frame.data)
+                    self._send_frame(PONG, frame.data)
                 elif opcode is CLOSE:
                     # The closing handshake; the rest of the batch is dropped.
                     self._receive_close(frame.data)
@@ -514,7 +512,7 @@ class Protocol:
             # RFC 6455 5.5.1: answer a close frame with a close frame. Echo
             # the payload as received: an empty one stays empty rather than
             # being re-serialized as the 1005 that Close.parse() reported.
-            self._send_frame(8, data)
+            self._send_frame(CLOSE, data)
             self.close_sent = self.close_rcvd
             self.close_rcvd_then_sent = True
             self.state = CLOSING
@@ -576,7 +574,7 @@ class Protocol:
             raise InvalidState(f"connection is {self._state.name.lower()}")
         self._sending_fragments = not fin
         self._update_plain_send()
-        self._send_frame(0, data, fin)
+        self._send_frame(CONT, data, fin)
 
     def send_text(self, data, fin=True):
         """
@@ -594,9 +592,9 @@ class Protocol:
         # The common case first: OPEN, a whole message, no extension, no
         # debug log (see _update_plain_send). This is the hot path.
         if self._plain_send and fin:
-            append_frame(self.writes, True, 1, data, 0, self._mask_key)
+            append_frame(self.writes, True, TEXT, data, 0, self._mask_key)
         else:
-            self._send_data(1, data, fin)
+            self._send_data(TEXT, data, fin)
 
     def send_binary(self, data, fin=True):
         """
@@ -614,9 +612,9 @@ class Protocol:
         # The common case first: OPEN, a whole message, no extension, no
         # debug log (see _update_plain_send). This is the hot path.
         if self._plain_send and fin:
-            append_frame(self.writes, True, 2, data, 0, self._mask_key)
+            append_frame(self.writes, True, BINARY, data, 0, self._mask_key)
         else:
-            self._send_data(2, data, fin)
+            self._send_data(BINARY, data, fin)
 
     def data_frame(self, opcode, data):
         """
@@ -684,7 +682,7 @@ class Protocol:
             data = close.serialize()
             if len(data) > 125:
                 raise ProtocolError("control frame too long")
-        self._send_frame(8, data)
+        self._send_frame(CLOSE, data)
         # The state was OPEN, so no close frame was received: nothing to
         # record in close_rcvd_then_sent.
         self.close_sent = close
@@ -706,7 +704,7 @@ class Protocol:
             raise InvalidState(f"connection is {self._state.name.lower()}")
         if len(data) > 125:
             raise ProtocolError("control frame too long")
-        self._send_frame(9, data)
+        self._send_frame(PING, data)
 
     def send_pong(self, data):
         """
@@ -723,7 +721,7 @@ class Protocol:
             raise InvalidState(f"connection is {self._state.name.lower()}")
         if len(data) > 125:
             raise ProtocolError("control frame too long")
-        self._send_frame(10, data)
+        self._send_frame(PONG, data)
 
     def fail(self, code, reason=""):
         """
@@ -744,7 +742,7 @@ class Protocol:
         """
         if self._state is OPEN and code != CloseCode.ABNORMAL_CLOSURE:
             close = Close(code, _truncate_reason(reason))
-            self._send_frame(8, close.serialize())
+            self._send_frame(CLOSE, close.serialize())
             self.close_sent = close
             # A close frame may have been received, then rejected (for
             # example inside a fragmented message) before being answered.

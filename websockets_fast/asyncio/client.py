@@ -69,12 +69,12 @@ class ClientConnection(Connection, asyncio.Protocol):
         self._open = True
         self._compact_handshake()
 
-    def _process_event(self, event):
+    def process_event(self, event):
         if self.response is None:
             # The first event is the handshake response.
             self.response = event
         else:
-            super()._process_event(event)
+            super().process_event(event)
 
 
 class connect:

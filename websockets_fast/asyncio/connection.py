@@ -32,6 +32,7 @@ from websockets_fast.exceptions import (
     ProtocolError,
     TooManyFragments,
 )
+from websockets_fast.frames import OP_BINARY, OP_CONT, OP_PONG, OP_TEXT, CloseCode
 from websockets_fast.http11 import Request, RequestParser, Response, ResponseParser
 from websockets_fast.protocol import OPEN, PARSE_SLICE
 from websockets_fast.speedups import BACKEND
@@ -43,15 +44,7 @@ except ImportError:  # pragma: no cover - an interpreter without it
 
 __all__ = ["Connection", "broadcast"]
 
-OP_CONT, OP_TEXT, OP_BINARY, OP_PONG = 0, 1, 2, 10
-
 BYTES_LIKE = (bytes, bytearray, memoryview)
-
-# Close codes, as ints so that this module needn't import frames.
-NORMAL_CLOSURE = 1000
-INTERNAL_ERROR = 1011
-INVALID_DATA = 1007
-MESSAGE_TOO_BIG = 1009
 
 # Largest read asked of asyncio's socket transports (see connection_made):
 # under glibc's default mmap threshold of 128 KiB.
@@ -96,11 +89,11 @@ class Connection:
         "close_timeout",
         "_max_queue",
         "_write_limit",
-        "_messages",
+        "recv_messages",
         "_pings",
-        "_recv_busy",
+        "_recv_in_progress",
         "_recv_waiter",
-        "_send_busy",
+        "_send_in_progress",
         "_write_paused",
         "_pending",
         "_pending_size",
@@ -149,13 +142,13 @@ class Connection:
         self.close_timeout = close_timeout
         self._max_queue = max_queue
         self._write_limit = parse_write_limit(write_limit)
-        self._messages = None  # created in connection_made()
+        self.recv_messages = None  # created in connection_made()
         self._pings = None  # a PingTracker, from the first ping
         # recv() and recv_streaming() exclude each other.
-        self._recv_busy = False
+        self._recv_in_progress = False
         self._recv_waiter = None
         # A future while a fragmented message is being sent.
-        self._send_busy = None
+        self._send_in_progress = None
         self._write_paused = False
         # Frames that send() gathers during a loop iteration (see send()).
         self._pending = None
@@ -301,7 +294,7 @@ class Connection:
         if exc_type is None:
             await self.close()
         else:
-            await self.close(INTERNAL_ERROR)
+            await self.close(CloseCode.INTERNAL_ERROR)
 
     async def __aiter__(self):
         """Yield incoming messages until the connection closes normally."""
@@ -331,18 +324,18 @@ class Connection:
             ConcurrencyError: another coroutine is running recv() or
                 recv_streaming().
         """
-        if self._recv_busy:
+        if self._recv_in_progress:
             raise ConcurrencyError(
                 "cannot call recv while another coroutine is already running recv or recv_streaming"
             )
-        messages = self._messages
+        messages = self.recv_messages
         # One coroutine, no helper: an idle connection's handler sits here,
         # and every frame of the await chain costs memory.
         try:
             # Fast path: a message is already here, no need to wait.
             if messages.complete:
                 return messages.take(decode)
-            self._recv_busy = True
+            self._recv_in_progress = True
             try:
                 while True:
                     # take() joins the fragments queued so far, returns a
@@ -358,7 +351,7 @@ class Connection:
                     finally:
                         self._recv_waiter = None
             finally:
-                self._recv_busy = False
+                self._recv_in_progress = False
         except EOFError:
             pass
         except (UnicodeDecodeError, TooManyFragments) as exc:
@@ -373,12 +366,12 @@ class Connection:
         receive further messages. Arguments and exceptions are as
         :meth:`recv`'s.
         """
-        if self._recv_busy:
+        if self._recv_in_progress:
             raise ConcurrencyError(
                 "cannot call recv_streaming while another coroutine is already running recv or recv_streaming"
             )
-        messages = self._messages
-        self._recv_busy = True
+        messages = self.recv_messages
+        self._recv_in_progress = True
         try:
             while True:
                 fragment = messages.take_fragment(decode)
@@ -398,7 +391,7 @@ class Connection:
         except UnicodeDecodeError as exc:
             await self._fail_bad_message(exc)
         finally:
-            self._recv_busy = False
+            self._recv_in_progress = False
         raise await self._closed_error()
 
     async def _fail_bad_message(self, exc):
@@ -406,9 +399,9 @@ class Connection:
         self._set_connection_exc(exc)
         if self.protocol.state is OPEN:
             if isinstance(exc, UnicodeDecodeError):
-                self.protocol.fail(INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                self.protocol.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
             else:
-                self.protocol.fail(MESSAGE_TOO_BIG, "too many fragments")
+                self.protocol.fail(CloseCode.MESSAGE_TOO_BIG, "too many fragments")
             self._flush()
         raise await self._closed_error()
 
@@ -442,8 +435,8 @@ class Connection:
             TypeError: unsupported message type.
         """
         # Other messages wait while a fragmented one is being sent.
-        while self._send_busy is not None:
-            await asyncio.shield(self._send_busy)
+        while self._send_in_progress is not None:
+            await asyncio.shield(self._send_in_progress)
         protocol = self.protocol
         kind = type(message)
         if kind is bytes or kind is str or kind is bytearray or kind is memoryview:
@@ -535,7 +528,7 @@ class Connection:
             chunk = next(chunks)
         except StopIteration:
             return
-        self._send_busy = self.loop.create_future()
+        self._send_in_progress = self.loop.create_future()
         try:
             is_str = await self._send_first_fragment(chunk, text)
             for chunk in chunks:
@@ -547,15 +540,15 @@ class Connection:
             await self._abandon_fragments()
             raise
         finally:
-            self._send_busy.set_result(None)
-            self._send_busy = None
+            self._send_in_progress.set_result(None)
+            self._send_in_progress = None
 
     async def _send_async_fragments(self, chunks, text):
         try:
             chunk = await chunks.__anext__()
         except StopAsyncIteration:
             return
-        self._send_busy = self.loop.create_future()
+        self._send_in_progress = self.loop.create_future()
         try:
             is_str = await self._send_first_fragment(chunk, text)
             async for chunk in chunks:
@@ -567,8 +560,8 @@ class Connection:
             await self._abandon_fragments()
             raise
         finally:
-            self._send_busy.set_result(None)
-            self._send_busy = None
+            self._send_in_progress.set_result(None)
+            self._send_in_progress = None
 
     async def _send_first_fragment(self, chunk, text):
         if isinstance(chunk, str):
@@ -604,7 +597,7 @@ class Connection:
     async def _abandon_fragments(self):
         # Half a message can't be finished: the connection is unusable.
         if self.protocol.state is OPEN:
-            self.protocol.fail(INTERNAL_ERROR, "error in fragmented message")
+            self.protocol.fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
             self._flush()
 
     async def ping(self, data=None):
@@ -667,7 +660,7 @@ class Connection:
 
     # Closing
 
-    async def close(self, code=NORMAL_CLOSURE, reason=""):
+    async def close(self, code=CloseCode.NORMAL_CLOSURE, reason=""):
         """
         Perform the closing handshake and wait for the TCP connection to close.
 
@@ -680,8 +673,8 @@ class Connection:
         """
         protocol = self.protocol
         if protocol.state is OPEN:
-            if self._send_busy is not None:
-                protocol.fail(INTERNAL_ERROR, "close during fragmented message")
+            if self._send_in_progress is not None:
+                protocol.fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
             else:
                 protocol.send_close(code, reason)
             self._flush()
@@ -783,8 +776,8 @@ class Connection:
         # Nobody will read data sent after our close: drop it and read on.
         if (
             not self._discarding
-            and self._messages is not None
-            and self._messages.paused
+            and self.recv_messages is not None
+            and self.recv_messages.paused
             and self.protocol.close_sent is not None
         ):
             self._discarding = True
@@ -871,7 +864,7 @@ class Connection:
         if self._pings is None:
             self._pings = PingTracker()
         data = self._pings.new_payload()
-        # A None waiter marks the keepalive ping (see _on_pong).
+        # A None waiter marks the keepalive ping (see _acknowledge_pings).
         self._pings.add(data, None, self.loop.time())
         self.protocol.send_ping(data)
         if self.protocol.debug:
@@ -887,11 +880,11 @@ class Connection:
         if self.protocol.state is OPEN:
             if self.protocol.debug:
                 self.protocol.logger.debug("- timed out waiting for keepalive pong")
-            self.protocol.fail(INTERNAL_ERROR, "keepalive ping timeout")
+            self.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
             self._flush()
             self._arm_close_timer()
 
-    def _on_pong(self, data):
+    def _acknowledge_pings(self, data):
         if self._pings is None:
             return  # unsolicited
         acknowledged = self._pings.acknowledge(bytes(data), self.loop.time())
@@ -913,13 +906,13 @@ class Connection:
 
     # Internals: events
 
-    def _process_event(self, event):
+    def process_event(self, event):
         """Handle one event; the handshake subclasses add Request/Response."""
         opcode = event.opcode
         if opcode <= OP_BINARY:
-            self._messages.put(event)
+            self.recv_messages.put(event)
         elif opcode == OP_PONG:
-            self._on_pong(event.data)
+            self._acknowledge_pings(event.data)
 
     def _wake_reader(self):
         waiter = self._recv_waiter
@@ -945,7 +938,7 @@ class Connection:
             sock = getattr(transport, "_sock", None)
             if sock is not None and hasattr(transport, "_buffer"):
                 self._raw_sock = sock
-        self._messages = Assembler(
+        self.recv_messages = Assembler(
             self._max_queue,
             transport.pause_reading,
             self._resume_reading,
@@ -962,7 +955,7 @@ class Connection:
             return
         # Reading stays paused while held by a full write buffer (see
         # data_received); resume_writing() resumes it then.
-        if not self._reading_held and not self._messages.paused:
+        if not self._reading_held and not self.recv_messages.paused:
             self.transport.resume_reading()
 
     def data_received(self, data):
@@ -977,7 +970,7 @@ class Connection:
         """Parse what's left of a read, a slice at a time, until the queue is
         above its high-water mark. Return True when nothing is left."""
         view, self._unparsed = self._unparsed, None
-        messages = self._messages
+        messages = self.recv_messages
         protocol = self.protocol
         start, end = 0, len(view)
         while start < end:
@@ -1000,7 +993,7 @@ class Connection:
             frames = parser.feed(data)
             if not parser.control_frames and parser.exc is None:
                 if frames:
-                    self._messages.put_frames(frames)
+                    self.recv_messages.put_frames(frames)
                     waiter = self._recv_waiter
                     if waiter is not None and not waiter.done():
                         waiter.set_result(None)
@@ -1030,12 +1023,12 @@ class Connection:
             self._receive_events(events)
         else:
             for event in events:
-                self._process_event(event)
+                self.process_event(event)
             self._wake_reader()
 
     def _receive_events(self, events):
         """Handle the events of an OPEN connection: queue data frames."""
-        messages = self._messages
+        messages = self.recv_messages
         got_data = False
         for event in events:
             opcode = event.opcode
@@ -1044,7 +1037,7 @@ class Connection:
                     messages.put(event)
                 got_data = True
             elif opcode == OP_PONG:
-                self._on_pong(event.data)
+                self._acknowledge_pings(event.data)
         if got_data:
             waiter = self._recv_waiter
             if waiter is not None and not waiter.done():
@@ -1057,7 +1050,7 @@ class Connection:
         events = self.protocol.events_received()
         self._flush()
         for event in events:
-            self._process_event(event)
+            self.process_event(event)
         # Returning None closes the transport: the WebSocket closing
         # handshake never needs to write after the peer's EOF.
 
@@ -1073,12 +1066,12 @@ class Connection:
             if timer is not None:
                 timer.cancel()
         self._close_timer = self._keepalive_timer = None
-        if self._messages is not None:
-            self._messages.close()
+        if self.recv_messages is not None:
+            self.recv_messages.close()
             # Reading can't be paused or resumed any more; the queue's
             # reference to _resume_reading would keep this connection alive
             # in a cycle until the garbage collector's next full pass.
-            self._messages.queue.detach()
+            self.recv_messages.queue.detach()
         self._wake_reader()
         if self._pings is not None and len(self._pings):
             close_exc = self.protocol.close_exc
@@ -1101,7 +1094,7 @@ class Connection:
         self._answers_size = 0
         if self._reading_held:
             self._reading_held = False
-            if not self._lost and not self._messages.paused:
+            if not self._lost and not self.recv_messages.paused:
                 self.transport.resume_reading()
         self._wake_drain_waiters()
 
@@ -1187,7 +1180,7 @@ def _broadcast_to(connection, message, send_text):
     # _state, not the state property: a C field in the compiled build.
     if protocol._state is not OPEN:
         return None
-    if connection._send_busy is not None:
+    if connection._send_in_progress is not None:
         return ConcurrencyError("sending a fragmented message")
     try:
         # A plain connection takes the frame as one bytes object; the

@@ -32,19 +32,14 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from ..assembler import PingTracker, parse_write_limit
 from ..connection_logger import ConnectionLogger
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK, InvalidState, ProtocolError
+from ..frames import OP_BINARY, OP_PONG, OP_TEXT, CloseCode
 from ..http11 import _headers
 from ..protocol import CLOSED, CLOSING, CONNECTING, OPEN, PARSE_SLICE
 from ..speedups import parse_request
 
 __all__ = ["WebSocketCommonProtocol", "broadcast"]
 
-OP_TEXT, OP_BINARY, OP_PONG = 1, 2, 10
-
 BYTES_LIKE = (bytes, bytearray, memoryview)
-
-NORMAL_CLOSURE = 1000
-ABNORMAL_CLOSURE = 1006
-INTERNAL_ERROR = 1011
 
 # Largest read asked of asyncio's default socket transports: under glibc's
 # mmap threshold (see websockets_fast.asyncio.connection.READ_SIZE).
@@ -122,7 +117,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         "_discarding",
         "_recv_waiter",
         "_pings",
-        "_send_busy",
+        "_send_in_progress",
         "_write_paused",
         "_drain_waiters",
         "_lost",
@@ -212,7 +207,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         self._recv_waiter = None
         self._pings = None
         # A future while a fragmented message is being sent.
-        self._send_busy = None
+        self._send_in_progress = None
         self._write_paused = False
         self._drain_waiters = None
         self._lost = False
@@ -458,8 +453,8 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         if protocol is None or protocol.state is not OPEN or not self._open:
             await self.ensure_open()
         # Other messages wait while a fragmented one is being sent.
-        while self._send_busy is not None:
-            await asyncio.shield(self._send_busy)
+        while self._send_in_progress is not None:
+            await asyncio.shield(self._send_in_progress)
         kind = type(message)
         if kind is str or kind is bytes or kind is bytearray or kind is memoryview:
             if kind is str:
@@ -508,7 +503,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             chunk = await chunks.__anext__() if is_async else next(chunks)
         except (StopIteration, StopAsyncIteration):
             return
-        self._send_busy = self.loop.create_future()
+        self._send_in_progress = self.loop.create_future()
         protocol = self.protocol
         try:
             if isinstance(chunk, str):
@@ -535,12 +530,12 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         except BaseException:
             # Half a message can't be finished: the connection is unusable.
             if protocol.state is OPEN:
-                protocol.fail(INTERNAL_ERROR, "error in fragmented message")
+                protocol.fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
                 self._flush()
             raise
         finally:
-            self._send_busy.set_result(None)
-            self._send_busy = None
+            self._send_in_progress.set_result(None)
+            self._send_in_progress = None
 
     async def _send_fragment(self, method, data, fin=False):
         if self.protocol.state is not OPEN:
@@ -599,7 +594,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
 
     # Closing
 
-    async def close(self, code=NORMAL_CLOSURE, reason=""):
+    async def close(self, code=CloseCode.NORMAL_CLOSURE, reason=""):
         """
         Perform the closing handshake and wait for the TCP connection to close.
 
@@ -612,8 +607,8 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         """
         protocol = self.protocol
         if protocol is not None and protocol.state is OPEN:
-            if self._send_busy is not None:
-                protocol.fail(INTERNAL_ERROR, "close during fragmented message")
+            if self._send_in_progress is not None:
+                protocol.fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
             else:
                 protocol.send_close(code, reason)
             self._flush()
@@ -652,14 +647,14 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             self._arm_close_timer()
             await self._wait_lost()
 
-    def fail_connection(self, code=ABNORMAL_CLOSURE, reason=""):
+    def fail_connection(self, code=CloseCode.ABNORMAL_CLOSURE, reason=""):
         """
         Fail the connection: send a close frame with ``code`` unless it is
         1006, then close the TCP connection (at once for 1006, else once the
         peer answers or ``close_timeout`` expires).
         """
         protocol = self.protocol
-        if protocol is not None and protocol.state is OPEN and code != ABNORMAL_CLOSURE:
+        if protocol is not None and protocol.state is OPEN and code != CloseCode.ABNORMAL_CLOSURE:
             protocol.fail(code, reason)
             self._flush()
         elif self.transport is not None and not self._lost:
@@ -772,7 +767,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         if self._pings is None:
             self._pings = PingTracker()
         data = self._pings.new_payload()
-        # A None waiter marks the keepalive ping (see _on_pong).
+        # A None waiter marks the keepalive ping (see _acknowledge_pings).
         self._pings.add(data, None, self.loop.time())
         self.protocol.send_ping(data)
         self._flush()
@@ -784,10 +779,10 @@ class WebSocketCommonProtocol(asyncio.Protocol):
     def _keepalive_timed_out(self):
         self._keepalive_timer = None
         if self.protocol.state is OPEN:
-            self.protocol.fail(INTERNAL_ERROR, "keepalive ping timeout")
+            self.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
             self._flush()
 
-    def _on_pong(self, data):
+    def _acknowledge_pings(self, data):
         if self._pings is None:
             return
         acknowledged = self._pings.acknowledge(bytes(data), self.loop.time())
@@ -856,7 +851,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
                     frames = []
                 frames.append(event)
             elif opcode == OP_PONG:
-                self._on_pong(event.data)
+                self._acknowledge_pings(event.data)
         if frames is not None:
             self._put_frames(frames)
         if self.protocol.state is not OPEN:
@@ -1109,7 +1104,7 @@ def broadcast(websockets, message, raise_exceptions=False):
         protocol = websocket.protocol
         if protocol is None or protocol.state is not OPEN or not websocket._open:
             continue
-        if websocket._send_busy is not None:
+        if websocket._send_in_progress is not None:
             if raise_exceptions:
                 exceptions.append(ConcurrencyError("sending a fragmented message"))
             else:
