@@ -449,3 +449,56 @@ def test_messages_sent_before_the_peer_left_are_all_received():
         assert len(outcome) == 1 and outcome[0].rcvd is None  # 1006: no close frame
 
     run(main(), timeout=60)
+
+
+def encoder_of(ws):
+    """The zlib compressor that the connection's permessage-deflate holds, or None."""
+    (extension,) = ws.protocol.extensions
+    return extension._encoder
+
+
+@pytest.mark.parametrize("peer", ["websockets", "ours"])
+def test_sparse_sender_keeps_no_compressor(peer, monkeypatch):
+    """A compressed message sent long after the previous one (or first)
+    releases the compressor (38 KiB) after it; messages sent back to back
+    keep it. Every message still reaches the peer intact, with context
+    takeover on both sides."""
+    from websockets_fast.legacy import protocol as legacy_protocol
+
+    client_connect = peer_client.connect if peer == "websockets" else connect
+    text = "the same words again and again, " * 8
+
+    async def main():
+        server_connections = []
+
+        async def handler(ws):
+            server_connections.append(ws)
+            async for message in ws:
+                count = int(message.split()[0])
+                for i in range(count):
+                    await ws.send(f"{i} {text}")
+
+        async with serve(handler, "127.0.0.1", 0) as server:
+            async with client_connect(f"ws://127.0.0.1:{port_of(server)}/") as client:
+                (ws,) = server_connections
+                assert ws.protocol.extensions, "permessage-deflate negotiated"
+                # The first message: nothing kept after it.
+                await client.send("1")
+                assert await client.recv() == f"0 {text}"
+                assert encoder_of(ws) is None
+                # Back to back: the compressor serves the whole burst.
+                monkeypatch.setattr(legacy_protocol, "SPARSE_SEND_GAP", float("inf"))
+                await client.send("5")
+                assert [await client.recv() for _ in range(5)] == [f"{i} {text}" for i in range(5)]
+                assert encoder_of(ws) is not None
+                # Every message sparse: rebuilt from the kept window each time.
+                monkeypatch.setattr(legacy_protocol, "SPARSE_SEND_GAP", 0.0)
+                await client.send("20")
+                assert [await client.recv() for _ in range(20)] == [f"{i} {text}" for i in range(20)]
+                assert encoder_of(ws) is None
+                # Our client compacts its own compressor the same way.
+                if peer == "ours":
+                    await client.send("1 more")
+                    assert encoder_of(client) is None
+
+    run(main())

@@ -50,6 +50,10 @@ INTERNAL_ERROR = 1011
 # mmap threshold (see websockets_fast.asyncio.connection.READ_SIZE).
 READ_SIZE = 64 * 1024
 
+# A message sent through the extensions at least this many seconds after the
+# previous one (or first) releases the compressor after it: see _sent_message.
+SPARSE_SEND_GAP = 1.0
+
 
 class WebSocketCommonProtocol(asyncio.Protocol):
     """
@@ -131,6 +135,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         "_close_timer",
         "_keepalive_timer",
         "_open",
+        "_last_sent_at",
         "__weakref__",
         # Programs attach their own attributes to connections (ws.user =
         # ...) and subclasses add theirs: the dict exists once they do.
@@ -222,6 +227,8 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         self._keepalive_timer = None
         # False until the opening handshake completes.
         self._open = False
+        # When the last message went through the extensions (loop time).
+        self._last_sent_at = None
 
     def _adopt_protocol(self, protocol):
         """Drive ``protocol`` (Sans-I/O); log records carry this connection."""
@@ -479,6 +486,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
                     if protocol.state is OPEN:
                         raise
                     raise await self._closed_error() from None
+                self._sent_message()
                 if not self._flush():
                     raise await self._closed_error()
             else:
@@ -530,6 +538,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
                     raise TypeError("iterable must contain uniform types")
                 await self._send_fragment(protocol.send_continuation, chunk)
             await self._send_fragment(protocol.send_continuation, b"", True)
+            self._sent_message()
         except ConnectionClosed:
             raise
         except BaseException:
@@ -550,6 +559,26 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             raise await self._closed_error()
         if self._write_paused:
             await self._drain()
+
+    def _sent_message(self):
+        """
+        After a message that went through the protocol's extensions: drop
+        the compressor of a connection that sends rarely.
+
+        permessage-deflate keeps its compressor between messages (38 KiB at
+        12-bit windows and memLevel 5) while its last message's window is
+        4 KiB at most: on a connection that sends a message now and then,
+        the compressor is most of what it holds. When this message came
+        SPARSE_SEND_GAP or more after the previous one, or is the first,
+        Protocol.compact() releases the compressor; the next message builds
+        another one from the kept window (a few µs, once per sparse
+        message). A connection that sends in bursts keeps its compressor
+        until the burst ends and keepalive's compact() comes.
+        """
+        now = self.loop.time()
+        last, self._last_sent_at = self._last_sent_at, now
+        if last is None or now - last >= SPARSE_SEND_GAP:
+            self.protocol.compact()
 
     async def ping(self, data=None):
         """
@@ -1120,6 +1149,7 @@ def broadcast(websockets, message, raise_exceptions=False):
                 protocol.send_text(message)
             else:
                 protocol.send_binary(message)
+            websocket._sent_message()
             if not websocket._flush():
                 raise websocket._connection_exc
         except Exception as exc:
