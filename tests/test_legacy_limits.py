@@ -502,3 +502,153 @@ def test_sparse_sender_keeps_no_compressor(peer, monkeypatch):
                     assert encoder_of(client) is None
 
     run(main())
+
+
+class CountingTransport:
+    """The transport, counting the writes the connection makes."""
+
+    def __init__(self, transport):
+        self.transport = transport
+        self.writes = []
+
+    def write(self, data):
+        self.writes.append(len(data))
+        self.transport.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.transport, name)
+
+
+class CountingServer(WebSocketServerProtocol):
+    instances = []
+
+    def connection_made(self, transport):
+        CountingServer.instances.append(self)
+        super().connection_made(CountingTransport(transport))
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_burst_of_sends_is_gathered_into_one_write(loop_factory):
+    """A handler's sends with nothing received in between: the first goes
+    out at once, the rest together at the end of the loop iteration."""
+    from websockets_fast.speedups import SPLIT_FRAME_SIZE
+
+    count = 100
+
+    async def handler(ws):
+        await ws.recv()
+        for i in range(count):
+            await ws.send(f"message {i}")
+        # A large payload (unmasked: apart from its header) and fragments.
+        await ws.send(b"L" * SPLIT_FRAME_SIZE)
+        await ws.send(["frag", "ments"])
+        await ws.send("last")
+        await ws.recv()  # then the closing handshake
+
+    async def main():
+        CountingServer.instances = []
+        async with serve(handler, "127.0.0.1", 0, create_protocol=CountingServer, compression=None) as server:
+            async with peer_client.connect(f"ws://127.0.0.1:{port_of(server)}/", max_size=None) as client:
+                counting = CountingServer.instances[0].transport
+                writes_before = len(counting.writes)  # the handshake response
+                await client.send("go")
+                expected = [f"message {i}" for i in range(count)] + [b"L" * SPLIT_FRAME_SIZE, "fragments", "last"]
+                assert [await client.recv() for _ in expected] == expected
+                writes = counting.writes[writes_before:]
+                await client.send("done")
+        # One at once; the gathered ones; header and payload of the large
+        # one, written apart; the fragments and the last message, gathered.
+        assert len(writes) == 5, writes
+        assert writes[3] == SPLIT_FRAME_SIZE
+
+    run(main(), loop_factory=loop_factory)
+
+
+def test_bursts_keep_order_with_control_frames():
+    """Pings, fragmented messages and large frames don't overtake the
+    messages gathered before them."""
+    from websockets_fast.speedups import SPLIT_FRAME_SIZE
+
+    async def echo(ws):
+        async for message in ws:
+            await ws.send(message)
+
+    async def main():
+        async with serve(echo, "127.0.0.1", 0, max_size=None) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/", max_size=None, max_queue=None) as ws:
+                pongs = []
+                expected = []
+                for i in range(1000):
+                    await ws.send(str(i))
+                    expected.append(str(i))
+                    if i % 100 == 50:
+                        pongs.append(await ws.ping())
+                    if i % 250 == 0:
+                        await ws.send([f"frag{i}-", "end"])
+                        expected.append(f"frag{i}-end")
+                    if i % 333 == 0:
+                        large = bytes([i % 256]) * SPLIT_FRAME_SIZE
+                        await ws.send(large)
+                        expected.append(large)
+                assert [await ws.recv() for _ in expected] == expected
+                await asyncio.gather(*pongs)
+
+    run(main())
+
+
+class DrainWatchedClient(WebSocketClientProtocol):
+    instances = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        DrainWatchedClient.instances.append(self)
+        self.paused = False
+
+    def pause_writing(self):
+        self.paused = True
+        super().pause_writing()
+
+
+def test_bursts_respect_write_limit():
+    """Gathered frames count towards write_limit: past it, send() waits."""
+    high = 20_000
+
+    async def main():
+        release = asyncio.Event()
+
+        async def handler(ws):
+            await release.wait()
+            async for _ in ws:
+                pass
+
+        async with serve(handler, "127.0.0.1", 0, max_queue=1, read_limit=2**14) as server:
+            ws = await connect(
+                f"ws://127.0.0.1:{port_of(server)}/",
+                compression=None,
+                write_limit=high,
+                create_protocol=DrainWatchedClient,
+            )
+            message = b"m" * 1000
+            try:
+                # Back-to-back sends, as in a burst, without yielding.
+                for _ in range(MAX_BYTES_SENT // len(message)):
+                    send = ws.send(message).__await__()
+                    try:
+                        next(send)
+                    except StopIteration:
+                        pass  # returned without waiting
+                    else:
+                        # It waits for the drain: the limit was reached.
+                        send.close()
+                        break
+                    # Gathered and buffered bytes: at most high + one frame.
+                    buffered = ws._pending_size + ws.transport.get_write_buffer_size()
+                    assert buffered <= high + len(message) + 14
+                else:
+                    raise AssertionError("the peer never pushed back")
+                assert ws.paused
+            finally:
+                release.set()
+                ws.transport.abort()
+
+    run(main())

@@ -127,6 +127,9 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         "_recv_waiter",
         "_pings",
         "_send_busy",
+        "_pending",
+        "_pending_size",
+        "_sent_since_read",
         "_write_paused",
         "_drain_waiters",
         "_lost",
@@ -218,6 +221,10 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         self._pings = None
         # A future while a fragmented message is being sent.
         self._send_busy = None
+        # Frames that send() gathers during a loop iteration (see _send_frame).
+        self._pending = None
+        self._pending_size = 0
+        self._sent_since_read = False
         self._write_paused = False
         self._drain_waiters = None
         self._lost = False
@@ -487,14 +494,10 @@ class WebSocketCommonProtocol(asyncio.Protocol):
                         raise
                     raise await self._closed_error() from None
                 self._sent_message()
-                if not self._flush():
+                if not self._send_writes(protocol.data_to_send()):
                     raise await self._closed_error()
-            else:
-                try:
-                    self.transport.write(frame)
-                except Exception as exc:
-                    self._write_failed(exc)
-                    raise await self._closed_error() from None
+            elif not self._send_frame(frame):
+                raise await self._closed_error()
             if self._write_paused:
                 await self._drain()
             return
@@ -555,7 +558,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         if self.protocol.state is not OPEN:
             raise await self._closed_error()
         method(data, fin=fin)
-        if not self._flush():
+        if not self._send_writes(self.protocol.data_to_send()):
             raise await self._closed_error()
         if self._write_paused:
             await self._drain()
@@ -740,8 +743,75 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         """Write what the protocol has to send. Returns False if the transport failed."""
         return self._write(self.protocol.data_to_send())
 
+    def _send_writes(self, writes):
+        """The data frame (or fragment) that send() had the protocol make."""
+        if len(writes) == 1:
+            return self._send_frame(writes[0])
+        # A large payload apart from its header (see Protocol.data_frame):
+        # joining it to gather it would copy it and save no system call.
+        self._sent_since_read = True
+        return self._write(writes)
+
+    def _send_frame(self, frame):
+        """
+        Write one data frame of send(), at once or gathered with the next.
+        Returns False if the transport failed.
+
+        A frame sent when nothing was sent since the last read goes to the
+        transport at once (the echo pattern: receive, send, receive), and
+        the transport sends it at once when its buffer is empty. Frames sent
+        after it, with nothing received in between (a burst, or a handler
+        answering the many messages of one read), are gathered and written
+        together at the end of the loop iteration: one system call instead
+        of one each.
+        """
+        pending = self._pending
+        if pending is None and not self._sent_since_read:
+            self._sent_since_read = True
+            try:
+                self.transport.write(frame)
+            except Exception as exc:
+                self._write_failed(exc)
+                return False
+            return True
+        if pending is None:
+            self._pending = pending = []
+            self._pending_size = 0
+            self.loop.call_soon(self._write_pending)
+        pending.append(frame)
+        self._pending_size += len(frame)
+        # What is gathered counts towards write_limit: past the high-water
+        # mark, hand it to the transport now, which pauses writing and makes
+        # send() wait for the drain.
+        if self._pending_size + self.transport.get_write_buffer_size() > self._write_limits[0]:
+            return self._write_gathered()
+        return True
+
+    def _write_pending(self):
+        # Scheduled by _send_frame(): the end of the loop iteration.
+        self._write_gathered()
+        self._pending = None
+        self._sent_since_read = False
+
+    def _write_gathered(self):
+        """Write the frames that send() gathered. Returns False if the transport failed."""
+        pending = self._pending
+        if not pending or self._lost:
+            return not self._lost
+        self._pending = []
+        self._pending_size = 0
+        try:
+            self.transport.write(b"".join(pending))
+        except Exception as exc:
+            self._write_failed(exc)
+            return False
+        return True
+
     def _write(self, writes):
         transport = self.transport
+        if self._pending:
+            # Frames gathered by send() go first.
+            self._write_gathered()
         try:
             for data in writes:
                 if data:
@@ -846,6 +916,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
 
     def _receive(self, data):
         """Parse bytes from the transport or the read buffer (one slice at most)."""
+        self._sent_since_read = False
         protocol = self.protocol
         parser = protocol.fast_parser
         if parser is not None and self._open:
