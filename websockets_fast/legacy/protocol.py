@@ -30,6 +30,7 @@ import warnings
 from collections.abc import AsyncIterable, Iterable, Mapping
 
 from ..assembler import PingTracker, parse_write_limit
+from ..asyncio.connection import SourceConnection as _Source
 from ..connection_logger import ConnectionLogger
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK, InvalidState, ProtocolError
 from ..http11 import _headers
@@ -236,6 +237,21 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         self._open = False
         # When the last message went through the extensions (loop time).
         self._last_sent_at = None
+
+    # The closing deadline, keepalive and pongs, as timers rather than
+    # tasks: the asyncio connection's methods, run as they are on this class
+    # (the compiled build of that connection is a C class, which can't pass
+    # them on by inheritance).
+    _arm_close_timer = _Source._arm_close_timer
+    _close_timed_out = _Source._close_timed_out
+    _wait_lost = _Source._wait_lost
+    _closed_error = _Source._closed_error
+    _close_exc = _Source._close_exc
+    _set_connection_exc = _Source._set_connection_exc
+    _start_keepalive = _Source._start_keepalive
+    _keepalive_ping = _Source._keepalive_ping
+    _keepalive_timed_out = _Source._keepalive_timed_out
+    _on_pong = _Source._on_pong
 
     def _adopt_protocol(self, protocol):
         """Drive ``protocol`` (Sans-I/O); log records carry this connection."""
@@ -701,42 +717,6 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         """The :exc:`~websockets_fast.exceptions.ConnectionClosed` of a closed connection."""
         return self._close_exc()
 
-    # Internals: closing
-
-    def _arm_close_timer(self):
-        if self._close_timer is None and self.close_timeout is not None and not self._lost:
-            self._close_timer = self.loop.call_later(self.close_timeout, self._close_timed_out)
-
-    def _close_timed_out(self):
-        self._close_timer = None
-        self._set_connection_exc(TimeoutError("timed out while closing connection"))
-        self.transport.abort()
-
-    async def _wait_lost(self):
-        if self._lost:
-            return
-        if self._lost_waiter is None:
-            self._lost_waiter = self.loop.create_future()
-        # Shielded: several coroutines may wait on the one future.
-        await asyncio.shield(self._lost_waiter)
-
-    async def _closed_error(self):
-        """Wait until the connection is closed, then return its ConnectionClosed."""
-        if not self._lost:
-            self._arm_close_timer()
-            await self._wait_lost()
-        return self._close_exc()
-
-    def _close_exc(self):
-        exc = self.protocol.close_exc
-        if self._connection_exc is not None:
-            exc.__cause__ = self._connection_exc
-        return exc
-
-    def _set_connection_exc(self, exc):
-        if self._connection_exc is None:
-            self._connection_exc = exc
-
     # Internals: writing
 
     def _flush(self):
@@ -856,52 +836,6 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         for waiter in self._drain_waiters or ():
             if not waiter.done():
                 waiter.set_result(None)
-
-    # Internals: keepalive, as timers rather than a task.
-
-    def _start_keepalive(self):
-        if self.ping_interval is not None:
-            self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
-
-    def _keepalive_ping(self):
-        self._keepalive_timer = None
-        if self.protocol.state is not OPEN or self._lost:
-            return
-        self.protocol.compact()
-        if self._pings is None:
-            self._pings = PingTracker()
-        data = self._pings.new_payload()
-        # A None waiter marks the keepalive ping (see _on_pong).
-        self._pings.add(data, None, self.loop.time())
-        self.protocol.send_ping(data)
-        self._flush()
-        if self.ping_timeout is not None:
-            self._keepalive_timer = self.loop.call_later(self.ping_timeout, self._keepalive_timed_out)
-        else:
-            self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
-
-    def _keepalive_timed_out(self):
-        self._keepalive_timer = None
-        if self.protocol.state is OPEN:
-            self.protocol.fail(INTERNAL_ERROR, "keepalive ping timeout")
-            self._flush()
-
-    def _on_pong(self, data):
-        if self._pings is None:
-            return
-        acknowledged = self._pings.acknowledge(bytes(data), self.loop.time())
-        if acknowledged is None:
-            return  # unsolicited
-        self.latency, waiters = acknowledged
-        for waiter, latency in waiters:
-            if waiter is None:
-                # The keepalive pong: the next ping one interval after this one.
-                if self._keepalive_timer is not None:
-                    self._keepalive_timer.cancel()
-                delay = max(0.0, self.ping_interval - latency)
-                self._keepalive_timer = self.loop.call_later(delay, self._keepalive_ping)
-            elif not waiter.done():
-                waiter.set_result(latency)
 
     def connection_open(self):
         """Note that the opening handshake succeeded: start keepalive."""
