@@ -252,6 +252,12 @@ class WebSocketCommonProtocol(asyncio.Protocol):
     _keepalive_ping = _Source._keepalive_ping
     _keepalive_timed_out = _Source._keepalive_timed_out
     _on_pong = _Source._on_pong
+    # And writing: the frames send() gathers (see _send_frame), and the wait
+    # for the write buffer to drain.
+    _write_pending = _Source._write_pending
+    _write_gathered = _Source._write_gathered
+    _drain = _Source._drain
+    _wake_drain_waiters = _Source._wake_drain_waiters
 
     def _adopt_protocol(self, protocol):
         """Drive ``protocol`` (Sans-I/O); log records carry this connection."""
@@ -767,26 +773,6 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             return self._write_gathered()
         return True
 
-    def _write_pending(self):
-        # Scheduled by _send_frame(): the end of the loop iteration.
-        self._write_gathered()
-        self._pending = None
-        self._sent_since_read = False
-
-    def _write_gathered(self):
-        """Write the frames that send() gathered. Returns False if the transport failed."""
-        pending = self._pending
-        if not pending or self._lost:
-            return not self._lost
-        self._pending = []
-        self._pending_size = 0
-        try:
-            self.transport.write(b"".join(pending))
-        except Exception as exc:
-            self._write_failed(exc)
-            return False
-        return True
-
     def _write(self, writes):
         transport = self.transport
         if self._pending:
@@ -816,26 +802,6 @@ class WebSocketCommonProtocol(asyncio.Protocol):
     def _write_failed(self, exc):
         self._set_connection_exc(exc)
         self.transport.abort()
-
-    async def _drain(self):
-        # Wait until resume_writing() (buffer under low) or connection_lost().
-        if not self._write_paused or self._lost:
-            return
-        waiter = self.loop.create_future()
-        if self._drain_waiters is None:
-            self._drain_waiters = []
-        self._drain_waiters.append(waiter)
-        try:
-            await waiter
-        finally:
-            self._drain_waiters.remove(waiter)
-        if self._lost and self._connection_exc is not None:
-            raise await self._closed_error()
-
-    def _wake_drain_waiters(self):
-        for waiter in self._drain_waiters or ():
-            if not waiter.done():
-                waiter.set_result(None)
 
     def connection_open(self):
         """Note that the opening handshake succeeded: start keepalive."""
