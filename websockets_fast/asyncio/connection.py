@@ -1209,6 +1209,10 @@ def _broadcast_to(connection, message, send_text):
     return None
 
 
+# The class above, which the compiled build replaces below: the legacy
+# connection runs some of its methods (closing deadline, keepalive).
+SourceConnection = Connection
+
 # This file is also compiled by Cython into
 # websockets_fast._speedups.asyncio_connection, with the C types of
 # _speedups/asyncio_connection.pxd: on the compiled backend, its builds of
