@@ -36,6 +36,12 @@ exclude_patterns = ["_build"]
 
 myst_heading_anchors = 3
 
+# The asyncio and sync implementations both define Server, Connection,
+# ServerConnection... (as websockets does), so a bare name in an annotation
+# matches two classes; Sphinx links to one of them and warns, which -W
+# would make fatal.
+suppress_warnings = ["ref.python"]
+
 autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True, "show-inheritance": True}
 # Signatures stay as written; annotations would repeat websockets' aliases.
