@@ -50,5 +50,7 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 
 html_theme = "alabaster"
+# The comparison tables need more than alabaster's 940 px.
+html_theme_options = {"page_width": "1180px", "sidebar_width": "240px"}
 html_static_path = ["_static"]
 html_title = f"websockets_fast {version}"
