@@ -5,10 +5,10 @@
 #  3. runs the suite on the compiled backend, then on the pure-Python twins;
 #  4. installs the sdist again with no working C compiler (CC=false) and checks
 #     that installation succeeds with one warning and runs on the twins;
-#  5. builds the documentation (docs/, Sphinx) with warnings as errors;
-#  6. tests/sanitize.sh: the compiled modules built with AddressSanitizer and
+#  5. tests/sanitize.sh: the compiled modules built with AddressSanitizer and
 #     UBSan, the speedups tests and a short differential fuzz pass on them
 #     (about 2 minutes; needs gcc's libasan; SKIP_SANITIZE=1 skips it).
+# Last, it builds the documentation (docs/, Sphinx) with warnings as errors.
 # Extra arguments go to pytest, e.g. `bash tests/run.sh -x -k frames`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,11 +35,6 @@ WEBSOCKETS_FAST_REQUIRE_COMPILED=1 "$VENV/bin/python" -m pytest -p no:cacheprovi
 echo "=== pure-Python backend ==="
 WEBSOCKETS_FAST_PURE=1 "$VENV/bin/python" -m pytest -p no:cacheprovider -q "$@"
 
-echo "=== documentation ==="
-"$VENV/bin/python" -m pip install -q "$WHEEL[docs]"
-"$VENV/bin/python" -m sphinx -W --keep-going -q -b html "$ROOT/docs" "$ROOT/build/docs"
-echo "documentation built in build/docs"
-
 echo "=== installation without a C compiler ==="
 NOCC=$ROOT/build/venv-nocc
 "$PYTHON" -m venv --clear "$NOCC"
@@ -60,3 +55,8 @@ if [ "${SKIP_SANITIZE:-0}" = 0 ]; then
     echo "=== sanitizer build ==="
     PYTHON=$PYTHON bash "$ROOT/tests/sanitize.sh"
 fi
+
+echo "=== documentation ==="
+"$VENV/bin/python" -m pip install -q "$WHEEL[docs]"
+"$VENV/bin/python" -m sphinx -W --keep-going -q -b html "$ROOT/docs" "$ROOT/build/docs"
+echo "documentation built in build/docs"
