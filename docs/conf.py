@@ -53,4 +53,5 @@ html_theme = "alabaster"
 # The comparison tables need more than alabaster's 940 px.
 html_theme_options = {"page_width": "1180px", "sidebar_width": "240px"}
 html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_title = f"websockets_fast {version}"
