@@ -8,6 +8,7 @@
 #  5. tests/sanitize.sh: the compiled modules built with AddressSanitizer and
 #     UBSan, the speedups tests and a short differential fuzz pass on them
 #     (about 2 minutes; needs gcc's libasan; SKIP_SANITIZE=1 skips it).
+# Last, it builds the documentation (docs/, Sphinx) with warnings as errors.
 # Extra arguments go to pytest, e.g. `bash tests/run.sh -x -k frames`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,3 +55,8 @@ if [ "${SKIP_SANITIZE:-0}" = 0 ]; then
     echo "=== sanitizer build ==="
     PYTHON=$PYTHON bash "$ROOT/tests/sanitize.sh"
 fi
+
+echo "=== documentation ==="
+"$VENV/bin/python" -m pip install -q "$WHEEL[docs]"
+"$VENV/bin/python" -m sphinx -W --keep-going -q -b html "$ROOT/docs" "$ROOT/build/docs"
+echo "documentation built in build/docs"
