@@ -4,7 +4,8 @@
 #     checks what they hold (tests/check_dist.py: the sdist has what building
 #     needs and no build output; the wheel has the compiled modules; on Linux
 #     `auditwheel show` finds it consistent with a manylinux tag and needing
-#     no external library);
+#     no external library); then tests/check_workflow.py checks
+#     .github/workflows/wheels.yml (Python 3.11+);
 #  2. installs the wheel with its test dependencies into a fresh venv;
 #  3. runs the suite on the compiled backend, then the microbenchmarks once
 #     each as tests (pytest bench/ --benchmark-disable), then the suite on
@@ -37,6 +38,19 @@ if [ "$(uname -s)" = Linux ]; then
     "$VENV/bin/python" tests/check_dist.py --auditwheel "$SDIST" "$WHEEL"
 else
     "$VENV/bin/python" tests/check_dist.py "$SDIST" "$WHEEL"
+fi
+
+# The wheels workflow cannot run here: check it against its schema and
+# against [tool.cibuildwheel], with the cibuildwheel version it pins.
+echo "=== wheels workflow ==="
+if "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    TOOLS=$ROOT/build/venv-tools
+    CIBW_VERSION=$(sed -n 's/^ *CIBUILDWHEEL_VERSION: *"\(.*\)"/\1/p' .github/workflows/wheels.yml)
+    "$PYTHON" -m venv --clear "$TOOLS"
+    "$TOOLS/bin/python" -m pip install -q "cibuildwheel==$CIBW_VERSION" check-jsonschema pyyaml
+    "$TOOLS/bin/python" tests/check_workflow.py
+else
+    echo "skipped: cibuildwheel and check-jsonschema need Python 3.11+"
 fi
 
 # From tests/, so that the installed package is imported, not the source tree.
