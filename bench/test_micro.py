@@ -80,7 +80,9 @@ def multibyte_text(size):
 
 def need(implementation, what):
     if implementation is None:
-        pytest.skip(f"{what} is not available here")
+        # The compiled modules are built or not; websockets (3.11+) installed
+        # or not.
+        pytest.skip(f"{what}: {'not built' if what.startswith('compiled') else 'not installed'}")
     return implementation
 
 
