@@ -7,8 +7,9 @@ cimport cython
 
 from websockets_fast._speedups.ringbuffer cimport FrameQueue as CompiledFrameQueue
 
-# C ints: take() compares opcodes in C.
-cdef int OP_CONT, OP_TEXT, OP_BINARY
+# A C int, set from frames.OP_TEXT when the module loads: take() compares
+# opcodes in C.
+cdef int OP_TEXT
 
 cdef object _as_bytes(object data)
 @cython.locals(raw=bytes)

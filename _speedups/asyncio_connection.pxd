@@ -13,6 +13,10 @@ from websockets_fast._speedups.assembler cimport Assembler as CompiledAssembler
 from websockets_fast._speedups.frames cimport FrameParser as CompiledFrameParser
 from websockets_fast._speedups.protocol cimport Protocol as CompiledProtocol
 
+# The Opcode members that the .py file imports from frames, as C globals:
+# send() and the receive path read them without a lookup in the module's dict.
+cdef object OP_CONT, OP_TEXT, OP_BINARY, OP_PONG
+
 
 cdef class Connection:
     cdef public CompiledProtocol protocol
@@ -26,14 +30,15 @@ cdef class Connection:
     cdef public object close_timeout
     cdef public object _max_queue
     cdef public tuple _write_limit
-    cdef public CompiledAssembler _messages
+    cdef public CompiledAssembler recv_messages
     cdef public object _pings
-    cdef public bint _recv_busy
+    cdef public bint _recv_in_progress
     cdef public object _recv_waiter
-    cdef public object _send_busy
+    cdef public object _send_in_progress
     cdef public bint _write_paused
     cdef public list _pending
     cdef public Py_ssize_t _pending_size
+    cdef public Py_ssize_t _pending_room
     cdef public bint _sent_since_read
     cdef public bint _reading_held
     cdef public object _unparsed
@@ -46,12 +51,14 @@ cdef class Connection:
     cdef public object _close_timer
     cdef public object _keepalive_timer
     cdef public bint _open
+    cdef public object _raw_sock
     cdef object __weakref__
     cdef dict __dict__
 
     cpdef _flush(self)
     cdef _write_gathered(self)
     cdef _write(self, writes)
+    cdef _transport_write(self, data)
     cdef _read_on_for_close(self)
     cdef _write_failed(self, exc)
     cdef _arm_close_timer(self)
@@ -62,6 +69,9 @@ cdef class Connection:
     @cython.locals(protocol=CompiledProtocol, parser=CompiledFrameParser)
     cdef _receive(self, data)
     cdef _receive_events(self, events)
+
+
+cdef bytes _encode_utf8(str text)
 
 
 @cython.locals(protocol=CompiledProtocol)

@@ -13,7 +13,7 @@ most twice that, or 4 KiB, and never more than the frame needs).
 
 from cpython.buffer cimport PyBUF_FULL_RO, PyBuffer_IsContiguous, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.long cimport PyLong_AsLongAndOverflow, PyLong_CheckExact
+from cpython.long cimport PyLong_AsLongAndOverflow, PyLong_Check, PyLong_CheckExact
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
@@ -253,7 +253,9 @@ cdef int _small_index(object value) except? -1:
     # fails the range checks, instead of an OverflowError the twin lacks.
     cdef long result
     cdef int overflow
-    result = PyLong_AsLongAndOverflow(_index(value), &overflow)
+    # An int subclass, such as the Opcode members the callers pass, is read
+    # as it is: operator.index would only make a plain copy of it.
+    result = PyLong_AsLongAndOverflow(value if PyLong_Check(value) else _operator_index(value), &overflow)
     if overflow or result < -1 or result > 255:
         return 255
     return <int>result

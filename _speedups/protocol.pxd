@@ -11,6 +11,10 @@ cimport cython
 # (from speedups): the compiled build calls them in C.
 from websockets_fast._speedups.frames cimport FrameParser as CompiledFrameParser, append_frame, build_frame
 
+# The Opcode members that the .py file imports from frames, as C globals:
+# the per-frame paths read them without a lookup in the module's dict.
+cdef object CONT, TEXT, BINARY, CLOSE, PING, PONG
+
 
 cdef class Protocol:
     cdef object __weakref__
@@ -46,7 +50,11 @@ cdef class Protocol:
     cdef public object _utf8
     cdef public bint _sending_fragments
 
-    cpdef data_frame(self, int opcode, data)
+    # data_frame() is a Python method that calls this; the compiled
+    # connection calls this one in C. A cpdef method would first look its
+    # name up on the instance, on every call, because ClientProtocol and
+    # ServerProtocol are Python subclasses.
+    cdef _data_frame(self, int opcode, data)
     cpdef send_text(self, data, fin=*)
     cpdef send_binary(self, data, fin=*)
     @cython.locals(parser=CompiledFrameParser)

@@ -61,6 +61,10 @@ def test_parse_write_limit():
     assert parse_write_limit((100, None)) == (100, 25)
     with pytest.raises(ValueError):
         parse_write_limit((10, 20))
+    # The same defaults as max_queue: high follows from low alone.
+    assert parse_write_limit((None, 10)) == (40, 10)
+    with pytest.raises(TypeError):
+        parse_write_limit(None)
 
 
 # Whole messages

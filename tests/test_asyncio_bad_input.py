@@ -307,7 +307,7 @@ def queue_watching(queue_lengths):
         def data_received(self, data):
             super().data_received(data)
             if self._open:
-                queue_lengths.append(len(self._messages))
+                queue_lengths.append(len(self.recv_messages))
 
     return Watch
 
@@ -329,7 +329,7 @@ def test_reads_of_tiny_frames_are_parsed_a_slice_at_a_time(loop_factory):
             in_order = 0
             for expected in range(count):
                 message = await websocket.recv()
-                queue_lengths.append(len(websocket._messages))
+                queue_lengths.append(len(websocket.recv_messages))
                 in_order += message == expected.to_bytes(2, "big")
             await websocket.send(str(in_order))
             await websocket.wait_closed()
@@ -392,7 +392,7 @@ def test_reads_of_tiny_compressed_frames_are_parsed_a_slice_at_a_time():
         async def handler(websocket):
             received = 0
             async for _ in websocket:
-                queue_lengths.append(len(websocket._messages))
+                queue_lengths.append(len(websocket.recv_messages))
                 received += 1
                 if received == count:
                     await websocket.send(str(received))

@@ -70,7 +70,7 @@ def test_sync_keepalive_compacts_the_compressor_and_traffic_goes_on():
                 assert extension._encoder is not None
                 for message in messages[1:]:
                     # What the keepalive deadline does every ping_interval.
-                    client._send_keepalive_ping(time.monotonic())
+                    client._keepalive_ping(time.monotonic())
                     assert extension._encoder is None
                     client.send(message)
                     assert client.recv(timeout=10) == message

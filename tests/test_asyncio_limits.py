@@ -41,7 +41,7 @@ class Watched:
 
     def data_received(self, data):
         super().data_received(data)
-        if self.queued_target is not None and len(self._messages) >= self.queued_target:
+        if self.queued_target is not None and len(self.recv_messages) >= self.queued_target:
             self.events["queued"].set()
 
     def pause_writing(self):
@@ -103,8 +103,8 @@ def test_max_queue_pauses_reading_and_peer_sees_tcp_backpressure(loop_factory):
                     await ws.send(b"m" * 100)
                 await server_ws.events["queued"].wait()
                 # Above the high-water mark of 4 frames: reading is paused.
-                assert len(server_ws._messages) == 5
-                assert server_ws._messages.paused
+                assert len(server_ws.recv_messages) == 5
+                assert server_ws.recv_messages.paused
                 assert not server_ws.transport.is_reading()
 
                 # The client keeps sending: the kernel buffers fill, then the
@@ -114,7 +114,7 @@ def test_max_queue_pauses_reading_and_peer_sees_tcp_backpressure(loop_factory):
                 await ws.events["pause_writing"].wait()
                 assert not sender.done()
                 # The server read nothing more while the client was blocked.
-                assert len(server_ws._messages) == 5
+                assert len(server_ws.recv_messages) == 5
                 assert not server_ws.transport.is_reading()
 
                 release.set()
@@ -148,7 +148,7 @@ def test_max_queue_resumes_at_low_water_mark():
             await release.wait()
             for _ in range(9):
                 await websocket.recv()
-                states.append((len(websocket._messages), websocket.transport.is_reading()))
+                states.append((len(websocket.recv_messages), websocket.transport.is_reading()))
 
         async with serve(
             handler, "127.0.0.1", 0, max_queue=(8, 2), create_connection=WatchedServerConnection
@@ -175,7 +175,7 @@ def test_max_queue_none_never_pauses():
             websocket.queued_target = 100
             await websocket.events["queued"].wait()
             assert websocket.transport.is_reading()
-            assert len(websocket._messages) == 100
+            assert len(websocket.recv_messages) == 100
             await websocket.send("seen")
 
         async with serve(handler, "127.0.0.1", 0, max_queue=None, create_connection=WatchedServerConnection) as server:
@@ -261,7 +261,7 @@ def test_broadcast_never_waits_and_skips():
                 yield "part two"
 
             fragmented = asyncio.ensure_future(fast_srv.send(fragments()))
-            while fast_srv._send_busy is None:
+            while fast_srv._send_in_progress is None:
                 await asyncio.sleep(0)
             with pytest.raises(BaseException) as info:
                 broadcast(connections, "hello", raise_exceptions=True)
@@ -444,8 +444,8 @@ class PongCountingClientConnection(ClientConnection):
         super().__init__(*args, **kwargs)
         self.pongs = asyncio.Queue()
 
-    def _on_pong(self, data):
-        super()._on_pong(data)
+    def _acknowledge_pings(self, data):
+        super()._acknowledge_pings(data)
         self.pongs.put_nowait(self.latency)
 
 

@@ -9,6 +9,7 @@ test runs both hot paths over real sockets, alternating with the slow ones.
 
 import asyncio
 import logging
+import socket
 import sys
 
 import pytest
@@ -23,7 +24,7 @@ from websockets.protocol import State as TheirState
 
 from websockets_fast.assembler import Assembler
 from websockets_fast.asyncio.client import connect
-from websockets_fast.asyncio.connection import Connection
+from websockets_fast.asyncio.connection import Connection, broadcast
 from websockets_fast.asyncio.server import serve
 from websockets_fast.client import ClientProtocol
 from websockets_fast.exceptions import ConnectionClosedOK
@@ -667,3 +668,61 @@ def test_many_messages_both_ways_over_sockets(loop_factory, max_queue, monkeypat
     assert received_by_server == [m for _, messages in client_script for m in messages]
     # Both paths were taken, many times.
     assert counts["hot"] > 20 and counts["slow"] > 20, counts
+
+
+# Connection._transport_write: on asyncio's default loop, a plain connection
+# sends to its socket itself while the transport's buffer is empty.
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_direct_send_only_on_the_default_loops_plain_transport(loop_factory):
+    async def main():
+        async def handler(ws):
+            await ws.send(str(ws._raw_sock is not None))
+            await ws.wait_closed()
+
+        async with serve(handler, "127.0.0.1", 0) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/") as ws:
+                return ws._raw_sock is not None, await ws.recv()
+
+    client_direct, server_direct = run(main(), loop_factory=loop_factory)
+    default_loop = loop_factory is None
+    assert (client_direct, server_direct) == (default_loop, str(default_loop))
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_messages_keep_their_order_when_the_socket_fills(loop_factory):
+    # broadcast() writes each message at once, in batches, while the client
+    # reads slowly: the small socket buffers fill, a send goes out in part
+    # and the transport buffers the rest; the socket drains between batches
+    # while the transport still holds a backlog, and later messages must
+    # queue behind it instead of going to the socket first.
+    messages = [bytes([n % 251]) * (1 + n * 7919 % 4000) for n in range(600)]
+
+    async def main():
+        async def handler(ws):
+            ws.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            most_buffered = 0
+            for start in range(0, len(messages), 20):
+                for message in messages[start : start + 20]:
+                    broadcast([ws], message)
+                    most_buffered = max(most_buffered, ws.transport.get_write_buffer_size())
+                # Let the loop run: the client reads, the transport writes.
+                await asyncio.sleep(0)
+            await ws.send(str(most_buffered))
+            await ws.wait_closed()
+
+        async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port_of(server)))
+            # max_queue=1: the client stops reading after a frame or two.
+            async with connect("ws://127.0.0.1/", sock=sock, compression=None, max_queue=1) as ws:
+                received = [await ws.recv() for _ in messages]
+                return received, int(await ws.recv())
+
+    received, most_buffered = run(main(), loop_factory=loop_factory)
+    assert received == messages
+    # The transport did hold a backlog: the case above happened.
+    assert most_buffered > 0

@@ -139,6 +139,71 @@ def test_deprecated_top_level_alias(name, module):
     assert name not in websockets_fast.__all__
 
 
+LEGACY_EXCEPTIONS = ["AbortHandshake", "InvalidStatusCode", "RedirectHandshake", "WebSocketProtocolError"]
+
+
+@pytest.mark.parametrize("name", LEGACY_EXCEPTIONS)
+def test_deprecated_exception_in_exceptions_module(name):
+    import websockets_fast.exceptions as exceptions
+    from websockets_fast.legacy import exceptions as legacy_exceptions
+
+    for _ in range(2):  # every access warns, not only the first
+        with pytest.warns(DeprecationWarning, match=f"websockets_fast.exceptions.{name} is deprecated") as record:
+            value = getattr(exceptions, name)
+        assert value is getattr(legacy_exceptions, name)
+        # The warning points at the line that used the name.
+        assert record[0].filename == __file__
+    assert name in dir(exceptions)
+    assert name not in exceptions.__all__
+
+
+def test_unknown_name_in_exceptions_module():
+    import websockets_fast.exceptions as exceptions
+
+    with pytest.raises(AttributeError, match="no attribute 'InvalidStatusCodes'"):
+        exceptions.InvalidStatusCodes  # noqa: B018
+
+
+# Run in a fresh interpreter, so that the legacy package is imported by the
+# statement: prints each warning up to "deprecated" (our texts go on
+# differently), the package's name replaced by PKG.
+WARNINGS_SCRIPT = """
+import sys, warnings
+package = sys.argv[1]
+__import__(package + ".exceptions")
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as caught:
+    exec(sys.argv[2].replace("PKG", package), {})
+for warning in caught:
+    print(warning.category.__name__, warning.message.args[0].replace(package, "PKG").partition(" deprecated")[0],
+          "here" if warning.filename == "<string>" else "elsewhere")
+"""
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "from PKG.exceptions import InvalidStatusCode",
+        "import PKG.exceptions as e; e.AbortHandshake; e.AbortHandshake",
+        "from PKG.exceptions import RedirectHandshake, WebSocketProtocolError",
+        "import PKG; PKG.InvalidStatusCode; PKG.WebSocketServerProtocol",
+        "from PKG import WebSocketProtocolError, basic_auth_protocol_factory",
+    ],
+)
+def test_deprecation_warnings_are_those_of_websockets(statement):
+    """The same warnings, in the same order, as websockets 17 gives."""
+    import subprocess
+    import sys
+
+    def warnings_of(package):
+        command = [sys.executable, "-c", WARNINGS_SCRIPT, package, statement.replace("; ", "\n")]
+        return subprocess.run(command, capture_output=True, text=True, check=True, timeout=60).stdout.splitlines()
+
+    ours = warnings_of("websockets_fast")
+    assert ours == warnings_of("websockets")
+    assert ours and all(line.startswith("DeprecationWarning") for line in ours)
+
+
 def test_importing_legacy_warns():
     import sys
 

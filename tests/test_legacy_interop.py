@@ -414,3 +414,54 @@ def test_client_protocol_subclass_and_headers():
         assert seen == {"agent": "agent/1", "extra": "c"}
 
     run(main())
+
+
+@pytest.mark.parametrize("server_kind", ["websockets", "ours"])
+def test_client_subclass_negotiates_through_its_overrides(server_kind):
+    """process_extensions and process_subprotocol of a WebSocketClientProtocol
+    subclass decide the negotiation, as in websockets.legacy: static methods
+    or plain ones, their exceptions failing the handshake."""
+    server_serve = peer_server.serve if server_kind == "websockets" else serve
+    calls = []
+
+    class Recording(WebSocketClientProtocol):
+        @staticmethod
+        def process_extensions(headers, available_extensions):
+            calls.append(("extensions", headers["Sec-WebSocket-Extensions"], len(available_extensions)))
+            return WebSocketClientProtocol.process_extensions(headers, available_extensions)
+
+        def process_subprotocol(self, headers, available_subprotocols):
+            calls.append(("subprotocol", headers["Sec-WebSocket-Protocol"], available_subprotocols))
+            return "chat"
+
+    class RefusesDeflate(WebSocketClientProtocol):
+        @staticmethod
+        def process_extensions(headers, available_extensions):
+            raise InvalidHandshake("no deflate here")
+
+    class RefusesSubprotocol(WebSocketClientProtocol):
+        @staticmethod
+        def process_subprotocol(headers, available_subprotocols):
+            raise InvalidHandshake(f"not {headers['Sec-WebSocket-Protocol']}")
+
+    async def handler(ws):
+        # Compressible, so that the deflate negotiated is in use at once.
+        await ws.send("negotiated " * 50)
+        await ws.wait_closed()
+
+    async def main():
+        async with server_serve(handler, "127.0.0.1", 0, subprotocols=["chat", "superchat"]) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}/"
+            async with connect(uri, create_protocol=Recording, subprotocols=["chat"]) as ws:
+                assert await ws.recv() == "negotiated " * 50
+                assert ws.subprotocol == "chat"
+                assert [type(extension).__name__ for extension in ws.extensions] == ["PerMessageDeflate"]
+            assert [call[0] for call in calls] == ["extensions", "subprotocol"]
+            assert calls[0][1].startswith("permessage-deflate") and calls[0][2] == 1
+            assert calls[1][1:] == ("chat", ["chat"])
+            with pytest.raises(InvalidHandshake, match="no deflate here"):
+                await connect(uri, create_protocol=RefusesDeflate)
+            with pytest.raises(InvalidHandshake, match="not chat"):
+                await connect(uri, create_protocol=RefusesSubprotocol, subprotocols=["chat"])
+
+    run(main())

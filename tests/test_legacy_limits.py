@@ -449,3 +449,206 @@ def test_messages_sent_before_the_peer_left_are_all_received():
         assert len(outcome) == 1 and outcome[0].rcvd is None  # 1006: no close frame
 
     run(main(), timeout=60)
+
+
+def encoder_of(ws):
+    """The zlib compressor that the connection's permessage-deflate holds, or None."""
+    (extension,) = ws.protocol.extensions
+    return extension._encoder
+
+
+@pytest.mark.parametrize("peer", ["websockets", "ours"])
+def test_sparse_sender_keeps_no_compressor(peer, monkeypatch):
+    """A compressed message sent long after the previous one (or first)
+    releases the compressor (38 KiB) after it; messages sent back to back
+    keep it. Every message still reaches the peer intact, with context
+    takeover on both sides."""
+    from websockets_fast.legacy import protocol as legacy_protocol
+
+    client_connect = peer_client.connect if peer == "websockets" else connect
+    text = "the same words again and again, " * 8
+
+    async def main():
+        server_connections = []
+
+        async def handler(ws):
+            server_connections.append(ws)
+            async for message in ws:
+                count = int(message.split()[0])
+                for i in range(count):
+                    await ws.send(f"{i} {text}")
+
+        async with serve(handler, "127.0.0.1", 0) as server:
+            async with client_connect(f"ws://127.0.0.1:{port_of(server)}/") as client:
+                (ws,) = server_connections
+                assert ws.protocol.extensions, "permessage-deflate negotiated"
+                # The first message: nothing kept after it.
+                await client.send("1")
+                assert await client.recv() == f"0 {text}"
+                assert encoder_of(ws) is None
+                # Back to back: the compressor serves the whole burst.
+                monkeypatch.setattr(legacy_protocol, "SPARSE_SEND_GAP", float("inf"))
+                await client.send("5")
+                assert [await client.recv() for _ in range(5)] == [f"{i} {text}" for i in range(5)]
+                assert encoder_of(ws) is not None
+                # Every message sparse: rebuilt from the kept window each time.
+                monkeypatch.setattr(legacy_protocol, "SPARSE_SEND_GAP", 0.0)
+                await client.send("20")
+                assert [await client.recv() for _ in range(20)] == [f"{i} {text}" for i in range(20)]
+                assert encoder_of(ws) is None
+                # Our client compacts its own compressor the same way.
+                if peer == "ours":
+                    await client.send("1 more")
+                    assert encoder_of(client) is None
+
+    run(main())
+
+
+class CountingTransport:
+    """The transport, counting the writes the connection makes."""
+
+    def __init__(self, transport):
+        self.transport = transport
+        self.writes = []
+
+    def write(self, data):
+        self.writes.append(len(data))
+        self.transport.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.transport, name)
+
+
+class CountingServer(WebSocketServerProtocol):
+    instances = []
+
+    def connection_made(self, transport):
+        CountingServer.instances.append(self)
+        super().connection_made(CountingTransport(transport))
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_burst_of_sends_is_gathered_into_one_write(loop_factory):
+    """A handler's sends with nothing received in between: the first goes
+    out at once, the rest together at the end of the loop iteration."""
+    from websockets_fast.speedups import SPLIT_FRAME_SIZE
+
+    count = 100
+
+    async def handler(ws):
+        await ws.recv()
+        for i in range(count):
+            await ws.send(f"message {i}")
+        # A large payload (unmasked: apart from its header) and fragments.
+        await ws.send(b"L" * SPLIT_FRAME_SIZE)
+        await ws.send(["frag", "ments"])
+        await ws.send("last")
+        await ws.recv()  # then the closing handshake
+
+    async def main():
+        CountingServer.instances = []
+        async with serve(handler, "127.0.0.1", 0, create_protocol=CountingServer, compression=None) as server:
+            async with peer_client.connect(f"ws://127.0.0.1:{port_of(server)}/", max_size=None) as client:
+                counting = CountingServer.instances[0].transport
+                writes_before = len(counting.writes)  # the handshake response
+                await client.send("go")
+                expected = [f"message {i}" for i in range(count)] + [b"L" * SPLIT_FRAME_SIZE, "fragments", "last"]
+                assert [await client.recv() for _ in expected] == expected
+                writes = counting.writes[writes_before:]
+                await client.send("done")
+        # One at once; the gathered ones; header and payload of the large
+        # one, written apart; the fragments and the last message, gathered.
+        assert len(writes) == 5, writes
+        assert writes[3] == SPLIT_FRAME_SIZE
+
+    run(main(), loop_factory=loop_factory)
+
+
+def test_bursts_keep_order_with_control_frames():
+    """Pings, fragmented messages and large frames don't overtake the
+    messages gathered before them."""
+    from websockets_fast.speedups import SPLIT_FRAME_SIZE
+
+    async def echo(ws):
+        async for message in ws:
+            await ws.send(message)
+
+    async def main():
+        async with serve(echo, "127.0.0.1", 0, max_size=None) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/", max_size=None, max_queue=None) as ws:
+                pongs = []
+                expected = []
+                for i in range(1000):
+                    await ws.send(str(i))
+                    expected.append(str(i))
+                    if i % 100 == 50:
+                        pongs.append(await ws.ping())
+                    if i % 250 == 0:
+                        await ws.send([f"frag{i}-", "end"])
+                        expected.append(f"frag{i}-end")
+                    if i % 333 == 0:
+                        large = bytes([i % 256]) * SPLIT_FRAME_SIZE
+                        await ws.send(large)
+                        expected.append(large)
+                assert [await ws.recv() for _ in expected] == expected
+                await asyncio.gather(*pongs)
+
+    run(main())
+
+
+class DrainWatchedClient(WebSocketClientProtocol):
+    instances = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        DrainWatchedClient.instances.append(self)
+        self.paused = False
+
+    def pause_writing(self):
+        self.paused = True
+        super().pause_writing()
+
+
+def test_bursts_respect_write_limit():
+    """Gathered frames count towards write_limit: past it, send() waits."""
+    high = 20_000
+
+    async def main():
+        release = asyncio.Event()
+
+        async def handler(ws):
+            await release.wait()
+            async for _ in ws:
+                pass
+
+        async with serve(handler, "127.0.0.1", 0, max_queue=1, read_limit=2**14) as server:
+            ws = await connect(
+                f"ws://127.0.0.1:{port_of(server)}/",
+                compression=None,
+                write_limit=high,
+                create_protocol=DrainWatchedClient,
+            )
+            message = b"m" * 1000
+            try:
+                # Back-to-back sends, as in a burst, without yielding.
+                for _ in range(MAX_BYTES_SENT // len(message)):
+                    send = ws.send(message).__await__()
+                    try:
+                        next(send)
+                    except StopIteration:
+                        pass  # returned without waiting
+                    else:
+                        # It waits for the drain: the limit was reached.
+                        send.close()
+                        break
+                    # Gathered and buffered bytes: at most high + one frame.
+                    buffered = ws._pending_size + ws.transport.get_write_buffer_size()
+                    assert buffered <= high + len(message) + 14
+                else:
+                    raise AssertionError("the peer never pushed back")
+                assert ws.paused
+            finally:
+                release.set()
+                ws.transport.abort()
+
+    run(main())

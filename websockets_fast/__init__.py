@@ -192,13 +192,12 @@ def __getattr__(name: str) -> Any:
 def _deprecated(name: str) -> Any:
     import warnings
 
-    module = _DEPRECATED[name]
+    # As websockets does: a warning at every access, and the first one
+    # imports the legacy package, whose import warns too.
     warnings.warn(f"{__name__}.{name} is deprecated", DeprecationWarning, stacklevel=3)
-    with warnings.catch_warnings():
-        # One warning for the name, not a second one for importing legacy.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return getattr(import_module(module, __name__), name)
+    return getattr(import_module(_DEPRECATED[name], __name__), name)
 
 
 def __dir__() -> List[str]:
-    return sorted(__all__)
+    # websockets lists its deprecated aliases too.
+    return sorted([*__all__, *_DEPRECATED])

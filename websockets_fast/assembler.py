@@ -43,7 +43,7 @@ message that ``take_fragment()`` has started streaming.
 :class:`PingTracker` keeps the pings waiting for a pong and computes the
 latency when one arrives; :func:`parse_max_queue` and
 :func:`parse_write_limit` turn the user's ``max_queue`` and ``write_limit``
-arguments into ``(high, low)`` water marks.
+arguments into ``(high, low)`` water marks, both with :func:`water_marks`.
 """
 
 from __future__ import annotations
@@ -54,67 +54,65 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Un
 
 # Absolute imports: this file is also compiled as websockets_fast._speedups.assembler.
 from websockets_fast.exceptions import ConcurrencyError, TooManyFragments
+from websockets_fast.frames import MAX_FRAGMENTS, OP_TEXT
 from websockets_fast.speedups import BACKEND, FrameQueue
 
 if TYPE_CHECKING:
     from websockets_fast.frames import Frame
     from websockets_fast.typing import BytesLike, Data
 
-__all__ = ["Assembler", "PingTracker", "parse_max_queue", "parse_write_limit", "MAX_FRAGMENTS"]
-
-# Opcodes as plain ints; the frames module's Opcode is an IntEnum, which
-# compares equal to them.
-OP_CONT, OP_TEXT, OP_BINARY = 0, 1, 2
-
-MAX_FRAGMENTS = int(os.environ.get("WEBSOCKETS_MAX_FRAGMENTS", "4096"))
+__all__ = ["Assembler", "PingTracker", "water_marks", "parse_max_queue", "parse_write_limit", "MAX_FRAGMENTS"]
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 
 
-def parse_max_queue(max_queue: Union[int, None, Tuple[Optional[int], Optional[int]]]) -> Tuple[Optional[int], Optional[int]]:
+def water_marks(value: Union[int, None, Tuple[Optional[int], Optional[int]]], name: str) -> Tuple[Optional[int], Optional[int]]:
     """
-    Turn a ``max_queue`` argument into ``(high, low)`` frame counts.
+    Turn a ``max_queue`` or ``write_limit`` argument into ``(high, low)``.
 
-    ``max_queue`` is an int (the high-water mark, low defaults to high // 4),
-    a ``(high, low)`` tuple where either may be :obj:`None`, or :obj:`None`
-    for an unbounded queue that never pauses reading (returns ``(None, None)``).
+    ``value`` is an int (the high-water mark) or a ``(high, low)`` tuple
+    where either may be :obj:`None`. Given one mark, the other follows as in
+    websockets and asyncio's ``set_write_buffer_limits()``: low is
+    ``high // 4``, high is ``4 * low``. :obj:`None` or ``(None, None)``
+    means no limit: ``(None, None)``. ``name`` is for the error message.
     """
-    if max_queue is None:
+    if value is None:
         return None, None
     high: Optional[int]
     low: Optional[int]
-    if isinstance(max_queue, int):
-        high, low = max_queue, None
+    if isinstance(value, int):
+        high, low = value, None
     else:
-        high, low = max_queue
-    if high is None and low is not None:
+        high, low = value
+    if high is None:
+        if low is None:
+            return None, None
         high = low * 4
-    if high is not None and low is None:
+    elif low is None:
         low = high // 4
-    if high is not None:
-        if low < 0:  # type: ignore[operator]  # set from high above
-            raise ValueError("max_queue low-water mark must be >= 0")
-        if high < low:  # type: ignore[operator]
-            raise ValueError("max_queue high-water mark must be >= low-water mark")
+    if low < 0 or high < low:
+        raise ValueError(f"{name} needs 0 <= low <= high")
     return high, low
+
+
+def parse_max_queue(max_queue: Union[int, None, Tuple[Optional[int], Optional[int]]]) -> Tuple[Optional[int], Optional[int]]:
+    """
+    Turn a ``max_queue`` argument into ``(high, low)`` frame counts (see
+    :func:`water_marks`); :obj:`None` is an unbounded queue that never
+    pauses reading.
+    """
+    return water_marks(max_queue, "max_queue")
 
 
 def parse_write_limit(write_limit: Union[int, Tuple[int, Optional[int]]]) -> Tuple[int, int]:
     """
-    Turn a ``write_limit`` argument into ``(high, low)`` byte counts.
-
-    ``write_limit`` is an int (the high-water mark, low defaults to high // 4)
-    or a ``(high, low)`` tuple whose low may be :obj:`None`.
+    Turn a ``write_limit`` argument into ``(high, low)`` byte counts (see
+    :func:`water_marks`). Writing is always limited: it needs a mark.
     """
-    if isinstance(write_limit, int):
-        high, low = write_limit, None
-    else:
-        high, low = write_limit
-    if low is None:
-        low = high // 4
-    if low < 0 or high < low:
-        raise ValueError("write_limit needs 0 <= low <= high")
-    return high, low
+    high, low = water_marks(write_limit, "write_limit")
+    if high is None:
+        raise TypeError("write_limit must be an int or a (high, low) tuple")
+    return high, low  # type: ignore[return-value]  # low is set when high is
 
 
 def _message_limit(max_size: Union[int, None, Tuple[Optional[int], Optional[int]]]) -> Optional[int]:

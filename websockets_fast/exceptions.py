@@ -43,7 +43,7 @@ Objects such as close frames and responses are only stored and formatted.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 if TYPE_CHECKING:  # for annotations only: this module imports nothing at run time
     from .frames import Close
@@ -405,3 +405,24 @@ class InvalidState(WebSocketException, AssertionError):
 
 class ConcurrencyError(WebSocketException, RuntimeError):
     """Raised when receiving or sending messages concurrently."""
+
+
+# The legacy implementation's exceptions, which websockets 17 still exposes
+# here, deprecated: each access warns, and the first one also imports
+# websockets_fast.legacy, which warns in turn. Not in __all__; in dir().
+_DEPRECATED = frozenset(["AbortHandshake", "InvalidStatusCode", "RedirectHandshake", "WebSocketProtocolError"])
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _DEPRECATED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import warnings
+
+    warnings.warn(f"{__name__}.{name} is deprecated", DeprecationWarning, stacklevel=2)
+    from .legacy import exceptions
+
+    return getattr(exceptions, name)
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | _DEPRECATED)

@@ -123,6 +123,12 @@ OK_CLOSE_CODES = frozenset(
 )
 
 
+# Read from the environment once, here: the parser's cap (protocol) and the
+# frame queue's (assembler) must agree.
+MAX_FRAGMENTS = int(os.environ.get("WEBSOCKETS_MAX_FRAGMENTS", "4096"))
+"""Default cap on the frames of one message when ``max_size`` is None."""
+
+
 # Masking keys. RFC 6455 10.3 wants them unpredictable, so they come from the
 # operating system's CSPRNG. One os.urandom() call per frame would cost a
 # system call per frame; instead one process-wide pool is refilled 4 KiB at a

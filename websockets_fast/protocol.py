@@ -12,7 +12,6 @@ and write what :meth:`Protocol.data_to_send` returns.
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from typing import TYPE_CHECKING, List, Literal, NoReturn, Optional, Sequence, Tuple, Union
 
@@ -29,9 +28,11 @@ from websockets_fast.frames import (
     BINARY,
     CLOSE,
     CONT,
+    MAX_FRAGMENTS,
     OK_CLOSE_CODES,
     OPCODE_BY_VALUE,
     PING,
+    PONG,
     TEXT,
     Close,
     CloseCode,
@@ -83,9 +84,6 @@ PARSE_SLICE = 16 * 1024
 
 SEND_EOF = b""
 """Item of :meth:`Protocol.data_to_send` meaning: half-close the connection."""
-
-MAX_FRAGMENTS = int(os.environ.get("WEBSOCKETS_MAX_FRAGMENTS", "4096"))
-"""Default cap on the frames of one message when ``max_size`` is None."""
 
 # Close reasons travel in a control frame: 125 bytes minus the 2-byte code.
 _MAX_REASON_BYTES = 123
@@ -459,7 +457,7 @@ class Protocol:
                     self.logger.debug("< %s", frame)
                 if opcode is PING:
                     # Answer with a pong carrying the same payload.
-                    self._send_frame(10, frame.data)
+                    self._send_frame(PONG, frame.data)
                 elif opcode is CLOSE:
                     # The closing handshake; the rest of the batch is dropped.
                     self._receive_close(frame.data)
@@ -544,7 +542,7 @@ class Protocol:
             # RFC 6455 5.5.1: answer a close frame with a close frame. Echo
             # the payload as received: an empty one stays empty rather than
             # being re-serialized as the 1005 that Close.parse() reported.
-            self._send_frame(8, data)
+            self._send_frame(CLOSE, data)
             self.close_sent = self.close_rcvd
             self.close_rcvd_then_sent = True
             self.state = CLOSING
@@ -606,7 +604,7 @@ class Protocol:
             raise InvalidState(f"connection is {self._state.name.lower()}")
         self._sending_fragments = not fin
         self._update_plain_send()
-        self._send_frame(0, data, fin)
+        self._send_frame(CONT, data, fin)
 
     def send_text(self, data: BytesLike, fin: bool = True) -> None:
         """
@@ -624,9 +622,9 @@ class Protocol:
         # The common case first: OPEN, a whole message, no extension, no
         # debug log (see _update_plain_send). This is the hot path.
         if self._plain_send and fin:
-            append_frame(self.writes, True, 1, data, 0, self._mask_key)
+            append_frame(self.writes, True, TEXT, data, 0, self._mask_key)
         else:
-            self._send_data(1, data, fin)
+            self._send_data(TEXT, data, fin)
 
     def send_binary(self, data: BytesLike, fin: bool = True) -> None:
         """
@@ -644,9 +642,9 @@ class Protocol:
         # The common case first: OPEN, a whole message, no extension, no
         # debug log (see _update_plain_send). This is the hot path.
         if self._plain_send and fin:
-            append_frame(self.writes, True, 2, data, 0, self._mask_key)
+            append_frame(self.writes, True, BINARY, data, 0, self._mask_key)
         else:
-            self._send_data(2, data, fin)
+            self._send_data(BINARY, data, fin)
 
     def data_frame(self, opcode: int, data: BytesLike) -> Optional[bytes]:
         """
@@ -666,6 +664,10 @@ class Protocol:
             opcode: 1 (TEXT; ``data`` must be UTF-8) or 2 (BINARY).
             data: payload (bytes-like).
         """
+        return self._data_frame(opcode, data)
+
+    def _data_frame(self, opcode: int, data: BytesLike) -> Optional[bytes]:
+        # data_frame(), which the compiled connection calls in C (see the .pxd).
         if self._plain_send:
             mask_key = self._mask_key
             if mask_key is None and len(data) >= SPLIT_FRAME_SIZE:
@@ -710,7 +712,7 @@ class Protocol:
             data = close.serialize()
             if len(data) > 125:
                 raise ProtocolError("control frame too long")
-        self._send_frame(8, data)
+        self._send_frame(CLOSE, data)
         # The state was OPEN, so no close frame was received: nothing to
         # record in close_rcvd_then_sent.
         self.close_sent = close
@@ -732,7 +734,7 @@ class Protocol:
             raise InvalidState(f"connection is {self._state.name.lower()}")
         if len(data) > 125:
             raise ProtocolError("control frame too long")
-        self._send_frame(9, data)
+        self._send_frame(PING, data)
 
     def send_pong(self, data: BytesLike) -> None:
         """
@@ -749,7 +751,7 @@ class Protocol:
             raise InvalidState(f"connection is {self._state.name.lower()}")
         if len(data) > 125:
             raise ProtocolError("control frame too long")
-        self._send_frame(10, data)
+        self._send_frame(PONG, data)
 
     def fail(self, code: int, reason: str = "") -> None:
         """
@@ -770,7 +772,7 @@ class Protocol:
         """
         if self._state is OPEN and code != CloseCode.ABNORMAL_CLOSURE:
             close = Close(code, _truncate_reason(reason))
-            self._send_frame(8, close.serialize())
+            self._send_frame(CLOSE, close.serialize())
             self.close_sent = close
             # A close frame may have been received, then rejected (for
             # example inside a fragmented message) before being answered.

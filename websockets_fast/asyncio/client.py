@@ -79,12 +79,12 @@ class ClientConnection(Connection, asyncio.Protocol):
         self._open = True
         self._compact_handshake()
 
-    def _process_event(self, event: Any) -> None:
+    def process_event(self, event: Any) -> None:
         if self.response is None:
             # The first event is the handshake response.
             self.response = event
         else:
-            super()._process_event(event)
+            super().process_event(event)
 
 
 class connect:

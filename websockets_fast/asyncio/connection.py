@@ -33,6 +33,7 @@ from websockets_fast.exceptions import (
     ProtocolError,
     TooManyFragments,
 )
+from websockets_fast.frames import OP_BINARY, OP_CONT, OP_PONG, OP_TEXT, CloseCode
 from websockets_fast.http11 import Request, RequestParser, Response, ResponseParser
 from websockets_fast.protocol import OPEN, PARSE_SLICE
 from websockets_fast.speedups import BACKEND
@@ -46,17 +47,14 @@ if TYPE_CHECKING:
     from websockets_fast.protocol import Event, Protocol, State
     from websockets_fast.typing import BytesLike, Data, DataLike, LoggerLike, Subprotocol
 
+try:
+    from asyncio.selector_events import _SelectorSocketTransport  # type: ignore[attr-defined]  # private, not in typeshed
+except ImportError:  # pragma: no cover - an interpreter without it
+    _SelectorSocketTransport = None
+
 __all__ = ["Connection", "broadcast"]
 
-OP_CONT, OP_TEXT, OP_BINARY, OP_PONG = 0, 1, 2, 10
-
 BYTES_LIKE = (bytes, bytearray, memoryview)
-
-# Close codes, as ints so that this module needn't import frames.
-NORMAL_CLOSURE = 1000
-INTERNAL_ERROR = 1011
-INVALID_DATA = 1007
-MESSAGE_TOO_BIG = 1009
 
 # Largest read asked of asyncio's socket transports (see connection_made):
 # under glibc's default mmap threshold of 128 KiB.
@@ -101,14 +99,15 @@ class Connection:
         "close_timeout",
         "_max_queue",
         "_write_limit",
-        "_messages",
+        "recv_messages",
         "_pings",
-        "_recv_busy",
+        "_recv_in_progress",
         "_recv_waiter",
-        "_send_busy",
+        "_send_in_progress",
         "_write_paused",
         "_pending",
         "_pending_size",
+        "_pending_room",
         "_sent_since_read",
         "_reading_held",
         "_unparsed",
@@ -121,6 +120,7 @@ class Connection:
         "_close_timer",
         "_keepalive_timer",
         "_open",
+        "_raw_sock",
         "__weakref__",
         # Programs attach their own attributes (ws.user = ...), as websockets
         # allows. The dict only exists once they do; until then it costs a
@@ -155,17 +155,24 @@ class Connection:
         self.close_timeout = close_timeout
         self._max_queue = max_queue
         self._write_limit = parse_write_limit(write_limit)
-        self._messages: Assembler = None  # type: ignore[assignment]  # created in connection_made()
+        self.recv_messages: Assembler = None  # type: ignore[assignment]  # created in connection_made()
         self._pings: Optional[PingTracker] = None  # a PingTracker, from the first ping
         # recv() and recv_streaming() exclude each other.
-        self._recv_busy = False
+        self._recv_in_progress = False
         self._recv_waiter: Optional[asyncio.Future[None]] = None
         # A future while a fragmented message is being sent.
-        self._send_busy: Optional[asyncio.Future[None]] = None
+        self._send_in_progress: Optional[asyncio.Future[None]] = None
         self._write_paused = False
         # Frames that send() gathers during a loop iteration (see send()).
         self._pending: Optional[List[bytes]] = None
         self._pending_size = 0
+        # How many bytes may be gathered before the transport's buffer and
+        # the gathered frames pass write_limit's high-water mark; -1 until
+        # worked out. Within a loop iteration the transport's buffer grows
+        # only by our own writes, which reset it (see _transport_write),
+        # so send() asks the transport for its buffer size once per burst,
+        # not once per message.
+        self._pending_room = -1
         self._sent_since_read = False
         # True while reading is paused for another reason than the queue:
         # our answers to the peer's frames (pongs) fill the write buffer, or
@@ -190,6 +197,9 @@ class Connection:
         # False until the opening handshake completes; data_received() takes
         # a slower path meanwhile.
         self._open = False
+        # The socket of a plain TCP transport of asyncio's default loop, which
+        # _transport_write() sends to directly (see there); else None.
+        self._raw_sock = None
 
     # Attributes
 
@@ -302,7 +312,7 @@ class Connection:
         if exc_type is None:
             await self.close()
         else:
-            await self.close(INTERNAL_ERROR)
+            await self.close(CloseCode.INTERNAL_ERROR)
 
     async def __aiter__(self) -> AsyncIterator[Data]:
         """Yield incoming messages until the connection closes normally."""
@@ -332,18 +342,18 @@ class Connection:
             ConcurrencyError: another coroutine is running recv() or
                 recv_streaming().
         """
-        if self._recv_busy:
+        if self._recv_in_progress:
             raise ConcurrencyError(
                 "cannot call recv while another coroutine is already running recv or recv_streaming"
             )
-        messages = self._messages
+        messages = self.recv_messages
         # One coroutine, no helper: an idle connection's handler sits here,
         # and every frame of the await chain costs memory.
         try:
             # Fast path: a message is already here, no need to wait.
             if messages.complete:
                 return messages.take(decode)  # type: ignore[return-value]  # complete: not None
-            self._recv_busy = True
+            self._recv_in_progress = True
             try:
                 while True:
                     # take() joins the fragments queued so far, returns a
@@ -359,7 +369,7 @@ class Connection:
                     finally:
                         self._recv_waiter = None
             finally:
-                self._recv_busy = False
+                self._recv_in_progress = False
         except EOFError:
             pass
         except (UnicodeDecodeError, TooManyFragments) as exc:
@@ -374,12 +384,12 @@ class Connection:
         receive further messages. Arguments and exceptions are as
         :meth:`recv`'s.
         """
-        if self._recv_busy:
+        if self._recv_in_progress:
             raise ConcurrencyError(
                 "cannot call recv_streaming while another coroutine is already running recv or recv_streaming"
             )
-        messages = self._messages
-        self._recv_busy = True
+        messages = self.recv_messages
+        self._recv_in_progress = True
         try:
             while True:
                 fragment = messages.take_fragment(decode)
@@ -399,7 +409,7 @@ class Connection:
         except UnicodeDecodeError as exc:
             await self._fail_bad_message(exc)
         finally:
-            self._recv_busy = False
+            self._recv_in_progress = False
         raise await self._closed_error()
 
     async def _fail_bad_message(self, exc: Exception) -> NoReturn:
@@ -407,9 +417,9 @@ class Connection:
         self._set_connection_exc(exc)
         if self.protocol.state is OPEN:
             if isinstance(exc, UnicodeDecodeError):
-                self.protocol.fail(INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                self.protocol.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
             else:
-                self.protocol.fail(MESSAGE_TOO_BIG, "too many fragments")
+                self.protocol.fail(CloseCode.MESSAGE_TOO_BIG, "too many fragments")
             self._flush()
         raise await self._closed_error()
 
@@ -447,19 +457,19 @@ class Connection:
             TypeError: unsupported message type.
         """
         # Other messages wait while a fragmented one is being sent.
-        while self._send_busy is not None:
-            await asyncio.shield(self._send_busy)
+        while self._send_in_progress is not None:
+            await asyncio.shield(self._send_in_progress)
         protocol = self.protocol
         kind = type(message)
         if kind is bytes or kind is str or kind is bytearray or kind is memoryview:
             # The hot path: one frame.
             if kind is str:
-                message = message.encode()  # type: ignore[union-attr]  # kind is str
+                message = _encode_utf8(message)  # type: ignore[arg-type]  # kind is str
                 opcode = OP_BINARY if text is False else OP_TEXT
             else:
                 opcode = OP_TEXT if text else OP_BINARY
             # self.protocol, not the local: the compiled build calls it in C.
-            frame = self.protocol.data_frame(opcode, message)  # type: ignore[arg-type]  # bytes-like by now
+            frame = self.protocol._data_frame(opcode, message)  # type: ignore[arg-type]  # bytes-like by now
             if frame is None:
                 # Through the protocol's extensions, or its state check.
                 try:
@@ -497,7 +507,7 @@ class Connection:
                 # its buffer is empty.
                 self._sent_since_read = True
                 try:
-                    self.transport.write(frame)
+                    self._transport_write(frame)
                 except Exception as exc:
                     self._write_failed(exc)
                     raise await self._closed_error() from None
@@ -515,8 +525,9 @@ class Connection:
                 # What is gathered counts towards write_limit: past the
                 # high-water mark, hand it to the transport now, which
                 # pauses writing and makes this send() wait for the drain.
-                if self._pending_size + self.transport.get_write_buffer_size() > self._write_limit[0]:
-                    if not self._write_gathered():
+                if self._pending_size > self._pending_room:
+                    self._pending_room = self._write_limit[0] - self.transport.get_write_buffer_size()
+                    if self._pending_size > self._pending_room and not self._write_gathered():
                         raise await self._closed_error()
             if self._write_paused:
                 await self._drain()
@@ -539,7 +550,7 @@ class Connection:
             chunk = next(chunks)
         except StopIteration:
             return
-        self._send_busy = self.loop.create_future()
+        self._send_in_progress = self.loop.create_future()
         try:
             is_str = await self._send_first_fragment(chunk, text)
             for chunk in chunks:
@@ -551,15 +562,15 @@ class Connection:
             await self._abandon_fragments()
             raise
         finally:
-            self._send_busy.set_result(None)
-            self._send_busy = None
+            self._send_in_progress.set_result(None)
+            self._send_in_progress = None
 
     async def _send_async_fragments(self, chunks: AsyncIterator[DataLike], text: Optional[bool]) -> None:
         try:
             chunk = await chunks.__anext__()
         except StopAsyncIteration:
             return
-        self._send_busy = self.loop.create_future()
+        self._send_in_progress = self.loop.create_future()
         try:
             is_str = await self._send_first_fragment(chunk, text)
             async for chunk in chunks:
@@ -571,8 +582,8 @@ class Connection:
             await self._abandon_fragments()
             raise
         finally:
-            self._send_busy.set_result(None)
-            self._send_busy = None
+            self._send_in_progress.set_result(None)
+            self._send_in_progress = None
 
     async def _send_first_fragment(self, chunk: DataLike, text: Optional[bool]) -> bool:
         if isinstance(chunk, str):
@@ -608,7 +619,7 @@ class Connection:
     async def _abandon_fragments(self) -> None:
         # Half a message can't be finished: the connection is unusable.
         if self.protocol.state is OPEN:
-            self.protocol.fail(INTERNAL_ERROR, "error in fragmented message")
+            self.protocol.fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
             self._flush()
 
     async def ping(self, data: Optional[DataLike] = None) -> Awaitable[float]:
@@ -671,7 +682,7 @@ class Connection:
 
     # Closing
 
-    async def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
+    async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """
         Perform the closing handshake and wait for the TCP connection to close.
 
@@ -684,8 +695,8 @@ class Connection:
         """
         protocol = self.protocol
         if protocol.state is OPEN:
-            if self._send_busy is not None:
-                protocol.fail(INTERNAL_ERROR, "close during fragmented message")
+            if self._send_in_progress is not None:
+                protocol.fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
             else:
                 protocol.send_close(code, reason)
             self._flush()
@@ -719,11 +730,38 @@ class Connection:
         self._pending = []
         self._pending_size = 0
         try:
-            self.transport.write(b"".join(pending))
+            self._transport_write(b"".join(pending))
         except Exception as exc:
             self._write_failed(exc)
             return False
         return True
+
+    def _transport_write(self, data: BytesLike) -> None:
+        """
+        Write ``data`` (not empty) to the transport.
+
+        On asyncio's default loop, ``transport.write`` is Python code that,
+        when its buffer is empty, sends at once; run per message, it costs
+        more than the rest of sending a small message, and :func:`broadcast`
+        runs it once per recipient. So, with that transport, this does the
+        same send itself while the transport holds nothing (the order of the
+        bytes can't change), and hands the transport only what the socket
+        didn't take. Errors, too, go to the transport, which meets them again
+        and reports them its own way.
+        """
+        self._pending_room = -1
+        sock = self._raw_sock
+        if sock is not None and not self.transport._buffer:
+            try:
+                sent = sock.send(data)
+            except OSError:
+                # BlockingIOError included: the transport buffers it all.
+                sent = 0
+            if sent == len(data):
+                return
+            if sent:
+                data = memoryview(data)[sent:]
+        self.transport.write(data)
 
     def _write(self, writes: List[bytes]) -> bool:
         transport = self.transport
@@ -733,7 +771,7 @@ class Connection:
         try:
             for data in writes:
                 if data:
-                    transport.write(data)
+                    self._transport_write(data)
                 elif transport.can_write_eof():
                     # Half-close: the peer sees EOF, we may still read.
                     try:
@@ -747,7 +785,7 @@ class Connection:
         except Exception as exc:
             self._write_failed(exc)
             return False
-        if not self._open or self.protocol.state is not OPEN:
+        if not self._open or self.protocol._state is not OPEN:
             if self.protocol.close_expected():
                 self._arm_close_timer()
             self._read_on_for_close()
@@ -760,8 +798,8 @@ class Connection:
         # Nobody will read data sent after our close: drop it and read on.
         if (
             not self._discarding
-            and self._messages is not None
-            and self._messages.paused
+            and self.recv_messages is not None
+            and self.recv_messages.paused
             and self.protocol.close_sent is not None
         ):
             self._discarding = True
@@ -848,7 +886,7 @@ class Connection:
         if self._pings is None:
             self._pings = PingTracker()
         data = self._pings.new_payload()
-        # A None waiter marks the keepalive ping (see _on_pong).
+        # A None waiter marks the keepalive ping (see _acknowledge_pings).
         self._pings.add(data, None, self.loop.time())
         self.protocol.send_ping(data)
         if self.protocol.debug:
@@ -864,11 +902,11 @@ class Connection:
         if self.protocol.state is OPEN:
             if self.protocol.debug:
                 self.protocol.logger.debug("- timed out waiting for keepalive pong")
-            self.protocol.fail(INTERNAL_ERROR, "keepalive ping timeout")
+            self.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
             self._flush()
             self._arm_close_timer()
 
-    def _on_pong(self, data: BytesLike) -> None:
+    def _acknowledge_pings(self, data: BytesLike) -> None:
         if self._pings is None:
             return  # unsolicited
         acknowledged = self._pings.acknowledge(bytes(data), self.loop.time())
@@ -890,13 +928,13 @@ class Connection:
 
     # Internals: events
 
-    def _process_event(self, event: Any) -> None:
+    def process_event(self, event: Any) -> None:
         """Handle one event; the handshake subclasses add Request/Response."""
         opcode = event.opcode
         if opcode <= OP_BINARY:
-            self._messages.put(event)
+            self.recv_messages.put(event)
         elif opcode == OP_PONG:
-            self._on_pong(event.data)
+            self._acknowledge_pings(event.data)
 
     def _wake_reader(self) -> None:
         waiter = self._recv_waiter
@@ -916,7 +954,13 @@ class Connection:
             transport.max_size = READ_SIZE
         high, low = self._write_limit
         transport.set_write_buffer_limits(high, low)
-        self._messages = Assembler(
+        if type(transport) is _SelectorSocketTransport:
+            # Checked once here rather than on every write: _transport_write
+            # relies on these two attributes of asyncio's transport.
+            sock = getattr(transport, "_sock", None)
+            if sock is not None and hasattr(transport, "_buffer"):
+                self._raw_sock = sock
+        self.recv_messages = Assembler(
             self._max_queue,
             transport.pause_reading,
             self._resume_reading,
@@ -933,7 +977,7 @@ class Connection:
             return
         # Reading stays paused while held by a full write buffer (see
         # data_received); resume_writing() resumes it then.
-        if not self._reading_held and not self._messages.paused:
+        if not self._reading_held and not self.recv_messages.paused:
             self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
@@ -948,7 +992,7 @@ class Connection:
         """Parse what's left of a read, a slice at a time, until the queue is
         above its high-water mark. Return True when nothing is left."""
         view, self._unparsed = self._unparsed, None
-        messages = self._messages
+        messages = self.recv_messages
         protocol = self.protocol
         start, end = 0, len(view)
         while start < end:
@@ -971,7 +1015,7 @@ class Connection:
             frames = parser.feed(data)
             if not parser.control_frames and parser.exc is None:
                 if frames:
-                    self._messages.put_frames(frames)
+                    self.recv_messages.put_frames(frames)
                     waiter = self._recv_waiter
                     if waiter is not None and not waiter.done():
                         waiter.set_result(None)
@@ -1001,12 +1045,12 @@ class Connection:
             self._receive_events(events)
         else:
             for event in events:
-                self._process_event(event)
+                self.process_event(event)
             self._wake_reader()
 
     def _receive_events(self, events: List[Any]) -> None:
         """Handle the events of an OPEN connection: queue data frames."""
-        messages = self._messages
+        messages = self.recv_messages
         got_data = False
         for event in events:
             opcode = event.opcode
@@ -1015,7 +1059,7 @@ class Connection:
                     messages.put(event)
                 got_data = True
             elif opcode == OP_PONG:
-                self._on_pong(event.data)
+                self._acknowledge_pings(event.data)
         if got_data:
             waiter = self._recv_waiter
             if waiter is not None and not waiter.done():
@@ -1028,7 +1072,7 @@ class Connection:
         events = self.protocol.events_received()
         self._flush()
         for event in events:
-            self._process_event(event)
+            self.process_event(event)
         # Returning None closes the transport: the WebSocket closing
         # handshake never needs to write after the peer's EOF.
 
@@ -1038,17 +1082,18 @@ class Connection:
         self.protocol.data_to_send()  # nothing can be written any more
         self._lost = True
         self._unparsed = None
+        self._raw_sock = None
         self._set_connection_exc(exc)
         for timer in (self._close_timer, self._keepalive_timer):
             if timer is not None:
                 timer.cancel()
         self._close_timer = self._keepalive_timer = None
-        if self._messages is not None:
-            self._messages.close()
+        if self.recv_messages is not None:
+            self.recv_messages.close()
             # Reading can't be paused or resumed any more; the queue's
             # reference to _resume_reading would keep this connection alive
             # in a cycle until the garbage collector's next full pass.
-            self._messages.queue.detach()
+            self.recv_messages.queue.detach()
         self._wake_reader()
         if self._pings is not None and len(self._pings):
             close_exc = self.protocol.close_exc
@@ -1071,7 +1116,7 @@ class Connection:
         self._answers_size = 0
         if self._reading_held:
             self._reading_held = False
-            if not self._lost and not self._messages.paused:
+            if not self._lost and not self.recv_messages.paused:
                 self.transport.resume_reading()
         self._wake_drain_waiters()
 
@@ -1145,6 +1190,12 @@ def broadcast(
 broadcast.__module__ = "websockets_fast.asyncio.server"
 
 
+def _encode_utf8(text: str) -> bytes:
+    # A function of its own so that the compiled build types ``text`` as
+    # str and encodes it with one C call (see the .pxd).
+    return text.encode("utf-8")
+
+
 def _broadcast_to(connection: Connection, message: BytesLike, send_text: bool) -> Optional[Exception]:
     """
     Send the encoded ``message`` of :func:`broadcast` to one connection.
@@ -1154,23 +1205,41 @@ def _broadcast_to(connection: Connection, message: BytesLike, send_text: bool) -
     that the compiled build types the connection (see the .pxd).
     """
     protocol = connection.protocol
-    if protocol.state is not OPEN:
+    # _state, not the state property: a C field in the compiled build.
+    if protocol._state is not OPEN:
         return None
-    if connection._send_busy is not None:
+    if connection._send_in_progress is not None:
         return ConcurrencyError("sending a fragmented message")
     try:
-        if send_text:
-            protocol.send_text(message)
+        # A plain connection takes the frame as one bytes object; the
+        # others (compression, debug log) build it through the protocol.
+        frame = protocol._data_frame(OP_TEXT if send_text else OP_BINARY, message)
+        if frame is not None:
+            if connection._pending:
+                # Frames gathered by send() go first.
+                connection._write_gathered()
+            try:
+                connection._transport_write(frame)
+            except Exception as exc:
+                connection._write_failed(exc)
+                raise
         else:
-            protocol.send_binary(message)
-        if not connection._flush():
-            raise connection._connection_exc  # type: ignore[misc]  # set by the failed write
+            if send_text:
+                protocol.send_text(message)
+            else:
+                protocol.send_binary(message)
+            if not connection._flush():
+                raise connection._connection_exc  # type: ignore[misc]  # set by the failed write
     except Exception as exc:
         error = RuntimeError("failed to write message")
         error.__cause__ = exc
         return error
     return None
 
+
+# The class above, which the compiled build replaces below: the legacy
+# connection runs some of its methods (closing deadline, keepalive).
+SourceConnection = Connection
 
 # This file is also compiled by Cython into
 # websockets_fast._speedups.asyncio_connection, with the C types of

@@ -21,6 +21,7 @@ from ..credentials import unauthorized as _unauthorized
 from ..exceptions import InvalidHeader
 from ..extensions.base import ServerExtensionFactory
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
+from ..frames import CloseCode
 from ..headers import parse_authorization_basic, validate_subprotocols
 from ..http11 import SERVER, Request, Response
 from ..states import CONNECTING, OPEN
@@ -30,8 +31,6 @@ from ..utils import get_socket_name
 from .connection import Connection, broadcast
 
 __all__ = ["broadcast", "serve", "unix_serve", "ServerConnection", "Server", "basic_auth"]
-
-GOING_AWAY = 1001
 
 
 class ServerConnection(Connection, asyncio.Protocol):
@@ -157,11 +156,11 @@ class ServerConnection(Connection, asyncio.Protocol):
         self._release_handshake_hold()
 
     def _release_handshake_hold(self) -> None:
-        # Reading was paused when the request arrived (see _process_event);
+        # Reading was paused when the request arrived (see process_event);
         # the queue may have paused it again with the early frames.
         if self._reading_held:
             self._reading_held = False
-            if not self._lost and not self._messages.paused:
+            if not self._lost and not self.recv_messages.paused:
                 self.transport.resume_reading()
 
     def _internal_error(self) -> Response:
@@ -170,7 +169,7 @@ class ServerConnection(Connection, asyncio.Protocol):
             "Failed to open a WebSocket connection.\nSee server log for more information.\n",
         )
 
-    def _process_event(self, event: Any) -> None:
+    def process_event(self, event: Any) -> None:
         if self.request is None:
             # The first event is the handshake request. Read no more until
             # it is answered: a client may not send frames before the
@@ -182,7 +181,7 @@ class ServerConnection(Connection, asyncio.Protocol):
                 self._reading_held = True
                 self.transport.pause_reading()
         else:
-            super()._process_event(event)
+            super().process_event(event)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -251,7 +250,7 @@ class Server:
         """Set of open connections (handshake done, closing not started)."""
         return {connection for connection in self.all_connections if connection.protocol.state is OPEN}
 
-    def close(self, close_connections: bool = True, code: int = GOING_AWAY, reason: str = "") -> None:
+    def close(self, close_connections: bool = True, code: int = CloseCode.GOING_AWAY, reason: str = "") -> None:
         """
         Close the server. Idempotent; :meth:`wait_closed` waits for the end.
 

@@ -51,7 +51,7 @@ from ..exceptions import (
     PayloadTooBig,
     ProtocolError,
 )
-from ..frames import Frame
+from ..frames import OP_CLOSE, OP_CONT, Frame
 from ..typing import BytesLike, ExtensionName, ExtensionParameter
 from .base import ClientExtensionFactory, Extension, ServerExtensionFactory
 
@@ -241,11 +241,11 @@ class PerMessageDeflate(Extension):
             PayloadTooBig: the inflated payload exceeds ``max_size``.
         """
         opcode = frame.opcode
-        if opcode >= 8:
+        if opcode >= OP_CLOSE:
             if frame.rsv1:
                 raise ProtocolError("RSV1 bit set in control frame")
             return frame
-        if opcode == 0:
+        if opcode == OP_CONT:
             if frame.rsv1:
                 raise ProtocolError("RSV1 bit set in continuation frame")
             if not self._decoding_message:
@@ -306,10 +306,10 @@ class PerMessageDeflate(Extension):
         so do the frames of a message that looks incompressible.
         """
         opcode = frame.opcode
-        if opcode >= 8:
+        if opcode >= OP_CLOSE:
             return frame
         data = frame.data
-        if opcode == 0:
+        if opcode == OP_CONT:
             if not self._encoding_message:
                 return frame  # part of a message sent uncompressed
         elif len(data) >= _SAMPLE_FROM and looks_incompressible(data):
@@ -341,7 +341,7 @@ class PerMessageDeflate(Extension):
                 data = memoryview(data).cast("B")
             self._sent = _last_bytes(self._sent, data, size)
         # RSV1 marks the first frame of a compressed message only.
-        return Frame(opcode, compressed, frame.fin, opcode != 0, frame.rsv2, frame.rsv3)
+        return Frame(opcode, compressed, frame.fin, opcode != OP_CONT, frame.rsv2, frame.rsv3)
 
     def compact(self) -> None:
         """

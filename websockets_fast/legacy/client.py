@@ -16,6 +16,7 @@ import os
 import random
 import traceback
 import urllib.parse
+import weakref
 from types import TracebackType
 from typing import Any, AsyncIterator, Callable, Generator, List, Optional, Sequence, Tuple, Type
 
@@ -94,7 +95,15 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
             RedirectHandshake: the server redirects (:func:`connect` follows).
             InvalidHandshake: the response is not a valid handshake response.
         """
-        protocol = ClientProtocol(
+        cls = type(self)
+        if (
+            cls.process_extensions is WebSocketClientProtocol.process_extensions
+            and cls.process_subprotocol is WebSocketClientProtocol.process_subprotocol
+        ):
+            protocol_class = ClientProtocol
+        else:
+            protocol_class = _NegotiatedBy
+        protocol = protocol_class(
             wsuri,
             origin=origin,
             extensions=available_extensions,
@@ -102,6 +111,8 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
             max_size=self.max_size,
             logger=self._logger,
         )
+        if protocol_class is _NegotiatedBy:
+            protocol.connection = weakref.ref(self)  # type: ignore[attr-defined]  # a _NegotiatedBy
         self._adopt_protocol(protocol)
         request = protocol.connect()
         if extra_headers is not None:
@@ -195,6 +206,25 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
             self._open = True
         return events
 
+
+
+class _NegotiatedBy(ClientProtocol):
+    """
+    The handshake of a :class:`WebSocketClientProtocol` subclass that
+    overrides ``process_extensions`` or ``process_subprotocol``: the
+    Sans-I/O client negotiates through them, as websockets.legacy calls
+    them, before it parses the frames that follow the response.
+    """
+
+    # A weak reference: the connection holds this protocol.
+    __slots__ = ("connection",)
+    connection: weakref.ref[WebSocketClientProtocol]
+
+    def process_extensions(self, headers: Headers) -> List[Extension]:
+        return self.connection().process_extensions(headers, self.available_extensions)  # type: ignore[union-attr]  # alive: it holds us
+
+    def process_subprotocol(self, headers: Headers) -> Optional[Subprotocol]:
+        return self.connection().process_subprotocol(headers, self.available_subprotocols)  # type: ignore[union-attr]  # alive: it holds us
 
 
 class Connect:

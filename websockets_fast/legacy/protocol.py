@@ -40,25 +40,25 @@ if TYPE_CHECKING:
     from ..typing import BytesLike, Data, DataLike, LoggerLike, Subprotocol
 
 from ..assembler import PingTracker, parse_write_limit
+from ..asyncio.connection import SourceConnection as _Source
 from ..connection_logger import ConnectionLogger
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK, InvalidState, ProtocolError
+from ..frames import OP_BINARY, OP_PONG, OP_TEXT, CloseCode
 from ..http11 import _headers
 from ..protocol import CLOSED, CLOSING, CONNECTING, OPEN, PARSE_SLICE
 from ..speedups import parse_request
 
 __all__ = ["WebSocketCommonProtocol", "broadcast"]
 
-OP_TEXT, OP_BINARY, OP_PONG = 1, 2, 10
-
 BYTES_LIKE = (bytes, bytearray, memoryview)
-
-NORMAL_CLOSURE = 1000
-ABNORMAL_CLOSURE = 1006
-INTERNAL_ERROR = 1011
 
 # Largest read asked of asyncio's default socket transports: under glibc's
 # mmap threshold (see websockets_fast.asyncio.connection.READ_SIZE).
 READ_SIZE = 64 * 1024
+
+# A message sent through the extensions at least this many seconds after the
+# previous one (or first) releases the compressor after it: see _sent_message.
+SPARSE_SEND_GAP = 1.0
 
 
 class WebSocketCommonProtocol(asyncio.Protocol):
@@ -132,7 +132,12 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         "_discarding",
         "_recv_waiter",
         "_pings",
-        "_send_busy",
+        "_send_in_progress",
+        "_pending",
+        "_pending_size",
+        "_sent_since_read",
+        "_pending_room",
+        "_raw_sock",
         "_write_paused",
         "_drain_waiters",
         "_lost",
@@ -141,6 +146,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         "_close_timer",
         "_keepalive_timer",
         "_open",
+        "_last_sent_at",
         "__weakref__",
         # Programs attach their own attributes to connections (ws.user =
         # ...) and subclasses add theirs: the dict exists once they do.
@@ -223,7 +229,15 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         self._recv_waiter: Optional[asyncio.Future[None]] = None
         self._pings: Optional[PingTracker] = None
         # A future while a fragmented message is being sent.
-        self._send_busy: Optional[asyncio.Future[None]] = None
+        self._send_in_progress: Optional[asyncio.Future[None]] = None
+        # Frames that send() gathers during a loop iteration (see _send_frame).
+        self._pending: Optional[List[bytes]] = None
+        self._pending_size = 0
+        self._sent_since_read = False
+        # As the asyncio connection's (see _transport_write there); this
+        # connection always writes through its transport.
+        self._pending_room = -1
+        self._raw_sock: Any = None
         self._write_paused = False
         self._drain_waiters: Optional[List[asyncio.Future[None]]] = None
         self._lost = False
@@ -233,6 +247,49 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         self._keepalive_timer: Optional[asyncio.TimerHandle] = None
         # False until the opening handshake completes.
         self._open = False
+        # When the last message went through the extensions (loop time).
+        self._last_sent_at: Optional[float] = None
+
+    # The closing deadline, keepalive and pongs, as timers rather than
+    # tasks: the asyncio connection's methods, run as they are on this class
+    # (the compiled build of that connection is a C class, which can't pass
+    # them on by inheritance).
+    if TYPE_CHECKING:
+        # What mypy sees of the assignments below: it would not bind the
+        # asyncio connection's methods to this class.
+        def _arm_close_timer(self) -> None: ...
+        def _close_timed_out(self) -> None: ...
+        async def _wait_lost(self) -> None: ...
+        async def _closed_error(self) -> ConnectionClosed: ...
+        def _close_exc(self) -> ConnectionClosed: ...
+        def _set_connection_exc(self, exc: Optional[BaseException]) -> None: ...
+        def _start_keepalive(self) -> None: ...
+        def _keepalive_ping(self) -> None: ...
+        def _keepalive_timed_out(self) -> None: ...
+        def _acknowledge_pings(self, data: BytesLike) -> None: ...
+        def _write_pending(self) -> None: ...
+        def _write_gathered(self) -> bool: ...
+        def _transport_write(self, data: BytesLike) -> None: ...
+        async def _drain(self) -> None: ...
+        def _wake_drain_waiters(self) -> None: ...
+    else:
+        _arm_close_timer = _Source._arm_close_timer
+        _close_timed_out = _Source._close_timed_out
+        _wait_lost = _Source._wait_lost
+        _closed_error = _Source._closed_error
+        _close_exc = _Source._close_exc
+        _set_connection_exc = _Source._set_connection_exc
+        _start_keepalive = _Source._start_keepalive
+        _keepalive_ping = _Source._keepalive_ping
+        _keepalive_timed_out = _Source._keepalive_timed_out
+        _acknowledge_pings = _Source._acknowledge_pings
+        # And writing: the frames send() gathers (see _send_frame), and the
+        # wait for the write buffer to drain.
+        _write_pending = _Source._write_pending
+        _write_gathered = _Source._write_gathered
+        _transport_write = _Source._transport_write
+        _drain = _Source._drain
+        _wake_drain_waiters = _Source._wake_drain_waiters
 
     def _adopt_protocol(self, protocol: Protocol) -> None:
         """Drive ``protocol`` (Sans-I/O); log records carry this connection."""
@@ -469,8 +526,8 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         if protocol is None or protocol.state is not OPEN or not self._open:
             await self.ensure_open()
         # Other messages wait while a fragmented one is being sent.
-        while self._send_busy is not None:
-            await asyncio.shield(self._send_busy)
+        while self._send_in_progress is not None:
+            await asyncio.shield(self._send_in_progress)
         kind = type(message)
         if kind is str or kind is bytes or kind is bytearray or kind is memoryview:
             if kind is str:
@@ -490,14 +547,11 @@ class WebSocketCommonProtocol(asyncio.Protocol):
                     if protocol.state is OPEN:
                         raise
                     raise await self._closed_error() from None
-                if not self._flush():
+                self._sent_message()
+                if not self._send_writes(protocol.data_to_send()):
                     raise await self._closed_error()
-            else:
-                try:
-                    self.transport.write(frame)
-                except Exception as exc:
-                    self._write_failed(exc)
-                    raise await self._closed_error() from None
+            elif not self._send_frame(frame):
+                raise await self._closed_error()
             if self._write_paused:
                 await self._drain()
             return
@@ -519,7 +573,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             chunk = await chunks.__anext__() if is_async else next(chunks)
         except (StopIteration, StopAsyncIteration):
             return
-        self._send_busy = self.loop.create_future()
+        self._send_in_progress = self.loop.create_future()
         protocol = self.protocol
         try:
             if isinstance(chunk, str):
@@ -541,26 +595,47 @@ class WebSocketCommonProtocol(asyncio.Protocol):
                     raise TypeError("iterable must contain uniform types")
                 await self._send_fragment(protocol.send_continuation, chunk)
             await self._send_fragment(protocol.send_continuation, b"", True)
+            self._sent_message()
         except ConnectionClosed:
             raise
         except BaseException:
             # Half a message can't be finished: the connection is unusable.
             if protocol.state is OPEN:
-                protocol.fail(INTERNAL_ERROR, "error in fragmented message")
+                protocol.fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
                 self._flush()
             raise
         finally:
-            self._send_busy.set_result(None)
-            self._send_busy = None
+            self._send_in_progress.set_result(None)
+            self._send_in_progress = None
 
     async def _send_fragment(self, method: Any, data: BytesLike, fin: bool = False) -> None:
         if self.protocol.state is not OPEN:
             raise await self._closed_error()
         method(data, fin=fin)
-        if not self._flush():
+        if not self._send_writes(self.protocol.data_to_send()):
             raise await self._closed_error()
         if self._write_paused:
             await self._drain()
+
+    def _sent_message(self) -> None:
+        """
+        After a message that went through the protocol's extensions: drop
+        the compressor of a connection that sends rarely.
+
+        permessage-deflate keeps its compressor between messages (38 KiB at
+        12-bit windows and memLevel 5) while its last message's window is
+        4 KiB at most: on a connection that sends a message now and then,
+        the compressor is most of what it holds. When this message came
+        SPARSE_SEND_GAP or more after the previous one, or is the first,
+        Protocol.compact() releases the compressor; the next message builds
+        another one from the kept window (a few µs, once per sparse
+        message). A connection that sends in bursts keeps its compressor
+        until the burst ends and keepalive's compact() comes.
+        """
+        now = self.loop.time()
+        last, self._last_sent_at = self._last_sent_at, now
+        if last is None or now - last >= SPARSE_SEND_GAP:
+            self.protocol.compact()
 
     async def ping(self, data: Optional[DataLike] = None) -> Awaitable[float]:
         """
@@ -610,7 +685,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
 
     # Closing
 
-    async def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
+    async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """
         Perform the closing handshake and wait for the TCP connection to close.
 
@@ -623,8 +698,8 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         """
         protocol = self.protocol
         if protocol is not None and protocol.state is OPEN:
-            if self._send_busy is not None:
-                protocol.fail(INTERNAL_ERROR, "close during fragmented message")
+            if self._send_in_progress is not None:
+                protocol.fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
             else:
                 protocol.send_close(code, reason)
             self._flush()
@@ -663,14 +738,14 @@ class WebSocketCommonProtocol(asyncio.Protocol):
             self._arm_close_timer()
             await self._wait_lost()
 
-    def fail_connection(self, code: int = ABNORMAL_CLOSURE, reason: str = "") -> None:
+    def fail_connection(self, code: int = CloseCode.ABNORMAL_CLOSURE, reason: str = "") -> None:
         """
         Fail the connection: send a close frame with ``code`` unless it is
         1006, then close the TCP connection (at once for 1006, else once the
         peer answers or ``close_timeout`` expires).
         """
         protocol = self.protocol
-        if protocol is not None and protocol.state is OPEN and code != ABNORMAL_CLOSURE:
+        if protocol is not None and protocol.state is OPEN and code != CloseCode.ABNORMAL_CLOSURE:
             protocol.fail(code, reason)
             self._flush()
         elif self.transport is not None and not self._lost:
@@ -680,50 +755,61 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         """The :exc:`~websockets_fast.exceptions.ConnectionClosed` of a closed connection."""
         return self._close_exc()
 
-    # Internals: closing
-
-    def _arm_close_timer(self) -> None:
-        if self._close_timer is None and self.close_timeout is not None and not self._lost:
-            self._close_timer = self.loop.call_later(self.close_timeout, self._close_timed_out)
-
-    def _close_timed_out(self) -> None:
-        self._close_timer = None
-        self._set_connection_exc(TimeoutError("timed out while closing connection"))
-        self.transport.abort()
-
-    async def _wait_lost(self) -> None:
-        if self._lost:
-            return
-        if self._lost_waiter is None:
-            self._lost_waiter = self.loop.create_future()
-        # Shielded: several coroutines may wait on the one future.
-        await asyncio.shield(self._lost_waiter)
-
-    async def _closed_error(self) -> ConnectionClosed:
-        """Wait until the connection is closed, then return its ConnectionClosed."""
-        if not self._lost:
-            self._arm_close_timer()
-            await self._wait_lost()
-        return self._close_exc()
-
-    def _close_exc(self) -> ConnectionClosed:
-        exc = self.protocol.close_exc
-        if self._connection_exc is not None:
-            exc.__cause__ = self._connection_exc
-        return exc
-
-    def _set_connection_exc(self, exc: Optional[BaseException]) -> None:
-        if self._connection_exc is None:
-            self._connection_exc = exc
-
     # Internals: writing
 
     def _flush(self) -> bool:
         """Write what the protocol has to send. Returns False if the transport failed."""
         return self._write(self.protocol.data_to_send())
 
+    def _send_writes(self, writes: List[bytes]) -> bool:
+        """The data frame (or fragment) that send() had the protocol make."""
+        if len(writes) == 1:
+            return self._send_frame(writes[0])
+        # A large payload apart from its header (see Protocol.data_frame):
+        # joining it to gather it would copy it and save no system call.
+        self._sent_since_read = True
+        return self._write(writes)
+
+    def _send_frame(self, frame: bytes) -> bool:
+        """
+        Write one data frame of send(), at once or gathered with the next.
+        Returns False if the transport failed.
+
+        A frame sent when nothing was sent since the last read goes to the
+        transport at once (the echo pattern: receive, send, receive), and
+        the transport sends it at once when its buffer is empty. Frames sent
+        after it, with nothing received in between (a burst, or a handler
+        answering the many messages of one read), are gathered and written
+        together at the end of the loop iteration: one system call instead
+        of one each.
+        """
+        pending = self._pending
+        if pending is None and not self._sent_since_read:
+            self._sent_since_read = True
+            try:
+                self.transport.write(frame)
+            except Exception as exc:
+                self._write_failed(exc)
+                return False
+            return True
+        if pending is None:
+            self._pending = pending = []
+            self._pending_size = 0
+            self.loop.call_soon(self._write_pending)
+        pending.append(frame)
+        self._pending_size += len(frame)
+        # What is gathered counts towards write_limit: past the high-water
+        # mark, hand it to the transport now, which pauses writing and makes
+        # send() wait for the drain.
+        if self._pending_size + self.transport.get_write_buffer_size() > self._write_limits[0]:
+            return self._write_gathered()
+        return True
+
     def _write(self, writes: List[bytes]) -> bool:
         transport = self.transport
+        if self._pending:
+            # Frames gathered by send() go first.
+            self._write_gathered()
         try:
             for data in writes:
                 if data:
@@ -749,72 +835,6 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         self._set_connection_exc(exc)
         self.transport.abort()
 
-    async def _drain(self) -> None:
-        # Wait until resume_writing() (buffer under low) or connection_lost().
-        if not self._write_paused or self._lost:
-            return
-        waiter = self.loop.create_future()
-        if self._drain_waiters is None:
-            self._drain_waiters = []
-        self._drain_waiters.append(waiter)
-        try:
-            await waiter
-        finally:
-            self._drain_waiters.remove(waiter)
-        if self._lost and self._connection_exc is not None:
-            raise await self._closed_error()
-
-    def _wake_drain_waiters(self) -> None:
-        for waiter in self._drain_waiters or ():
-            if not waiter.done():
-                waiter.set_result(None)
-
-    # Internals: keepalive, as timers rather than a task.
-
-    def _start_keepalive(self) -> None:
-        if self.ping_interval is not None:
-            self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
-
-    def _keepalive_ping(self) -> None:
-        self._keepalive_timer = None
-        if self.protocol.state is not OPEN or self._lost:
-            return
-        self.protocol.compact()
-        if self._pings is None:
-            self._pings = PingTracker()
-        data = self._pings.new_payload()
-        # A None waiter marks the keepalive ping (see _on_pong).
-        self._pings.add(data, None, self.loop.time())
-        self.protocol.send_ping(data)
-        self._flush()
-        if self.ping_timeout is not None:
-            self._keepalive_timer = self.loop.call_later(self.ping_timeout, self._keepalive_timed_out)
-        else:
-            self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)  # type: ignore[arg-type]  # set: keepalive runs
-
-    def _keepalive_timed_out(self) -> None:
-        self._keepalive_timer = None
-        if self.protocol.state is OPEN:
-            self.protocol.fail(INTERNAL_ERROR, "keepalive ping timeout")
-            self._flush()
-
-    def _on_pong(self, data: BytesLike) -> None:
-        if self._pings is None:
-            return
-        acknowledged = self._pings.acknowledge(bytes(data), self.loop.time())
-        if acknowledged is None:
-            return  # unsolicited
-        self.latency, waiters = acknowledged
-        for waiter, latency in waiters:
-            if waiter is None:
-                # The keepalive pong: the next ping one interval after this one.
-                if self._keepalive_timer is not None:
-                    self._keepalive_timer.cancel()
-                delay = max(0.0, self.ping_interval - latency)  # type: ignore[operator]  # set: keepalive runs
-                self._keepalive_timer = self.loop.call_later(delay, self._keepalive_ping)
-            elif not waiter.done():
-                waiter.set_result(latency)
-
     def connection_open(self) -> None:
         """Note that the opening handshake succeeded: start keepalive."""
         self._open = True
@@ -828,6 +848,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
 
     def _receive(self, data: BytesLike) -> None:
         """Parse bytes from the transport or the read buffer (one slice at most)."""
+        self._sent_since_read = False
         protocol = self.protocol
         parser = protocol.fast_parser
         if parser is not None and self._open:
@@ -867,7 +888,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
                     frames = []
                 frames.append(event)
             elif opcode == OP_PONG:
-                self._on_pong(event.data)
+                self._acknowledge_pings(event.data)
         if frames is not None:
             self._put_frames(frames)
         if self.protocol.state is not OPEN:
@@ -1120,7 +1141,7 @@ def broadcast(websockets: Iterable[WebSocketCommonProtocol], message: DataLike, 
         protocol = websocket.protocol
         if protocol is None or protocol.state is not OPEN or not websocket._open:
             continue
-        if websocket._send_busy is not None:
+        if websocket._send_in_progress is not None:
             if raise_exceptions:
                 exceptions.append(ConcurrencyError("sending a fragmented message"))
             else:
@@ -1131,6 +1152,7 @@ def broadcast(websockets: Iterable[WebSocketCommonProtocol], message: DataLike, 
                 protocol.send_text(message)
             else:
                 protocol.send_binary(message)
+            websocket._sent_message()
             if not websocket._flush():
                 raise websocket._connection_exc  # type: ignore[misc]  # set by the failed write
         except Exception as exc:

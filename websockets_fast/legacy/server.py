@@ -27,6 +27,7 @@ from ..datastructures import Headers, HeadersLike, MultipleValuesError
 from ..exceptions import InvalidHandshake, InvalidHeader, InvalidOrigin, InvalidUpgrade, NegotiationError
 from ..extensions.base import Extension, ServerExtensionFactory
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
+from ..frames import CloseCode
 from ..headers import build_extension, parse_extension, parse_subprotocol, validate_subprotocols
 from ..http11 import SERVER, Response
 from ..protocol import CONNECTING, OPEN
@@ -143,7 +144,7 @@ class WebSocketServerProtocol(WebSocketCommonProtocol):
             except Exception:
                 self.logger.error("connection handler failed", exc_info=True)
                 if not self.closed:
-                    self.fail_connection(1011)
+                    self.fail_connection(CloseCode.INTERNAL_ERROR)
                 raise
 
             await self.close()
@@ -438,7 +439,7 @@ class WebSocketServer:
         self.server.close()
         if close_connections:
             tasks = [
-                asyncio.ensure_future(websocket.close(1001))
+                asyncio.ensure_future(websocket.close(CloseCode.GOING_AWAY))
                 for websocket in self.websockets
                 if websocket.state is not CONNECTING
             ]

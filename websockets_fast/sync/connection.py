@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, List, NoReturn, Optio
 from ..assembler import Assembler, PingTracker
 from ..connection_logger import ConnectionLogger
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK, TooManyFragments
-from ..frames import CloseCode
+from ..frames import OP_BINARY, OP_PONG, CloseCode
 from ..protocol import PARSE_SLICE, State
 
 if TYPE_CHECKING:
@@ -63,10 +63,6 @@ OPEN = State.OPEN
 CLOSING = State.CLOSING
 CLOSED = State.CLOSED
 
-# Opcodes as plain ints: the frames module's Opcode is an IntEnum.
-OP_BINARY = 2
-OP_PONG = 10
-
 BYTES_LIKE = (bytes, bytearray, memoryview)
 
 # After recv() returns, the reader thread leaves the socket alone this long
@@ -82,6 +78,12 @@ KEEPALIVE_RETRY = 1.0
 # replies to one read, so this bounds the memory a peer that pings without
 # reading can make us hold.
 MAX_QUEUED_REPLIES = 4
+
+# What one _read_step() did.
+READ_OVER = -1  # the connection is over: call _finish_reading()
+READ_TIMED_OUT = 0  # its deadline passed without data
+READ_DATA = 1  # it processed data
+READ_HANDED_OVER = 2  # ... and woke a thread waiting in recv() to take it
 
 _monotonic = time.monotonic
 
@@ -403,7 +405,7 @@ class Connection:
                             lock.release()
                             try:
                                 status = self._read_step(deadline)
-                                if status < 0:
+                                if status == READ_OVER:
                                     self._finish_reading()
                             finally:
                                 lock.acquire()
@@ -434,7 +436,7 @@ class Connection:
         finally:
             lock.release()
         self._write_quietly(chunks)
-        self._raise_closed()
+        raise self._closed_error()
 
     def recv_streaming(self, decode: bool | None = None) -> Iterator[str | bytes]:
         """
@@ -494,7 +496,7 @@ class Connection:
                     self._recv_in_progress = False
         if closed:
             self._write_quietly(chunks)
-            self._raise_closed()
+            raise self._closed_error()
 
     # Sending
 
@@ -529,22 +531,7 @@ class Connection:
             return
         else:
             raise TypeError("data must be str, bytes, or iterable")
-
-        with self._lock:
-            if self.protocol.state is not OPEN:
-                chunks = None
-            else:
-                if self._send_in_progress:
-                    raise ConcurrencyError("cannot call send while another thread is already running send")
-                if as_text:
-                    self.protocol.send_text(data)
-                else:
-                    self.protocol.send_binary(data)
-                chunks = self.protocol.data_to_send()
-                ticket = self._claim_write_locked(chunks)
-        if chunks is None:
-            self._raise_closed()
-        self._write(chunks, ticket)
+        self._send_frames(self._send_data_locked, data, as_text, True)
 
     def _send_fragments(self, message: Iterable[DataLike], text: Optional[bool]) -> None:
         chunks = iter(message)
@@ -559,25 +546,9 @@ class Connection:
         else:
             raise TypeError("iterable must contain bytes or str")
         as_text = text is not False if encode else text is True
+        self._send_frames(self._send_data_locked, chunk.encode() if encode else chunk, as_text, False)  # type: ignore[union-attr]  # encode: str chunks
 
-        with self._lock:
-            if self.protocol.state is not OPEN:
-                out = None
-            else:
-                if self._send_in_progress:
-                    raise ConcurrencyError("cannot call send while another thread is already running send")
-                self._send_in_progress = True
-                data = chunk.encode() if encode else chunk  # type: ignore[union-attr]  # encode: str chunks
-                if as_text:
-                    self.protocol.send_text(data, fin=False)  # type: ignore[arg-type]
-                else:
-                    self.protocol.send_binary(data, fin=False)  # type: ignore[arg-type]
-                out = self.protocol.data_to_send()
-                ticket = self._claim_write_locked(out)
-        if out is None:
-            self._raise_closed()
-        self._write(out, ticket)
-
+        data: BytesLike
         try:
             for chunk in chunks:
                 if encode and isinstance(chunk, str):
@@ -594,33 +565,26 @@ class Connection:
             # Half a message is out and the rest will never come: the
             # connection can't carry another message.
             with self._lock:
-                if self.protocol.state is OPEN:
-                    self.protocol.fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
-                    self._note_closing_locked()
-                    out = self.protocol.data_to_send()
-                    ticket = self._claim_write_locked(out)
-                else:
-                    out = None
-            if out is not None:
-                try:
-                    self._write(out, ticket)
-                except ConnectionClosed:
-                    pass
+                claim = self._fail_locked(CloseCode.INTERNAL_ERROR, "error in fragmented message")
+            self._write_quietly(claim)
             raise
 
     def _send_continuation(self, data: BytesLike, fin: bool) -> None:
-        with self._lock:
-            if self.protocol.state is not OPEN:
-                out = None
-            else:
-                self.protocol.send_continuation(data, fin)
-                if fin:
-                    self._send_in_progress = False
-                out = self.protocol.data_to_send()
-                ticket = self._claim_write_locked(out)
-        if out is None:
-            self._raise_closed()
-        self._write(out, ticket)
+        self._send_frames(self._send_continuation_locked, data, fin)
+
+    def _send_data_locked(self, data: BytesLike, text: Optional[bool], fin: bool) -> None:
+        if self._send_in_progress:
+            raise ConcurrencyError("cannot call send while another thread is already running send")
+        if text:
+            self.protocol.send_text(data, fin)
+        else:
+            self.protocol.send_binary(data, fin)
+        self._send_in_progress = not fin
+
+    def _send_continuation_locked(self, data: BytesLike, fin: bool) -> None:
+        self.protocol.send_continuation(data, fin)
+        if fin:
+            self._send_in_progress = False
 
     def ping(self, data: Optional[DataLike] = None, *, ack_on_close: bool = False) -> threading.Event:
         """
@@ -648,20 +612,14 @@ class Connection:
         elif data is not None:
             raise TypeError("data must be str or bytes-like")
         pong_received = threading.Event()
-        with self._lock:
-            if self.protocol.state is not OPEN:
-                chunks = None
-            else:
-                if data is None:
-                    data = self._pings.new_payload()
-                self._pings.add(data, (pong_received, ack_on_close), _monotonic())
-                self.protocol.send_ping(data)
-                chunks = self.protocol.data_to_send()
-                ticket = self._claim_write_locked(chunks)
-        if chunks is None:
-            self._raise_closed()
-        self._write(chunks, ticket)
+        self._send_frames(self._send_ping_locked, data, (pong_received, ack_on_close))
         return pong_received
+
+    def _send_ping_locked(self, data: Optional[bytes], waiter: Tuple[threading.Event, bool]) -> None:
+        if data is None:
+            data = self._pings.new_payload()
+        self._pings.add(data, waiter, _monotonic())
+        self.protocol.send_ping(data)
 
     def pong(self, data: DataLike = b"") -> None:
         """
@@ -679,16 +637,7 @@ class Connection:
             data = data.encode()
         else:
             raise TypeError("data must be str or bytes-like")
-        with self._lock:
-            if self.protocol.state is not OPEN:
-                chunks = None
-            else:
-                self.protocol.send_pong(data)
-                chunks = self.protocol.data_to_send()
-                ticket = self._claim_write_locked(chunks)
-        if chunks is None:
-            self._raise_closed()
-        self._write(chunks, ticket)
+        self._send_frames(self.protocol.send_pong, data)
 
     # Closing
 
@@ -703,26 +652,21 @@ class Connection:
             code: close code. Default 1000.
             reason: close reason. Default empty.
         """
-        chunks = None
+        claim = None
         with self._lock:
             state = self.protocol.state
             if state is OPEN:
                 if self._send_in_progress:
-                    self.protocol.fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
+                    claim = self._fail_locked(CloseCode.INTERNAL_ERROR, "close during fragmented message")
                 else:
                     self.protocol.send_close(code, reason)
-                self._note_closing_locked()
-                chunks = self.protocol.data_to_send()
-                ticket = self._claim_write_locked(chunks)
+                    self._note_closing_locked()
+                    claim = self._claim_output_locked()
         if state is CONNECTING:
             # The opening handshake didn't complete: nothing to say.
             self.close_socket()
             return
-        if chunks is not None:
-            try:
-                self._write(chunks, ticket)
-            except ConnectionClosed:
-                return
+        self._write_quietly(claim)
         self._wait_reader()
 
     def wait_closed(self, timeout: float | None = None) -> bool:
@@ -759,6 +703,26 @@ class Connection:
             self._wait_reader()
 
     # Internals: writing
+
+    def _send_frames(self, make: Callable[..., None], *args: Any) -> None:
+        """
+        The write path of the sending methods: under ``_lock``, if the
+        connection is OPEN, ``make(*args)`` has the protocol make frames
+        (or raises before it does), and this thread claims the socket for
+        them or queues them; then, without the lock, they are written.
+        Raise ConnectionClosed if the connection isn't OPEN or the write
+        fails.
+        """
+        with self._lock:
+            if self.protocol.state is OPEN:
+                make(*args)
+                chunks = self.protocol.data_to_send()
+                ticket = self._claim_write_locked(chunks)
+            else:
+                chunks = None
+        if chunks is None:
+            raise self._closed_error()
+        self._write(chunks, ticket)
 
     def _claim_write_locked(self, chunks: List[bytes]) -> int:
         """
@@ -800,7 +764,7 @@ class Connection:
         if ticket:
             if wait:
                 if not self._wait_written(ticket):
-                    self._raise_closed()
+                    raise self._closed_error()
             elif ticket - self._written_seq > MAX_QUEUED_REPLIES:
                 # A peer that sends pings but doesn't read would grow the
                 # queue without end: stop reading until it drains.
@@ -808,7 +772,7 @@ class Connection:
             return True
         if not self._write_batches(chunks, 0, hand_over=not wait):
             if wait:
-                self._raise_closed()
+                raise self._closed_error()
             return False
         return True
 
@@ -930,17 +894,24 @@ class Connection:
                 return self._written_seq >= ticket
         return self._write_batches(chunks, written, hand_over=False)
 
-    def _fail_locked(self, code: int, reason: str, exc: BaseException) -> Optional[Tuple[List[bytes], int]]:
+    def _fail_locked(self, code: int, reason: str, exc: Optional[BaseException] = None) -> Optional[Tuple[List[bytes], int]]:
         """
-        Fail the connection with ``code``. The caller holds ``_lock``; it
-        must pass the result to :meth:`_write_quietly` once it has released
-        ``_lock``, then raise.
+        Fail the connection with ``code``; ``exc`` is its cause, if any. The
+        caller holds ``_lock``; it must pass the result to
+        :meth:`_write_quietly` once it has released ``_lock``.
         """
-        if self._connection_exc is None:
-            self._connection_exc = exc
+        self._set_connection_exc(exc)
         if self.protocol.state is OPEN:
             self.protocol.fail(code, reason)
             self._note_closing_locked()
+        return self._claim_output_locked()
+
+    def _claim_output_locked(self) -> Optional[Tuple[List[bytes], int]]:
+        """
+        Claim the socket for what the protocol has to send, or queue it; the
+        caller holds ``_lock``. Return :obj:`None` if there is nothing, else
+        the ``(chunks, ticket)`` for :meth:`_write_quietly` or :meth:`_write`.
+        """
         chunks = self.protocol.data_to_send()
         if not chunks:
             return None
@@ -965,15 +936,19 @@ class Connection:
 
     # Internals: closing
 
-    def _raise_closed(self) -> NoReturn:
-        """Wait until the connection is closed, then raise ConnectionClosed."""
+    def _closed_error(self) -> ConnectionClosed:
+        """Wait until the connection is closed, then return its ConnectionClosed."""
         self._wait_reader()
         with self._lock:
             # The reader feeds EOF when it exits; this covers a connection
             # whose reader never started.
             self.protocol.receive_eof()
-            exc = self.close_exc
-        raise exc
+            return self.close_exc
+
+    def _set_connection_exc(self, exc: Optional[BaseException]) -> None:
+        """Keep the first error that broke the connection; the caller holds ``_lock``."""
+        if self._connection_exc is None:
+            self._connection_exc = exc
 
     def _wait_reader(self) -> None:
         reader = self._reader
@@ -992,8 +967,8 @@ class Connection:
     def _abort(self, exc: Optional[BaseException] = None) -> None:
         """Drop the TCP connection; the reader notices and cleans up."""
         with self._lock:
-            if exc is not None and self._connection_exc is None:
-                self._connection_exc = exc
+            if exc is not None:
+                self._set_connection_exc(exc)
             self._aborted = True
             self._reader_wake.notify_all()
         try:
@@ -1064,14 +1039,15 @@ class Connection:
         Run the timers, then read the socket once and process what came.
 
         The caller holds the read token, not ``_lock``. ``until`` is a
-        monotonic time after which to stop waiting for data. Return 1 after
-        processing data, 2 if that woke a thread waiting in recv(), 0 when
-        ``until`` passed without data, -1 when the connection is over (call
+        monotonic time after which to stop waiting for data. Return
+        READ_DATA after processing data, READ_HANDED_OVER if that woke a
+        thread waiting in recv(), READ_TIMED_OUT when ``until`` passed
+        without data, READ_OVER when the connection is over (call
         :meth:`_finish_reading`).
         """
         timeout = self._run_timers()
-        if timeout is not None and timeout < 0:
-            return -1
+        if timeout == READ_OVER:
+            return READ_OVER
         if until is not None:
             remaining = until - _monotonic()
             if remaining < 0:
@@ -1087,17 +1063,16 @@ class Connection:
                 if timeout is not None:
                     pending = self._pending
                     if not (pending is not None and pending()) and not self._wait_readable(timeout):  # type: ignore[misc]  # set by start_reader()
-                        return 0
+                        return READ_TIMED_OUT
                 data = sock.recv(self.recv_bufsize)  # type: ignore[assignment]
             except OSError as exc:
                 if self.debug:
                     self.logger.debug("! error while receiving data", exc_info=True)
                 with self._lock:
-                    if self._connection_exc is None:
-                        self._connection_exc = exc
-                return -1
+                    self._set_connection_exc(exc)
+                return READ_OVER
             if not data:
-                return -1
+                return READ_OVER
             # A read of one large frame (or its rest) goes in one piece.
             if len(data) > PARSE_SLICE and self.protocol.next_slice(data) < len(data):
                 self._unparsed = memoryview(data)
@@ -1114,13 +1089,13 @@ class Connection:
                     ticket = self._claim_write_locked(chunks)
                 if self._close_due is None and protocol.close_expected():
                     self._note_closing_locked()
-                status = 1
+                status = READ_DATA
                 if self._recv_waiting:
                     # Cleared here, not by the woken thread, so that the reader
                     # doesn't take the token back before that thread runs.
                     self._recv_waiting = False
                     self._message_ready.notify()
-                    status = 2
+                    status = READ_HANDED_OVER
         except BaseException as exc:
             # Interrupted half-way (KeyboardInterrupt in the main thread, or
             # a bug): the bytes just read may be half processed, so what
@@ -1135,7 +1110,7 @@ class Connection:
             raise
         # Don't wait behind another writer: keep reading.
         if chunks and not self._write(chunks, ticket, wait=False):  # type: ignore[arg-type]  # set with chunks
-            return -1
+            return READ_OVER
         return status
 
     def _next_slice(self) -> memoryview:
@@ -1194,27 +1169,26 @@ class Connection:
     def _read_loop(self) -> None:
         try:
             while self._take_token_for_reader():
-                status = 0
+                status = READ_TIMED_OUT
                 try:
                     while True:
                         status = self._read_step()
-                        if status < 0:
+                        if status == READ_OVER:
                             self._finish_reading()
                             return
                         # Leave the socket to the thread just woken in
                         # recv(), and stop reading when the queue is full.
-                        if status == 2 or self._paused:
+                        if status == READ_HANDED_OVER or self._paused:
                             break
                 finally:
                     with self._lock:
                         self._token_busy = False
-                        if status == 2:
+                        if status == READ_HANDED_OVER:
                             self._recv_left_at = _monotonic()
         except BaseException as exc:  # a bug: log it and drop the connection
             self.logger.error("unexpected internal error", exc_info=True)
             with self._lock:
-                if self._connection_exc is None:
-                    self._connection_exc = exc
+                self._set_connection_exc(exc)
             self._finish_reading()
 
     def process_event(self, event: Any) -> None:
@@ -1238,16 +1212,15 @@ class Connection:
             self._keepalive_payload = None
             self._pong_due = None
 
-    def _timed_out_closing(self) -> None:
-        if self._connection_exc is None:
-            self._connection_exc = TimeoutError("timed out while closing connection")
+    def _close_timed_out(self) -> None:
+        self._set_connection_exc(TimeoutError("timed out while closing connection"))
 
     def _run_timers(self) -> Optional[float]:
         """
         Act on the keepalive and closing deadlines that are due.
 
         Return the seconds until the next deadline, :obj:`None` when there is
-        none, or -1 when the connection must be dropped.
+        none, or READ_OVER when the connection must be dropped.
         """
         ping_due = self._ping_due
         pong_due = self._pong_due
@@ -1263,23 +1236,18 @@ class Connection:
             return self._time_to_next_deadline()
         if close_due is not None and now >= close_due:
             with self._lock:
-                self._timed_out_closing()
-            return -1
+                self._close_timed_out()
+            return READ_OVER
         if pong_due is not None and now >= pong_due:
             if self.debug:
                 self.logger.debug("- timed out waiting for keepalive pong")
             with self._lock:
                 self._pong_due = self._ping_due = None
-                if self.protocol.state is OPEN:
-                    self.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
-                    self._note_closing_locked()
-                chunks = self.protocol.data_to_send()
-                if chunks:
-                    ticket = self._claim_write_locked(chunks)
-            if chunks and not self._write(chunks, ticket, wait=False):
-                return -1
+                claim = self._fail_locked(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+            if claim is not None and not self._write(*claim, wait=False):
+                return READ_OVER
         elif ping_due is not None and now >= ping_due:
-            self._send_keepalive_ping(now)
+            self._keepalive_ping(now)
         return self._time_to_next_deadline()
 
     def _time_to_next_deadline(self) -> Optional[float]:
@@ -1291,7 +1259,7 @@ class Connection:
             return None
         return max(next_due - _monotonic(), 0.0)
 
-    def _send_keepalive_ping(self, now: float) -> None:
+    def _keepalive_ping(self, now: float) -> None:
         with self._lock:
             if self.protocol.state is not OPEN:
                 self._ping_due = None
