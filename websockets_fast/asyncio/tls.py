@@ -45,6 +45,9 @@ RECORD_SIZE = 16 * 1024
 # SSLObject.write() a record at a time, for the outgoing BIO's sake.
 BIO_CHUNK = RECORD_SIZE + 512
 
+# Smallest read asked of the SSLObject, for the records it holds undecrypted.
+MIN_READ = 1024
+
 # Largest read asked of asyncio's socket transports, as connection.py does.
 READ_SIZE = 64 * 1024
 
@@ -171,7 +174,7 @@ class TLSTransport(asyncio.Transport, asyncio.Protocol):
             return False  # the TCP transport closes itself
         if self.state is not OPEN:
             return False
-        if self._has_input():
+        if self.app_paused or self.backlog is not None:
             # Plaintext the connection hasn't read yet comes before the end.
             self.eof_pending = True
             return True
@@ -235,7 +238,7 @@ class TLSTransport(asyncio.Transport, asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         # The peer may have sent data right after its last handshake message.
-        if self.state is OPEN and self._has_input():
+        if self.state is OPEN:
             self._pump()
 
     def _handshake_timed_out(self):
@@ -261,9 +264,6 @@ class TLSTransport(asyncio.Transport, asyncio.Protocol):
         self.app = None
 
     # Reading
-
-    def _has_input(self):
-        return bool(self.backlog is not None or self.incoming.pending or self.sslobj.pending())
 
     def _add_backlog(self, data):
         if self.backlog is None:
@@ -301,20 +301,21 @@ class TLSTransport(asyncio.Transport, asyncio.Protocol):
         try:
             while not self.app_paused:
                 # Plaintext is no larger than its ciphertext: reading what
-                # is pending needs no larger buffer. One read returns at
-                # most one record.
-                size = max(incoming.pending, sslobj.pending())
-                if size == 0:
-                    break
+                # is pending needs no larger buffer; one read returns at
+                # most one record. OpenSSL may have taken records from the
+                # BIO that it hasn't decrypted yet, which neither count
+                # shows: read until it asks for more input.
+                size = max(incoming.pending, sslobj.pending(), MIN_READ)
                 try:
                     data = sslobj.read(min(size, RECORD_SIZE))
                 except ssl.SSLWantReadError:
-                    # Part of a record: wait for the rest.
                     break
-                if data:
-                    self.app.data_received(data)
-                    if self.state is not OPEN:
-                        return False
+                if not data:
+                    # The ssl module's way of saying close_notify.
+                    raise ssl.SSLZeroReturnError
+                self.app.data_received(data)
+                if self.state is not OPEN:
+                    return False
         except ssl.SSLZeroReturnError:
             # The peer's close_notify.
             self._flush()
@@ -424,7 +425,7 @@ class TLSTransport(asyncio.Transport, asyncio.Protocol):
             return
         if not self.eof_pending:
             self.transport.resume_reading()
-        if not self.read_scheduled and self.state is OPEN and self._has_input():
+        if not self.read_scheduled and self.state is OPEN:
             # Not from here: resume_reading() may be called inside recv() or
             # inside data_received(); deliver from the event loop instead.
             self.read_scheduled = True
