@@ -578,3 +578,23 @@ def test_connect_close_cycles_leave_flat_memory(contexts, loop_factory):
     # A leaked connection costs ~40 KiB here (both ends): 800 leaks would
     # be 30 MiB. Allow for the allocator's fragmentation.
     assert after - before < 4 * 1024 * 1024, (after - before) / cycles
+
+
+# A browser.
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_chromium_over_tls(compression):
+    """The browser check (tests/browser) over https:// and wss://, on our
+    asyncio server. Skipped without Chromium, as test_browser.py is."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "browser"))
+    import run_browser_check
+
+    chromium = run_browser_check.find_chromium()
+    if chromium is None:
+        pytest.skip("no headless Chromium: install the chromium package, or set CHROMIUM to its path")
+    try:
+        report = run_browser_check.run_check("asyncio", compression, chromium, tls=True)
+    except run_browser_check.CheckFailed as exc:
+        pytest.fail(str(exc), pytrace=False)
+    assert report["failures"] == []
