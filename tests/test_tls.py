@@ -227,6 +227,9 @@ def test_get_extra_info(contexts, certificate, loop_factory):
                 assert not transport.can_write_eof()
                 assert websocket.remote_address == ("127.0.0.1", port_of(server))
                 local_address = websocket.local_address
+            # As without TLS, the addresses outlive the connection.
+            assert websocket.remote_address == ("127.0.0.1", port_of(server))
+            assert websocket.local_address == local_address
         assert isinstance(seen["server_object"], ssl.SSLObject)
         assert seen["server_context"] is server_context
         assert seen["server_peername"] == local_address

@@ -198,7 +198,8 @@ class TLSTransport(asyncio.Transport, asyncio.Protocol):
         if app is not None:
             # Only set while the application is connected.
             app.connection_lost(exc)
-        self.transport = None
+        # self.transport stays: its extra info (peername...) outlives it,
+        # as with a plain connection.
 
     def pause_writing(self):
         self.write_paused = True
@@ -414,14 +415,14 @@ class TLSTransport(asyncio.Transport, asyncio.Protocol):
 
     def pause_reading(self):
         self.app_paused = True
-        if self.transport is not None:
+        if self.state is not CLOSED and self.transport is not None:
             self.transport.pause_reading()
 
     def resume_reading(self):
         if not self.app_paused:
             return
         self.app_paused = False
-        if self.transport is None:
+        if self.state is CLOSED or self.transport is None:
             return
         if not self.eof_pending:
             self.transport.resume_reading()
@@ -452,6 +453,8 @@ class TLSTransport(asyncio.Transport, asyncio.Protocol):
         return self.app
 
     def get_extra_info(self, name, default=None):
+        # The TLS keys but sslcontext give the default once the connection
+        # is closed: its OpenSSL state is freed then.
         sslobj = self.sslobj
         if name == "sslcontext":
             return self.context
