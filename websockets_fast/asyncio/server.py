@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
-import sys
 from collections.abc import Awaitable
 
 from ..credentials import credentials_checker
@@ -22,6 +21,7 @@ from ..http11 import SERVER
 from ..protocol import CONNECTING, OPEN
 from ..server import ServerProtocol
 from ..utils import get_socket_name
+from . import tls
 from .connection import Connection, broadcast
 
 __all__ = ["broadcast", "serve", "unix_serve", "ServerConnection", "Server", "basic_auth"]
@@ -384,17 +384,13 @@ def serve(
         raise ValueError(f"unsupported compression: {compression}")
     if create_connection is None:
         create_connection = ServerConnection
-    if kwargs.get("ssl") is not None:
-        kwargs.setdefault("ssl_handshake_timeout", open_timeout)
-        if sys.version_info >= (3, 11):  # create_server() has no such argument before
-            kwargs.setdefault("ssl_shutdown_timeout", close_timeout)
     unix = kwargs.pop("unix", False)
 
     async def create_server():
         loop = asyncio.get_running_loop()
         if unix:
-            return await loop.create_unix_server(protocol_factory, **kwargs)
-        return await loop.create_server(protocol_factory, host, port, **kwargs)
+            return await loop.create_unix_server(server_factory, **kwargs)
+        return await loop.create_server(server_factory, host, port, **kwargs)
 
     def protocol_factory():
         bound_select = None
@@ -422,6 +418,9 @@ def serve(
             write_limit=write_limit,
         )
         return connection
+
+    # With ssl, our TLS layer (see tls.py) rather than asyncio's.
+    server_factory = tls.wrap_server_factory(protocol_factory, kwargs, open_timeout)
 
     async def connection_handler(connection):
         # The one task of the connection: handshake, handler, closing.

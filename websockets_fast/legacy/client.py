@@ -18,6 +18,7 @@ import traceback
 import urllib.parse
 import weakref
 
+from ..asyncio import tls
 from ..client import ClientProtocol
 from ..datastructures import Headers
 from ..exceptions import InvalidHeader, InvalidMessage, InvalidStatus, SecurityError
@@ -332,10 +333,11 @@ class Connect:
         self.protocol = None
 
     async def _create_connection(self):
-        loop = asyncio.get_running_loop()
+        # With ssl, our TLS layer rather than asyncio's (see asyncio/tls.py).
+        kwargs = dict(self._kwargs)
         if self._unix:
-            return await loop.create_unix_connection(self._factory, self._path, **self._kwargs)
-        return await loop.create_connection(self._factory, self._host, self._port, **self._kwargs)
+            return await tls.create_connection(self._factory, unix=True, path=self._path, **kwargs)
+        return await tls.create_connection(self._factory, self._host, self._port, **kwargs)
 
     def handle_redirect(self, uri):
         """Connect to ``uri`` next (a redirect's ``Location``, relative or not)."""

@@ -21,6 +21,7 @@ import logging
 import warnings
 from collections.abc import Awaitable
 
+from ..asyncio import tls
 from ..datastructures import Headers, MultipleValuesError
 from ..exceptions import InvalidHandshake, InvalidHeader, InvalidOrigin, InvalidUpgrade, NegotiationError
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
@@ -567,6 +568,8 @@ class Serve:
             select_subprotocol=select_subprotocol,
             logger=logger,
         )
+        # With ssl, our TLS layer rather than asyncio's (see asyncio/tls.py).
+        factory = tls.wrap_server_factory(factory, kwargs, open_timeout)
         if kwargs.pop("unix", False):
             path = kwargs.pop("path", None)
             assert host is None and port is None, "a Unix server takes a path, not host and port"
