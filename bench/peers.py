@@ -107,6 +107,20 @@ _WEBSOCKETS_API_MODULES = {
 }
 
 
+def tls_contexts(files: dict):
+    """``(server context, client context)`` for the wss:// rows, from the
+    PEM files that the orchestrating process wrote (see suite._tls_files):
+    ``files["chain"]`` holds the server's key and certificate, ``files["ca"]``
+    the authority that the client trusts."""
+    import ssl
+
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(files["chain"])
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.load_verify_locations(files["ca"])
+    return server, client
+
+
 class WebsocketsAPI:
     """Client and server for any library with websockets' asyncio API."""
 
@@ -150,6 +164,9 @@ class WebsocketsAPI:
             finally:
                 connections.discard(ws)
 
+        kwargs = {}
+        if settings.get("tls"):
+            kwargs["ssl"] = tls_contexts(settings["tls"])[0]
         self._server = await self._serve(
             pusher if push else echo,
             HOST,
@@ -158,6 +175,7 @@ class WebsocketsAPI:
             max_size=settings["max_size"],
             ping_interval=None,
             backlog=settings["backlog"],
+            **kwargs,
         )
         return self._server.sockets[0].getsockname()[1]
 
@@ -173,6 +191,9 @@ class WebsocketsAPI:
     # -- client --
 
     async def open(self, uri: str, settings: dict):
+        kwargs = {}
+        if settings.get("tls"):
+            kwargs["ssl"] = tls_contexts(settings["tls"])[1]
         return await self._connect(
             uri,
             compression="deflate" if settings["compression"] else None,
@@ -180,6 +201,7 @@ class WebsocketsAPI:
             ping_interval=None,
             open_timeout=30,
             close_timeout=10,
+            **kwargs,
         )
 
     async def close(self, ws) -> None:

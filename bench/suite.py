@@ -42,6 +42,8 @@ COMPRESSION_SIZE = 16 * KIB
 BROADCAST_SIZE = 256
 HANDSHAKE_CONCURRENCY = 100
 IDLE_MESSAGE_SIZE = 64
+# Libraries of the idle wss:// row: those with websockets' API and TLS.
+TLS_LIBRARIES = ("websockets_fast", "websockets", "picows.websockets")
 
 
 def size_label(size: int) -> str:
@@ -64,6 +66,7 @@ class Case:
     kind: str = "random"  # payload: random (incompressible) or json
     compression: bool = False
     connections: int = 0
+    tls: bool = False  # wss:// (the idle-memory row only)
 
     @property
     def label(self) -> str:
@@ -75,6 +78,8 @@ class Case:
             return text
         if self.workload == "pipelined":
             return f"pipelined {PIPELINE_BURST} x {size_label(self.size)}"
+        if self.workload == "memory" and self.tls:
+            return f"idle wss connection, server RSS, {self.connections} conns"
         if self.workload == "memory":
             deflate = "deflate" if self.compression else "no deflate"
             return f"idle memory, {self.connections} conns, {deflate}"
@@ -151,6 +156,11 @@ def plan(options: Options) -> list:
                 for lib in libs
                 if not (compression and lib == "picows")
             ]
+        cases += [
+            Case("memory", lib, lib, loop, IDLE_MESSAGE_SIZE, "json", False, n, tls=True)
+            for lib in libs
+            if lib in TLS_LIBRARIES
+        ]
     # The 16 KiB random echo without deflate is both an echo size and a
     # compression row: measure it once.
     return list(dict.fromkeys(cases))
@@ -313,10 +323,37 @@ def measure_broadcast(case: Case, pool: Pool, options: Options) -> dict:
     }
 
 
+_TLS_FILES: dict = {}
+
+
+def _tls_files() -> dict:
+    """Write a certificate authority and a server certificate for 127.0.0.1
+    (trustme, from the bench extra) once per run; return their paths."""
+    if not _TLS_FILES:
+        import atexit
+        import shutil
+        import tempfile
+
+        try:
+            import trustme
+        except ImportError as exc:
+            raise WorkerError("the wss:// row needs trustme (pip install trustme)") from exc
+        directory = tempfile.mkdtemp(prefix="bench-tls-")
+        atexit.register(shutil.rmtree, directory, True)
+        authority = trustme.CA()
+        files = {"ca": f"{directory}/ca.pem", "chain": f"{directory}/chain.pem"}
+        authority.cert_pem.write_to_path(files["ca"])
+        authority.issue_cert(peers.HOST).private_key_and_cert_chain_pem.write_to_path(files["chain"])
+        _TLS_FILES.update(files)
+    return dict(_TLS_FILES)
+
+
 def measure_memory(case: Case, pool: Pool, options: Options) -> dict:
     n = case.connections
     client = pool.get("client", case.client, case.loop)
     settings = dict(SETTINGS, compression=case.compression)
+    if case.tls:
+        settings["tls"] = _tls_files()
     # A fresh server process for every sample: memory a process has freed
     # stays in its RSS and would be reused by the next connections.
     server = Worker("server", case.server, case.loop, settings, {"tracemalloc": True})
@@ -325,6 +362,9 @@ def measure_memory(case: Case, pool: Pool, options: Options) -> dict:
             raise WorkerError(server.error)
         uri = _uri(server)
         conn_settings = {"compression": case.compression}
+        if case.tls:
+            uri = "wss" + uri[2:]
+            conn_settings["tls"] = settings["tls"]
         # One connection first, so that lazy imports and caches are paid for
         # before the baseline.
         client.call("open_idle", uri, 1, settings=conn_settings, message_size=case.size, timeout=60)

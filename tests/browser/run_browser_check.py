@@ -265,7 +265,7 @@ class Browser:
     routed to a closed port and host names do not resolve.
     """
 
-    def __init__(self, chromium, url):
+    def __init__(self, chromium, url, ignore_certificate_errors=False):
         self.profile = tempfile.mkdtemp(prefix="wsf-chromium-")
         self.log_path = os.path.join(self.profile, "chromium.log")
         command = [
@@ -286,8 +286,11 @@ class Browser:
             "--no-pings",
             "--proxy-server=http://127.0.0.1:9",
             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-            url,
         ]
+        if ignore_certificate_errors:
+            # The tls check's certificate comes from a throwaway authority.
+            command.append("--ignore-certificate-errors")
+        command.append(url)
         self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
@@ -339,10 +342,23 @@ def wait_for_report(collector, browser):
         collector.report_ready.wait(min(remaining, 1.0))
 
 
-def run_asyncio(chromium, compression):
+def server_tls_context():
+    """An SSLContext with a certificate for 127.0.0.1 from a throwaway
+    authority (trustme, a test dependency)."""
+    import ssl
+
+    import trustme
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(context)
+    return context
+
+
+def run_asyncio(chromium, compression, tls=False):
     from websockets_fast.asyncio.server import serve
 
     collector = Collector()
+    kwargs = {"ssl": server_tls_context()} if tls else {}
 
     async def main():
         async with serve(
@@ -354,10 +370,12 @@ def run_asyncio(chromium, compression):
             select_subprotocol=select_subprotocol,
             process_request=make_process_request(collector),
             process_response=make_process_response(collector),
+            **kwargs,
         ) as server:
             port = server.sockets[0].getsockname()[1]
             loop = asyncio.get_running_loop()
-            browser = Browser(chromium, f"http://127.0.0.1:{port}/")
+            scheme = "https" if tls else "http"
+            browser = Browser(chromium, f"{scheme}://127.0.0.1:{port}/", ignore_certificate_errors=tls)
             try:
                 # In a thread: the server keeps running on this loop meanwhile.
                 await loop.run_in_executor(None, wait_for_report, collector, browser)
@@ -461,7 +479,7 @@ def check(collector, compression):
     return report
 
 
-def run_check(server="asyncio", compression="deflate", chromium=None):
+def run_check(server="asyncio", compression="deflate", chromium=None, tls=False):
     """
     Run the page in headless Chromium against one server; return the page's
     report, or raise :exc:`CheckFailed`.
@@ -473,12 +491,18 @@ def run_check(server="asyncio", compression="deflate", chromium=None):
         server: ``"asyncio"`` (default) or ``"sync"``: which server to start.
         compression: ``"deflate"`` (default) or :obj:`None`, passed to serve().
         chromium: path of the Chromium executable; default: :func:`find_chromium`.
+        tls: serve the page and the WebSockets over TLS (asyncio server only).
     """
     chromium = chromium or find_chromium()
     if chromium is None:
         raise CheckFailed("no Chromium found")
-    runner = {"asyncio": run_asyncio, "sync": run_sync}[server]
-    collector = runner(chromium, compression)
+    if tls:
+        if server != "asyncio":
+            raise ValueError("tls: asyncio server only")
+        collector = run_asyncio(chromium, compression, tls=True)
+    else:
+        runner = {"asyncio": run_asyncio, "sync": run_sync}[server]
+        collector = runner(chromium, compression)
     return check(collector, compression)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import ssl as ssl_module
 import traceback
 import urllib.parse
 from types import TracebackType
@@ -25,6 +24,7 @@ from ..http11 import USER_AGENT, Response, ResponseParser
 from ..proxy import Proxy, get_proxy, parse_proxy, prepare_connect_request
 from ..typing import LoggerLike, Origin, Subprotocol
 from ..uri import WebSocketURI, parse_uri
+from . import tls
 from .connection import Connection
 
 __all__ = ["connect", "unix_connect", "ClientConnection", "process_exception"]
@@ -204,7 +204,6 @@ class connect:
 
     async def open_tcp_connection(self) -> ClientConnection:
         """Open the TCP (or Unix, or proxied) connection and its ClientConnection."""
-        loop = asyncio.get_running_loop()
         kwargs = self.create_connection_kwargs.copy()
         ws_uri = self.ws_uri
 
@@ -223,21 +222,22 @@ class connect:
                 raise ValueError("ssl=None is incompatible with a wss:// URI")
             kwargs.setdefault("server_hostname", ws_uri.host)
 
+        # With ssl, tls.create_connection uses our TLS layer rather than asyncio's.
         if kwargs.pop("unix", False):
-            _, connection = await loop.create_unix_connection(factory, **kwargs)
+            _, connection = await tls.create_connection(factory, unix=True, **kwargs)
             return connection
 
         if proxy is None:
             if kwargs.get("sock") is None:
                 kwargs.setdefault("host", ws_uri.host)
                 kwargs.setdefault("port", ws_uri.port)
-            _, connection = await loop.create_connection(factory, **kwargs)
+            _, connection = await tls.create_connection(factory, **kwargs)
             return connection
 
         proxy_config = parse_proxy(proxy)
         if proxy_config.scheme.startswith("socks"):
             sock = await connect_socks_proxy(proxy_config, ws_uri, local_addr=kwargs.pop("local_addr", None))
-            _, connection = await loop.create_connection(factory, sock=sock, **kwargs)
+            _, connection = await tls.create_connection(factory, sock=sock, **kwargs)
             return connection
 
         # HTTP(S) proxy: TLS settings without a prefix are for the server,
@@ -258,14 +258,15 @@ class connect:
         elif proxy_kwargs.get("ssl") is not None:
             raise ValueError("proxy_ssl argument is incompatible with an http:// proxy")
         transport = await connect_http_proxy(proxy_config, ws_uri, user_agent_header=self.user_agent_header, **proxy_kwargs)
+        if server_kwargs.get("ssl") is not None:
+            try:
+                _, connection = await tls.create_connection(factory, transport=transport, **server_kwargs)
+            except BaseException:
+                transport.abort()
+                raise
+            return connection
         connection = factory()
         transport.set_protocol(connection)
-        ssl = server_kwargs.pop("ssl", None)
-        if ssl is True:
-            ssl = ssl_module.create_default_context()
-        if ssl is not None:
-            # typeshed says Optional; asyncio returns the transport or raises.
-            transport = cast(asyncio.Transport, await loop.start_tls(transport, connection, ssl, **server_kwargs))
         connection.connection_made(transport)
         return connection
 

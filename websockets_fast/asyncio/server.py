@@ -11,7 +11,6 @@ import http
 import logging
 import re
 import socket
-import sys
 from collections.abc import Awaitable
 from types import TracebackType
 from typing import Any, Callable, Coroutine, Generator, Iterable, Optional, Sequence, Set, Tuple, Type, Union
@@ -28,6 +27,7 @@ from ..states import CONNECTING, OPEN
 from ..server import ServerProtocol
 from ..typing import LoggerLike, Origin, StatusLike, Subprotocol
 from ..utils import get_socket_name
+from . import tls
 from .connection import Connection, broadcast
 
 __all__ = ["broadcast", "serve", "unix_serve", "ServerConnection", "Server", "basic_auth"]
@@ -412,17 +412,13 @@ def serve(
         raise ValueError(f"unsupported compression: {compression}")
     if create_connection is None:
         create_connection = ServerConnection
-    if kwargs.get("ssl") is not None:
-        kwargs.setdefault("ssl_handshake_timeout", open_timeout)
-        if sys.version_info >= (3, 11):  # create_server() has no such argument before
-            kwargs.setdefault("ssl_shutdown_timeout", close_timeout)
     unix = kwargs.pop("unix", False)
 
     async def create_server() -> asyncio.Server:
         loop = asyncio.get_running_loop()
         if unix:
-            return await loop.create_unix_server(protocol_factory, **kwargs)
-        return await loop.create_server(protocol_factory, host, port, **kwargs)
+            return await loop.create_unix_server(server_factory, **kwargs)
+        return await loop.create_server(server_factory, host, port, **kwargs)
 
     def protocol_factory() -> ServerConnection:
         bound_select: Optional[Callable[[ServerProtocol, Sequence[Subprotocol]], Optional[Subprotocol]]] = None
@@ -450,6 +446,9 @@ def serve(
             write_limit=write_limit,
         )
         return connection
+
+    # With ssl, our TLS layer (see tls.py) rather than asyncio's.
+    server_factory = tls.wrap_server_factory(protocol_factory, kwargs, open_timeout)
 
     async def connection_handler(connection: ServerConnection) -> None:
         # The one task of the connection: handshake, handler, closing.

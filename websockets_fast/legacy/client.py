@@ -20,6 +20,7 @@ import weakref
 from types import TracebackType
 from typing import Any, AsyncIterator, Callable, Generator, List, Optional, Sequence, Tuple, Type
 
+from ..asyncio import tls
 from ..client import ClientProtocol
 from ..datastructures import Headers, HeadersLike
 from ..exceptions import InvalidHeader, InvalidMessage, InvalidStatus, SecurityError
@@ -351,10 +352,11 @@ class Connect:
         self.protocol: Optional[WebSocketClientProtocol] = None
 
     async def _create_connection(self) -> Tuple[asyncio.BaseTransport, WebSocketClientProtocol]:
-        loop = asyncio.get_running_loop()
+        # With ssl, our TLS layer rather than asyncio's (see asyncio/tls.py).
+        kwargs = dict(self._kwargs)
         if self._unix:
-            return await loop.create_unix_connection(self._factory, self._path, **self._kwargs)
-        return await loop.create_connection(self._factory, self._host, self._port, **self._kwargs)
+            return await tls.create_connection(self._factory, unix=True, path=self._path, **kwargs)
+        return await tls.create_connection(self._factory, self._host, self._port, **kwargs)
 
     def handle_redirect(self, uri: str) -> None:
         """Connect to ``uri`` next (a redirect's ``Location``, relative or not)."""

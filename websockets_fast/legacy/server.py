@@ -23,6 +23,7 @@ from collections.abc import Awaitable
 from types import TracebackType
 from typing import Any, Callable, Generator, List, Optional, Sequence, Set, Tuple, Type, Union
 
+from ..asyncio import tls
 from ..datastructures import Headers, HeadersLike, MultipleValuesError
 from ..exceptions import InvalidHandshake, InvalidHeader, InvalidOrigin, InvalidUpgrade, NegotiationError
 from ..extensions.base import Extension, ServerExtensionFactory
@@ -594,6 +595,8 @@ class Serve:
             select_subprotocol=select_subprotocol,
             logger=logger,
         )
+        # With ssl, our TLS layer rather than asyncio's (see asyncio/tls.py).
+        factory = tls.wrap_server_factory(factory, kwargs, open_timeout)  # type: ignore[assignment]  # with ssl, a TLSTransport's
         if kwargs.pop("unix", False):
             path = kwargs.pop("path", None)
             assert host is None and port is None, "a Unix server takes a path, not host and port"

@@ -1,0 +1,564 @@
+"""
+TLS for the asyncio client and server, over :class:`ssl.MemoryBIO`.
+
+asyncio's own TLS layer (``asyncio.sslproto``) allocates a 256 KiB read
+buffer per connection, which is most of the memory of an idle wss://
+connection. :class:`TLSTransport` holds only what the ``ssl`` module needs:
+an :class:`ssl.SSLObject` and its two memory BIOs. It is at once the
+protocol of the TCP transport (it receives ciphertext) and the transport of
+the WebSocket connection (it receives plaintext to send), one object per
+connection instead of two.
+
+- Reading: ciphertext goes into the incoming BIO at most :data:`BIO_CHUNK`
+  bytes at a time, and plaintext comes out a TLS record at a time, only
+  while there is ciphertext to decrypt; each record goes to the connection's
+  ``data_received`` as it is decrypted. While the connection pauses reading,
+  the TCP transport is paused too and undecrypted bytes wait in the BIO.
+- Writing: plaintext is encrypted at once and the records go to the TCP
+  transport in the same call, so this layer holds no outgoing bytes between
+  calls: the TCP transport's write buffer (ciphertext) is the one buffer
+  that ``write_limit`` governs, with the connection's water marks.
+- Closing sends close_notify; a peer's close_notify reads as end of stream;
+  a TLS error or a peer that drops the connection makes ``connection_lost``
+  with the error, logged at debug level only.
+
+The memory BIOs of OpenSSL never shrink: they keep the capacity of the
+largest chunk written to them. Feeding them in chunks of about one TLS
+record bounds what an idle connection keeps after a large message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple, TypeVar, Union
+
+__all__ = ["TLSTransport", "create_connection", "wrap_server_factory"]
+
+_P = TypeVar("_P", bound=asyncio.Protocol)
+
+logger = logging.getLogger("websockets_fast.tls")
+
+# One TLS record holds up to 16 KiB of plaintext; a record's ciphertext adds
+# at most 256 bytes to that (TLS 1.2 with CBC; TLS 1.3 adds 22).
+RECORD_SIZE = 16 * 1024
+# Ciphertext per MemoryBIO.write(): a record and a bit, so that the
+# incoming BIO's capacity stays near one record. Plaintext goes to
+# SSLObject.write() a record at a time, for the outgoing BIO's sake.
+BIO_CHUNK = RECORD_SIZE + 512
+
+# Smallest read asked of the SSLObject, for the records it holds undecrypted.
+MIN_READ = 1024
+
+# Largest read asked of asyncio's socket transports, as connection.py does.
+READ_SIZE = 64 * 1024
+
+HANDSHAKE, OPEN, CLOSING, CLOSED = range(4)
+
+
+def prepare_context(context: ssl.SSLContext) -> ssl.SSLContext:
+    """Refuse renegotiation on ``context``: our layer never renegotiates,
+    and a renegotiation request from the peer ends the connection."""
+    if not isinstance(context, ssl.SSLContext):
+        raise TypeError(f"ssl must be an SSLContext, not {type(context).__name__}")
+    if not context.options & ssl.OP_NO_RENEGOTIATION:
+        context.options |= ssl.OP_NO_RENEGOTIATION
+    return context
+
+
+class TLSTransport(asyncio.Transport, asyncio.Protocol):
+    """
+    TLS between a TCP transport and an :class:`asyncio.Protocol`.
+
+    Args:
+        app: the protocol on top (the WebSocket connection); its
+            ``connection_made`` is called when the TLS handshake completes.
+        context: the :class:`ssl.SSLContext`.
+        server_side: whether this is the server end.
+        server_hostname: name to check the server's certificate against and
+            to send in SNI (client only).
+        handshake_timeout: seconds the TLS handshake may take; :obj:`None`
+            waits forever.
+        waiter: optional future, done when the handshake completes or fails.
+    """
+
+    __slots__ = (
+        "app",
+        "context",
+        "server_side",
+        "server_hostname",
+        "handshake_timeout",
+        "waiter",
+        "transport",
+        "sslobj",
+        "incoming",
+        "outgoing",
+        "state",
+        "timer",
+        "backlog",
+        "app_paused",
+        "read_scheduled",
+        "write_paused",
+        "eof_pending",
+        "exc",
+    )
+
+    def __init__(
+        self,
+        app: asyncio.Protocol,
+        context: ssl.SSLContext,
+        *,
+        server_side: bool,
+        server_hostname: Optional[str] = None,
+        handshake_timeout: Optional[float] = None,
+        waiter: Optional[asyncio.Future[None]] = None,
+    ) -> None:
+        # app, transport, sslobj and the BIOs are None outside the
+        # connection's life; Any rather than Optional: the methods that use
+        # them run during it.
+        self.app: Any = app
+        self.context = context
+        self.server_side = server_side
+        self.server_hostname = server_hostname or None
+        self.handshake_timeout = handshake_timeout
+        self.waiter = waiter
+        self.transport: Any = None
+        self.sslobj: Any
+        self.incoming: Any
+        self.outgoing: Any
+        self.sslobj = self.incoming = self.outgoing = None
+        self.state = HANDSHAKE
+        self.timer: Optional[asyncio.TimerHandle] = None
+        # Ciphertext not yet in the incoming BIO (a memoryview), when a read
+        # was larger than BIO_CHUNK or reading was paused halfway through it.
+        self.backlog: Optional[memoryview] = None
+        self.app_paused = False
+        self.read_scheduled = False
+        self.write_paused = False
+        self.eof_pending = False
+        self.exc: Optional[BaseException] = None
+
+    # Protocol of the TCP transport
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        if type(getattr(transport, "max_size", None)) is int and transport.max_size > READ_SIZE:
+            # See READ_SIZE in connection.py.
+            transport.max_size = READ_SIZE
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        try:
+            self.sslobj = self.context.wrap_bio(
+                self.incoming,
+                self.outgoing,
+                server_side=self.server_side,
+                server_hostname=self.server_hostname,
+            )
+        except Exception as exc:
+            self._fail_handshake(exc)
+            transport.abort()
+            return
+        if self.handshake_timeout is not None:
+            self.timer = asyncio.get_running_loop().call_later(self.handshake_timeout, self._handshake_timed_out)
+        self._handshake()
+
+    def data_received(self, data: bytes) -> None:
+        state = self.state
+        if state is HANDSHAKE:
+            self.incoming.write(data)
+            self._handshake()
+        elif state is OPEN:
+            if self.backlog is None and len(data) <= BIO_CHUNK:
+                self.incoming.write(data)
+                self._read_records()
+            else:
+                self._add_backlog(data)
+                self._pump()
+        # CLOSING or CLOSED: nobody reads any more.
+
+    def eof_received(self) -> bool:
+        if self.state is HANDSHAKE:
+            self._fail_handshake(ConnectionResetError("connection closed during TLS handshake"))
+            return False  # the TCP transport closes itself
+        if self.state is not OPEN:
+            return False
+        if self.app_paused or self.backlog is not None:
+            # Plaintext the connection hasn't read yet comes before the end.
+            self.eof_pending = True
+            return True
+        self._app_eof()
+        return False
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        state, self.state = self.state, CLOSED
+        if exc is None:
+            exc = self.exc
+        # Free OpenSSL's state now: the connection object may outlive its
+        # transport in the application's hands.
+        self.sslobj = self.incoming = self.outgoing = None
+        self.backlog = None
+        if state is HANDSHAKE:
+            self._fail_handshake(exc or ConnectionResetError("connection closed during TLS handshake"))
+        app, self.app = self.app, None
+        if app is not None:
+            # Only set while the application is connected.
+            app.connection_lost(exc)
+        # self.transport stays: its extra info (peername...) outlives it,
+        # as with a plain connection.
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        if self.state is not HANDSHAKE and self.app is not None:
+            self.app.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.state is not HANDSHAKE and self.app is not None:
+            self.app.resume_writing()
+
+    # Handshake
+
+    def _handshake(self) -> None:
+        try:
+            self.sslobj.do_handshake()
+        except ssl.SSLWantReadError:
+            self._flush()
+            return
+        except Exception as exc:
+            # Garbage, plaintext HTTP, a certificate the peer rejected...:
+            # send the alert OpenSSL prepared, then close.
+            self._flush()
+            self._fail_handshake(exc)
+            self.transport.close()
+            return
+        self._flush()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.state = OPEN
+        self.app.connection_made(self)
+        if self.write_paused:
+            self.app.pause_writing()
+        waiter = self.waiter
+        self.waiter = None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        # The peer may have sent data right after its last handshake message.
+        if self.state is OPEN:
+            self._pump()
+
+    def _handshake_timed_out(self) -> None:
+        self.timer = None
+        if self.state is HANDSHAKE:
+            self._fail_handshake(TimeoutError("TLS handshake timed out"))
+            self.transport.abort()
+
+    def _fail_handshake(self, exc: BaseException) -> None:
+        """Give up the handshake; the caller closes the TCP transport."""
+        self.state = CLOSED
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        # Not an error of ours: the client may be a port scanner, a
+        # plaintext HTTP client, or gone.
+        logger.debug("TLS handshake failed: %r", exc)
+        waiter = self.waiter
+        self.waiter = None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+        # The connection never started: nothing refers to it any more.
+        self.app = None
+
+    # Reading
+
+    def _add_backlog(self, data: bytes) -> None:
+        if self.backlog is None:
+            self.backlog = memoryview(data)
+        else:
+            # Data arrived while a backlog waited: rare (reading is paused
+            # then), so a copy is fine.
+            self.backlog = memoryview(bytes(self.backlog) + data)
+
+    def _pump(self) -> None:
+        """Decrypt and deliver until the input is consumed, reading is
+        paused, or the connection closes."""
+        incoming = self.incoming
+        while self._read_records():
+            backlog = self.backlog
+            if backlog is None:
+                if self.eof_pending:
+                    self.eof_pending = False
+                    self._app_eof()
+                    if self.transport is not None:
+                        self.transport.close()
+                return
+            if len(backlog) > BIO_CHUNK:
+                incoming.write(backlog[:BIO_CHUNK])
+                self.backlog = backlog[BIO_CHUNK:]
+            else:
+                incoming.write(backlog)
+                self.backlog = None
+
+    def _read_records(self) -> bool:
+        """Deliver the plaintext of the records in the incoming BIO. Return
+        True when the BIO is drained and the connection reads on."""
+        sslobj = self.sslobj
+        incoming = self.incoming
+        try:
+            while not self.app_paused:
+                # Plaintext is no larger than its ciphertext: reading what
+                # is pending needs no larger buffer; one read returns at
+                # most one record. OpenSSL may have taken records from the
+                # BIO that it hasn't decrypted yet, which neither count
+                # shows: read until it asks for more input.
+                size = max(incoming.pending, sslobj.pending(), MIN_READ)
+                try:
+                    data = sslobj.read(min(size, RECORD_SIZE))
+                except ssl.SSLWantReadError:
+                    break
+                if not data:
+                    # The ssl module's way of saying close_notify.
+                    raise ssl.SSLZeroReturnError
+                self.app.data_received(data)
+                if self.state is not OPEN:
+                    return False
+        except ssl.SSLZeroReturnError:
+            # The peer's close_notify.
+            self._flush()
+            self._app_eof()
+            self.close()
+            return False
+        except Exception as exc:
+            # A TLS alert, a corrupt record, a renegotiation request...
+            self._fatal(exc)
+            return False
+        if self.outgoing.pending:
+            # Post-handshake messages (TLS 1.3 session tickets, key updates).
+            self._flush()
+        return not self.app_paused
+
+    def _app_eof(self) -> None:
+        # TLS can't half-close: what eof_received returns doesn't matter.
+        app = self.app
+        if app is not None:
+            app.eof_received()
+
+    def _fatal(self, exc: BaseException) -> None:
+        logger.debug("TLS error: %r", exc)
+        self.exc = exc
+        self._flush()
+        self.abort()
+
+    def _scheduled_pump(self) -> None:
+        self.read_scheduled = False
+        if self.state is OPEN and not self.app_paused:
+            self._pump()
+
+    # Writing
+
+    def _flush(self) -> None:
+        """Send the records that OpenSSL wrote to the outgoing BIO."""
+        outgoing = self.outgoing
+        if outgoing is not None and outgoing.pending and self.transport is not None:
+            self.transport.write(outgoing.read())
+
+    # Transport of the application
+
+    def write(self, data: Union[bytes, bytearray, memoryview]) -> None:
+        if self.state is not OPEN:
+            # Like asyncio's transports: writing to a closing transport is a
+            # no-op; connection_lost tells the application.
+            return
+        if len(data) <= RECORD_SIZE:
+            self.sslobj.write(data)
+            self.transport.write(self.outgoing.read())
+            return
+        sslobj = self.sslobj
+        outgoing = self.outgoing
+        view = memoryview(data).cast("B")
+        records = []
+        for start in range(0, len(view), RECORD_SIZE):
+            sslobj.write(view[start : start + RECORD_SIZE])
+            records.append(outgoing.read())
+        self.transport.writelines(records)
+
+    def writelines(self, list_of_data: Iterable[Union[bytes, bytearray, memoryview]]) -> None:
+        self.write(b"".join(list_of_data))
+
+    def can_write_eof(self) -> bool:
+        return False
+
+    def write_eof(self) -> None:
+        raise NotImplementedError("TLS can't half-close a connection")
+
+    def close(self) -> None:
+        if self.state is not OPEN:
+            if self.state is HANDSHAKE:
+                self.abort()
+            return
+        self.state = CLOSING
+        try:
+            # Writes close_notify; the peer's answer isn't awaited, as TLS
+            # allows when the TCP connection closes right after.
+            self.sslobj.unwrap()
+        except ssl.SSLError:
+            pass
+        self._flush()
+        self.transport.close()
+
+    def abort(self) -> None:
+        if self.state is HANDSHAKE:
+            self._fail_handshake(ConnectionAbortedError("TLS handshake aborted"))
+            self.transport.abort()
+        elif self.state is not CLOSED:
+            self.state = CLOSED
+            if self.transport is not None:
+                self.transport.abort()
+
+    def is_closing(self) -> bool:
+        return self.state is not OPEN
+
+    def pause_reading(self) -> None:
+        self.app_paused = True
+        if self.state is not CLOSED and self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if not self.app_paused:
+            return
+        self.app_paused = False
+        if self.state is CLOSED or self.transport is None:
+            return
+        if not self.eof_pending:
+            self.transport.resume_reading()
+        if not self.read_scheduled and self.state is OPEN:
+            # Not from here: resume_reading() may be called inside recv() or
+            # inside data_received(); deliver from the event loop instead.
+            self.read_scheduled = True
+            asyncio.get_running_loop().call_soon(self._scheduled_pump)
+
+    def is_reading(self) -> bool:
+        return not self.app_paused
+
+    def set_write_buffer_limits(self, high: Optional[int] = None, low: Optional[int] = None) -> None:
+        self.transport.set_write_buffer_limits(high, low)
+
+    def get_write_buffer_limits(self) -> Tuple[int, int]:
+        return self.transport.get_write_buffer_limits()  # type: ignore[no-any-return]
+
+    def get_write_buffer_size(self) -> int:
+        if self.transport is None:
+            return 0
+        return self.transport.get_write_buffer_size()  # type: ignore[no-any-return]
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.app = protocol
+
+    def get_protocol(self) -> Any:
+        return self.app
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        # The TLS keys but sslcontext give the default once the connection
+        # is closed: its OpenSSL state is freed then.
+        sslobj = self.sslobj
+        if name == "sslcontext":
+            return self.context
+        if name == "ssl_object":
+            return default if sslobj is None else sslobj
+        if name == "peercert":
+            return default if sslobj is None else sslobj.getpeercert()
+        if name == "cipher":
+            return default if sslobj is None else sslobj.cipher()
+        if name == "compression":
+            return default if sslobj is None else sslobj.compression()
+        if self.transport is None:
+            return default
+        return self.transport.get_extra_info(name, default)
+
+
+def wrap_server_factory(
+    protocol_factory: Callable[[], asyncio.Protocol], kwargs: Dict[str, Any], handshake_timeout: Optional[float] = None
+) -> Callable[[], asyncio.Protocol]:
+    """
+    Return the protocol factory for a server with ``kwargs``, the arguments of
+    ``loop.create_server``: ``protocol_factory`` itself without ``ssl``; with
+    it, a factory of :class:`TLSTransport` over ``protocol_factory()``. Pops
+    the TLS arguments from ``kwargs``. ``ssl_handshake_timeout`` overrides
+    ``handshake_timeout``.
+    """
+    context = kwargs.pop("ssl", None)
+    timeout = kwargs.pop("ssl_handshake_timeout", handshake_timeout)
+    kwargs.pop("ssl_shutdown_timeout", None)  # close_notify isn't awaited
+    if context is None:
+        return protocol_factory
+    prepare_context(context)
+
+    def factory() -> TLSTransport:
+        return TLSTransport(protocol_factory(), context, server_side=True, handshake_timeout=timeout)
+
+    return factory
+
+
+async def create_connection(
+    protocol_factory: Callable[[], _P],
+    host: Optional[str] = None,
+    port: Optional[int] = None,
+    *,
+    unix: bool = False,
+    path: Optional[str] = None,
+    transport: Any = None,
+    **kwargs: Any,
+) -> Tuple[asyncio.Transport, _P]:
+    """
+    ``loop.create_connection`` (``loop.create_unix_connection`` with
+    ``unix``), with :class:`TLSTransport` when ``ssl`` is given. With
+    ``transport``, start TLS on that connected transport instead (a proxy's
+    tunnel). Return ``(transport, protocol)``; the protocol is connected
+    when the TLS handshake has completed.
+    """
+    loop = asyncio.get_running_loop()
+    context = kwargs.pop("ssl", None)
+    server_hostname = kwargs.pop("server_hostname", None)
+    timeout = kwargs.pop("ssl_handshake_timeout", None)
+    kwargs.pop("ssl_shutdown_timeout", None)
+    if context is None or context is False:
+        if server_hostname is not None:
+            raise ValueError("server_hostname is only meaningful with ssl")
+        if unix:
+            return await loop.create_unix_connection(protocol_factory, path, **kwargs)
+        return await loop.create_connection(protocol_factory, host, port, **kwargs)  # type: ignore[arg-type]  # None with sock
+    if context is True:
+        context = ssl.create_default_context()
+    prepare_context(context)
+    if server_hostname is None:
+        # As asyncio does: the host's name; '' disables the check.
+        if host is None and (unix or transport is not None or kwargs.get("sock") is not None):
+            raise ValueError("you must set server_hostname when using ssl without a host")
+        server_hostname = host
+    waiter = loop.create_future()
+    tls = TLSTransport(
+        protocol_factory(),
+        context,
+        server_side=False,
+        server_hostname=server_hostname,
+        handshake_timeout=timeout,
+        waiter=waiter,
+    )
+    if transport is not None:
+        transport.set_protocol(tls)
+        tls.connection_made(transport)
+    elif unix:
+        transport, _ = await loop.create_unix_connection(lambda: tls, path, **kwargs)
+    else:
+        transport, _ = await loop.create_connection(lambda: tls, host, port, **kwargs)  # type: ignore[arg-type]  # None with sock
+    app = tls.app
+    try:
+        await waiter
+    except BaseException:
+        transport.abort()
+        raise
+    return tls, app
