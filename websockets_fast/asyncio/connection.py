@@ -5,8 +5,11 @@ A :class:`Connection` is the asyncio protocol of its transport and drives a
 Sans-I/O :class:`~websockets_fast.protocol.Protocol`: bytes from the
 transport go to the protocol at once (no read buffer of our own), data frames
 go to an :class:`~websockets_fast.assembler.Assembler`, and what the protocol
-wants to send goes to ``transport.write``: at once for a lone message, in one
-write per loop iteration for messages sent back to back.
+wants to send goes to the transport: at once for a lone message, in one
+write per loop iteration for messages sent back to back. On asyncio's default
+loop, while the transport's buffer is empty, a plain TCP connection sends to
+the socket itself rather than through the transport's Python ``write()``
+(see ``Connection._transport_write``).
 
 No task runs per connection beyond the server's handler task: keepalive, the
 closing handshake deadline and the opening handshake deadline are
