@@ -48,8 +48,9 @@ def parse_args(argv):
                         help="time per throughput sample (default 0.2 s quick, 0.6 s full)")
     instructions = parser.add_argument_group("instructions (python -m bench instructions)")
     instructions.add_argument("--workloads", default="echo,push,broadcast",
-                              help="comma-separated among echo,push,broadcast (default: all three); "
-                                   "push and broadcast run on the first loop only unless --full")
+                              help="comma-separated among echo,push,broadcast,sync-echo (default: the first "
+                                   "three); push and broadcast run on the first loop only unless --full; "
+                                   "sync-echo (the threading implementations) runs on threads")
     instructions.add_argument("--messages", default="200,1200",
                               help="N1,N2: messages of the two runs of echo and push (default 200,1200)")
     instructions.add_argument("--rounds", default="2,12",

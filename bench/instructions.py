@@ -25,8 +25,20 @@ Workloads (``WORKLOADS``):
   then reads and checks the bytes; it sends no frame until the server's loop
   has stopped, so while measured the server does nothing but the broadcast.
 
+- ``sync-echo`` (optional: only with ``--workloads sync-echo``): the echo
+  above over the threading implementations (``websockets_fast.sync``,
+  ``websockets.sync``; picows has none), in one process: the server's
+  ``serve_forever()`` in a thread, its handler ``for message in ws:
+  ws.send(message)`` in another, the client's ``send()`` then ``recv()`` in
+  the main thread. The "loop" column says ``threads``. Valgrind runs one
+  thread at a time, which changes when threads switch but not what each one
+  executes: the count holds the locks, the thread hand-offs and the system
+  call wrappers as the library does them.
+
 ``raw TCP`` (an asyncio.Protocol echo, no WebSocket) runs the echo rows: the
-floor of the same round trip on the same loop.
+floor of the same round trip on the same loop; in the ``sync-echo`` row, a
+blocking-socket echo thread and a client that ``sendall()``s then
+``recv()``s.
 
 The same module is the program valgrind runs: ``python -m bench.instructions
 run WORKLOAD LIB LOOP COUNT`` (and ``drain``, the broadcast clients).
@@ -46,15 +58,27 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from importlib import import_module
 
 from bench import peers, workers
 from bench.suite import SETTINGS
 
 # Table columns, in order; the first is the library under test.
 LIBRARIES = ("websockets_fast", "picows.websockets", "websockets", "raw TCP")
-WORKLOADS = ("echo", "push", "broadcast")
+WORKLOADS = ("echo", "push", "broadcast", "sync-echo")
+# What `python -m bench instructions` measures unless --workloads says.
+DEFAULT_WORKLOADS = ("echo", "push", "broadcast")
 LOOPS = ("uvloop", "asyncio")
+# The "loop" of the threading workloads, whatever --loops says.
+THREADS = "threads"
+
+# Libraries with a threading implementation: (server module, client module).
+SYNC_MODULES = {
+    "websockets_fast": ("websockets_fast.sync.server", "websockets_fast.sync.client"),
+    "websockets": ("websockets.sync.server", "websockets.sync.client"),
+}
 
 ECHO_SIZE = 64
 PUSH_SIZE = 100
@@ -81,6 +105,8 @@ def label(workload: str, connections: int = BROADCAST_CONNECTIONS) -> str:
         return f"echo {ECHO_SIZE} B binary"
     if workload == "push":
         return f"push {PUSH_SIZE} B text"
+    if workload == "sync-echo":
+        return f"sync echo {ECHO_SIZE} B binary"
     return f"broadcast {BROADCAST_SIZE} B text to {connections}"
 
 
@@ -89,8 +115,17 @@ def unit(workload: str) -> str:
 
 
 def supports(workload: str, lib: str) -> bool:
+    if workload == "sync-echo":
+        return lib in SYNC_MODULES or lib == "raw TCP"
     # Raw TCP is a stream: only a round trip of known size maps onto it.
     return workload == "echo" or lib != "raw TCP"
+
+
+def loops_of(workload: str, loops, every_loop: bool = False) -> tuple:
+    """The loops that ``workload`` runs on (see :func:`plan`)."""
+    if workload == "sync-echo":
+        return (THREADS,)
+    return tuple(loops if every_loop or workload == "echo" else loops[:1])
 
 
 # --------------------------------------------------------------------------
@@ -128,6 +163,92 @@ async def push(lib: str, count: int) -> int:
     finally:
         await adapter.stop_server()
     return done
+
+
+def sync_echo(lib: str, count: int) -> int:
+    """``count`` echo round trips over the threading implementation; client
+    and server in this process."""
+    payload = workers.make_payload(ECHO_SIZE, "random")
+    if lib == "raw TCP":
+        return _raw_sync_echo(payload, count)
+    if lib not in SYNC_MODULES:
+        raise peers.Unsupported(f"{lib} has no threading implementation")
+    server_module, client_module = (import_module(name) for name in SYNC_MODULES[lib])
+    options = {"compression": None, "ping_interval": None, "max_size": SETTINGS["max_size"]}
+
+    def handler(ws):
+        for message in ws:
+            ws.send(message)
+
+    server = server_module.serve(handler, peers.HOST, 0, **options)
+    acceptor = threading.Thread(target=server.serve_forever, daemon=True)
+    acceptor.start()
+    try:
+        port = server.socket.getsockname()[1]
+        with client_module.connect(f"ws://{peers.HOST}:{port}/", proxy=None, **options) as ws:
+            # recv() without a timeout, as a program calls it, takes the
+            # path measured; a shut-down socket ends a run that hangs.
+            watchdog = threading.Timer(RUN_TIMEOUT, _shutdown_quietly, (ws.socket,))
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                for _ in range(count):
+                    ws.send(payload)
+                    peers._check(ws.recv(), payload)
+            finally:
+                watchdog.cancel()
+    finally:
+        server.shutdown()
+        acceptor.join(30)
+    return count
+
+
+def _raw_sync_echo(payload: bytes, count: int) -> int:
+    listener = socket.create_server((peers.HOST, 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                conn.sendall(data)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        # Blocking, as the libraries' sockets are (a timeout would add a
+        # poll() to every recv()); the watchdog ends a run that hangs.
+        with socket.create_connection(listener.getsockname()) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+            watchdog = threading.Timer(RUN_TIMEOUT, _shutdown_quietly, (sock,))
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                for _ in range(count):
+                    sock.sendall(payload)
+                    reply = b""
+                    while len(reply) < len(payload):
+                        chunk = sock.recv(65536)
+                        if not chunk:
+                            raise ConnectionError("the echo thread closed the connection")
+                        reply += chunk
+                    peers._check(reply, payload)
+            finally:
+                watchdog.cancel()
+    finally:
+        listener.close()
+        server.join(30)
+    return count
+
+
+def _shutdown_quietly(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def broadcast(lib: str, rounds: int, connections: int, loop) -> int:
@@ -272,6 +393,8 @@ def run_workload(workload: str, lib: str, loop_name: str, count: int, connection
     (messages, or broadcast rounds) once every message has been checked."""
     if workload not in WORKLOADS:
         raise ValueError(f"unknown workload: {workload}")
+    if workload == "sync-echo":
+        return sync_echo(lib, count)
     loop = workers.new_event_loop(loop_name)
     try:
         if workload == "broadcast":
@@ -340,18 +463,19 @@ def plan(workloads, libraries, loops, every_loop=False):
     """(workload, loop, lib) of every measurement, row by row.
 
     Echo runs on every loop; push and broadcast on the first loop only,
-    unless ``every_loop``: each valgrind run takes seconds.
+    unless ``every_loop``: each valgrind run takes seconds. sync-echo runs
+    on threads, not on a loop.
     """
     return [
         (workload, loop, lib)
         for workload in workloads
-        for loop in (loops if every_loop or workload == "echo" else loops[:1])
+        for loop in loops_of(workload, loops, every_loop)
         for lib in libraries
         if supports(workload, lib)
     ]
 
 
-def run(workloads=WORKLOADS, libraries=LIBRARIES, loops=LOOPS, every_loop=False, messages=MESSAGES,
+def run(workloads=DEFAULT_WORKLOADS, libraries=LIBRARIES, loops=LOOPS, every_loop=False, messages=MESSAGES,
         rounds=ROUNDS, connections=BROADCAST_CONNECTIONS, progress=None) -> list:
     """Measure every case, one valgrind at a time; return the result rows."""
     cases = plan(workloads, libraries, loops, every_loop)
@@ -419,6 +543,9 @@ def table(rows, libraries=LIBRARIES) -> str:
     text.append("process; broadcast counts the server only, per recipient. fast / pws and fast / ws: websockets_fast")
     text.append("divided by picows.websockets and by websockets (below 1: fewer instructions). raw TCP (an")
     text.append("asyncio.Protocol echo, no WebSocket) runs the echo rows only.")
+    if any(row.get("workload") == "sync-echo" for row in rows):
+        text.append("sync echo: the threading implementations (client, server handler and reader threads in one")
+        text.append("process); its raw TCP is a blocking-socket echo thread.")
     text.extend(f"n/a: {note}" for note in notes)
     return "\n".join(text)
 
@@ -434,7 +561,7 @@ def main(argv) -> int:
     run_parser = commands.add_parser("run", help="run one workload COUNT times and print a JSON line")
     run_parser.add_argument("workload", choices=WORKLOADS)
     run_parser.add_argument("lib", choices=LIBRARIES)
-    run_parser.add_argument("loop", choices=LOOPS)
+    run_parser.add_argument("loop", choices=LOOPS + (THREADS,), help=f"{THREADS} for sync-echo")
     run_parser.add_argument("count", type=int, help="messages, or broadcast rounds")
     run_parser.add_argument("--connections", type=int, default=BROADCAST_CONNECTIONS, help="broadcast only")
     drain_parser = commands.add_parser("drain", help="the broadcast clients")

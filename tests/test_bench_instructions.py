@@ -52,8 +52,26 @@ def test_broadcast(lib, loop):
     assert instructions.run_workload("broadcast", lib, loop, 2, connections=5) == 2
 
 
+@pytest.mark.parametrize("lib", [lib for lib in LIBS if instructions.supports("sync-echo", lib)])
+def test_sync_echo(lib):
+    assert instructions.run_workload("sync-echo", lib, instructions.THREADS, 5) == 5
+
+
+def test_sync_echo_is_asked_for_and_runs_on_threads():
+    assert "sync-echo" not in instructions.DEFAULT_WORKLOADS
+    cases = instructions.plan(("sync-echo",), instructions.LIBRARIES, ("uvloop", "asyncio"), every_loop=True)
+    # picows has no threading implementation.
+    assert cases == [
+        ("sync-echo", "threads", "websockets_fast"),
+        ("sync-echo", "threads", "websockets"),
+        ("sync-echo", "threads", "raw TCP"),
+    ]
+    with pytest.raises(peers.Unsupported):
+        instructions.run_workload("sync-echo", "picows.websockets", instructions.THREADS, 1)
+
+
 def test_raw_tcp_runs_the_echo_rows_only():
-    cases = instructions.plan(instructions.WORKLOADS, instructions.LIBRARIES, ("uvloop", "asyncio"))
+    cases = instructions.plan(instructions.DEFAULT_WORKLOADS, instructions.LIBRARIES, ("uvloop", "asyncio"))
     raw = {case for case in cases if case[2] == "raw TCP"}
     assert raw == {("echo", "uvloop", "raw TCP"), ("echo", "asyncio", "raw TCP")}
     with pytest.raises(peers.Unsupported):
@@ -62,14 +80,14 @@ def test_raw_tcp_runs_the_echo_rows_only():
 
 def test_plan_runs_push_and_broadcast_on_the_first_loop_unless_asked():
     loops = ("uvloop", "asyncio")
-    quick = instructions.plan(instructions.WORKLOADS, ("websockets_fast",), loops)
+    quick = instructions.plan(instructions.DEFAULT_WORKLOADS, ("websockets_fast",), loops)
     assert quick == [
         ("echo", "uvloop", "websockets_fast"),
         ("echo", "asyncio", "websockets_fast"),
         ("push", "uvloop", "websockets_fast"),
         ("broadcast", "uvloop", "websockets_fast"),
     ]
-    full = instructions.plan(instructions.WORKLOADS, ("websockets_fast",), loops, every_loop=True)
+    full = instructions.plan(instructions.DEFAULT_WORKLOADS, ("websockets_fast",), loops, every_loop=True)
     assert len(full) == 6
 
 
