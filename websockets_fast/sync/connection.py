@@ -48,6 +48,7 @@ from ..connection_logger import ConnectionLogger
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK, TooManyFragments
 from ..frames import OP_BINARY, OP_PONG, CloseCode
 from ..protocol import PARSE_SLICE, State
+from ..speedups import BACKEND
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -531,7 +532,7 @@ class Connection:
             return
         else:
             raise TypeError("data must be str, bytes, or iterable")
-        self._send_frames(self._send_data_locked, data, as_text, True)
+        self._send_data(data, as_text, True)
 
     def _send_fragments(self, message: Iterable[DataLike], text: Optional[bool]) -> None:
         chunks = iter(message)
@@ -539,16 +540,18 @@ class Connection:
             chunk = next(chunks)
         except StopIteration:
             return
+        data: BytesLike
         if isinstance(chunk, str):
             encode = True
+            data = chunk.encode()
         elif isinstance(chunk, BYTES_LIKE):
             encode = False
+            data = chunk
         else:
             raise TypeError("iterable must contain bytes or str")
         as_text = text is not False if encode else text is True
-        self._send_frames(self._send_data_locked, chunk.encode() if encode else chunk, as_text, False)  # type: ignore[union-attr]  # encode: str chunks
+        self._send_data(data, as_text, False)
 
-        data: BytesLike
         try:
             for chunk in chunks:
                 if encode and isinstance(chunk, str):
@@ -571,6 +574,25 @@ class Connection:
 
     def _send_continuation(self, data: BytesLike, fin: bool) -> None:
         self._send_frames(self._send_continuation_locked, data, fin)
+
+    def _send_data(self, data: BytesLike, text: Optional[bool], fin: bool) -> None:
+        """
+        :meth:`_send_frames` with :meth:`_send_data_locked`, written out:
+        the compiled build calls each step in C, where a bound method and
+        ``*args`` would go through Python calls on every message.
+        """
+        protocol = self.protocol
+        with self._lock:
+            # _state, not the state property: a C field in the compiled build.
+            if protocol._state is OPEN:
+                self._send_data_locked(data, text, fin)
+                chunks = protocol.data_to_send()
+                ticket = self._claim_write_locked(chunks)
+            else:
+                chunks = None
+        if chunks is None:
+            raise self._closed_error()
+        self._write(chunks, ticket)
 
     def _send_data_locked(self, data: BytesLike, text: Optional[bool], fin: bool) -> None:
         if self._send_in_progress:
@@ -1410,11 +1432,7 @@ def broadcast(
 
     def finish(item: Tuple[Connection, List[bytes], int]) -> None:
         connection, chunks, ticket = item
-        if ticket:
-            written = connection._wait_written(ticket)
-        else:
-            written = connection._write_batches(chunks, 0, hand_over=False)
-        if written:
+        if _finish_write(connection, chunks, ticket):
             return
         write_exception = connection._write_error
         if raise_exceptions:
@@ -1444,3 +1462,22 @@ def broadcast(
 
 # broadcast() is documented in the server module, as in websockets.
 broadcast.__module__ = "websockets_fast.sync.server"
+
+
+def _finish_write(connection: Connection, chunks: List[bytes], ticket: int) -> bool:
+    """
+    Finish a write that :func:`broadcast` started; tell whether it was
+    written. A function of its own so that the compiled build types the
+    connection and reaches its C methods (see the .pxd).
+    """
+    if ticket:
+        return connection._wait_written(ticket)
+    return connection._write_batches(chunks, 0, hand_over=False)
+
+
+# This file is also compiled by Cython into
+# websockets_fast._speedups.sync_connection, with the C types of
+# _speedups/sync_connection.pxd: on the compiled backend, its builds of
+# Connection and broadcast replace the ones above.
+if __name__ == "websockets_fast.sync.connection" and BACKEND == "compiled":
+    from websockets_fast._speedups.sync_connection import Connection, broadcast  # noqa: F811, E402
