@@ -10,7 +10,7 @@
 cimport cython
 
 from websockets_fast._speedups.assembler cimport Assembler as CompiledAssembler
-from websockets_fast._speedups.frames cimport FrameParser as CompiledFrameParser
+from websockets_fast._speedups.frames cimport FrameParser as CompiledFrameParser, send_some
 from websockets_fast._speedups.protocol cimport Protocol as CompiledProtocol
 
 # The Opcode members that the .py file imports from frames, as C globals:
@@ -51,7 +51,9 @@ cdef class Connection:
     cdef public object _close_timer
     cdef public object _keepalive_timer
     cdef public bint _open
-    cdef public object _raw_sock
+    cdef public Py_ssize_t _raw_fd
+    cdef public object _uv_buffered
+    cdef public object _uv_closing
     cdef object __weakref__
     cdef dict __dict__
 
