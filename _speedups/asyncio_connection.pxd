@@ -10,6 +10,7 @@
 cimport cython
 
 from websockets_fast._speedups.assembler cimport Assembler as CompiledAssembler
+from websockets_fast._speedups.framefields cimport object as FrameFields
 from websockets_fast._speedups.frames cimport FrameParser as CompiledFrameParser, send_some
 from websockets_fast._speedups.protocol cimport Protocol as CompiledProtocol
 
@@ -70,6 +71,7 @@ cdef class Connection:
     cpdef _parse_unparsed(self)
     @cython.locals(protocol=CompiledProtocol, parser=CompiledFrameParser)
     cdef _receive(self, data)
+    @cython.locals(event=FrameFields)
     cdef _receive_events(self, events)
 
 
