@@ -755,3 +755,24 @@ def test_messages_keep_their_order_when_the_socket_fills(loop_factory):
     assert received == messages
     # The transport did hold a backlog: the case above happened.
     assert most_buffered > 0
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_a_message_arriving_after_recv_was_cancelled_is_kept(loop_factory):
+    # The cancelled recv()'s waiter is done until its task runs: the
+    # receive path must neither fail on it nor lose the message.
+    async def main():
+        async def handler(ws):
+            await ws.wait_closed()
+
+        async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/", compression=None) as ws:
+                task = asyncio.ensure_future(ws.recv())
+                await asyncio.sleep(0)  # the task now waits for a message
+                task.cancel()
+                ws.data_received(b"\x81\x01x")  # a text frame from the server
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                return await ws.recv()
+
+    assert run(main(), loop_factory=loop_factory) == "x"

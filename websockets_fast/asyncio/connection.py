@@ -1040,8 +1040,14 @@ class Connection:
                 if frames:
                     self.recv_messages.put_frames(frames)
                     waiter = self._recv_waiter
-                    if waiter is not None and not waiter.done():
-                        waiter.set_result(None)
+                    if waiter is not None:
+                        # Rather than asking done() first, on every message:
+                        # the waiter is done only when recv() was cancelled
+                        # and hasn't run since.
+                        try:
+                            waiter.set_result(None)
+                        except asyncio.InvalidStateError:
+                            pass
                 return
             protocol.receive_parsed(frames)
         else:
