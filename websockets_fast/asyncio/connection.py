@@ -763,7 +763,8 @@ class Connection:
         self._pending_room = -1
         fd = self._raw_fd
         if fd >= 0:
-            transport = self.transport
+            # Any: asyncio's private attributes, checked in connection_made.
+            transport: Any = self.transport
             if self._uv_buffered is None:
                 # asyncio's _SelectorSocketTransport: write() drops what it
                 # gets once _conn_lost is set (close or abort).
