@@ -254,9 +254,12 @@ def send_some(fd: int, data: _Buffer) -> int:
     returns 0: the caller hands the rest to its transport, which meets the
     error again and reports it its own way.
     """
+    # On Windows a socket is no file descriptor, and a number that is one
+    # would be some other file: nothing sent, as the compiled twin.
+    if os.name != "posix":
+        return 0
     # os.write: the compiled twin's send() without flags. An event loop's
-    # sockets are non-blocking, and Python ignores SIGPIPE. On Windows a
-    # socket is no file descriptor: OSError, nothing sent.
+    # sockets are non-blocking, and Python ignores SIGPIPE.
     try:
         return os.write(fd, data)
     except OSError:

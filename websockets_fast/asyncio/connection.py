@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Iterator, List, NoReturn, Optional, Tuple, Union
 
@@ -62,6 +63,8 @@ BYTES_LIKE = (bytes, bytearray, memoryview)
 # Largest read asked of asyncio's socket transports (see connection_made):
 # under glibc's default mmap threshold of 128 KiB.
 READ_SIZE = 64 * 1024
+
+_POSIX = os.name == "posix"
 
 
 class Connection:
@@ -973,8 +976,11 @@ class Connection:
         high, low = self._write_limit
         transport.set_write_buffer_limits(high, low)
         # Checked once here rather than on every write: _transport_write
-        # relies on these attributes and methods of the two transports.
-        if type(transport) is _SelectorSocketTransport:
+        # relies on these attributes and methods of the two transports. Not
+        # on Windows, where a socket is no file descriptor (see send_some).
+        if not _POSIX:
+            pass
+        elif type(transport) is _SelectorSocketTransport:
             sock = getattr(transport, "_sock", None)
             if sock is not None and hasattr(transport, "_buffer") and hasattr(transport, "_conn_lost"):
                 self._raw_fd = sock.fileno()
