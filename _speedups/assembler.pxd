@@ -5,6 +5,7 @@
 
 cimport cython
 
+from websockets_fast._speedups.framefields cimport object as FrameFields
 from websockets_fast._speedups.ringbuffer cimport FrameQueue as CompiledFrameQueue
 
 # A C int, set from frames.OP_TEXT when the module loads: take() compares
@@ -29,11 +30,14 @@ cdef class Assembler:
     cdef public object _decoder
     cdef public bint _streaming
 
-    cpdef put(self, frame)
+    # FrameFields: any object, whose opcode, data and fin are read fast
+    # when it is a Frame (see framefields.pxd).
+    cpdef put(self, FrameFields frame)
     cpdef put_frames(self, frames)
     cpdef close(self)
-    @cython.locals(opcode=cython.int)
+    @cython.locals(opcode=cython.int, frame=FrameFields)
     cpdef take(self, decode=*)
+    @cython.locals(frame=FrameFields)
     cpdef take_fragment(self, decode=*)
     cdef _start_stream(self, bint text, decode)
     cdef _fragment(self, data, fin)

@@ -10,7 +10,8 @@
 cimport cython
 
 from websockets_fast._speedups.assembler cimport Assembler as CompiledAssembler
-from websockets_fast._speedups.frames cimport FrameParser as CompiledFrameParser
+from websockets_fast._speedups.framefields cimport object as FrameFields
+from websockets_fast._speedups.frames cimport FrameParser as CompiledFrameParser, send_some
 from websockets_fast._speedups.protocol cimport Protocol as CompiledProtocol
 
 # The Opcode members that the .py file imports from frames, as C globals:
@@ -51,7 +52,9 @@ cdef class Connection:
     cdef public object _close_timer
     cdef public object _keepalive_timer
     cdef public bint _open
-    cdef public object _raw_sock
+    cdef public Py_ssize_t _raw_fd
+    cdef public object _uv_buffered
+    cdef public object _uv_closing
     cdef object __weakref__
     cdef dict __dict__
 
@@ -68,6 +71,7 @@ cdef class Connection:
     cpdef _parse_unparsed(self)
     @cython.locals(protocol=CompiledProtocol, parser=CompiledFrameParser)
     cdef _receive(self, data)
+    @cython.locals(event=FrameFields)
     cdef _receive_events(self, events)
 
 

@@ -21,6 +21,7 @@ cdef struct Header:
 
 cpdef bytes build_frame(fin, opcode, payload, rsv=*, mask_key=*)
 cpdef append_frame(list writes, fin, opcode, payload, rsv=*, mask_key=*)
+cpdef Py_ssize_t send_some(int fd, data) except -1
 
 
 cdef class FrameParser:

@@ -11,7 +11,7 @@ is not complete yet, in storage that grows with what has arrived of it (at
 most twice that, or 4 KiB, and never more than the frame needs).
 """
 
-from cpython.buffer cimport PyBUF_FULL_RO, PyBuffer_IsContiguous, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport PyBUF_FULL_RO, PyBUF_SIMPLE, PyBuffer_IsContiguous, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.long cimport PyLong_AsLongAndOverflow, PyLong_Check, PyLong_CheckExact
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
@@ -38,7 +38,9 @@ cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
 
 
-__all__ = ["parse_header", "serialize_header", "build_frame", "append_frame", "FrameParser", "SPLIT_FRAME_SIZE"]
+__all__ = [
+    "parse_header", "serialize_header", "build_frame", "append_frame", "FrameParser", "SPLIT_FRAME_SIZE", "send_some",
+]
 
 # append_frame() appends an unmasked bytes payload of at least this many
 # bytes apart from its header instead of copying it into one frame.
@@ -323,6 +325,53 @@ cpdef append_frame(list writes, fin, opcode, payload, rsv=0, mask_key=None):
         writes.append(payload)
     else:
         writes.append(_build_frame(fin, opcode, payload, rsv, mask_key))
+
+
+cdef extern from *:
+    """
+    #if defined(_WIN32)
+    /* Sockets are not file descriptors there: send nothing, the caller
+       hands everything to its transport. */
+    static Py_ssize_t wsf_send(int fd, const char *buf, Py_ssize_t len) { return 0; }
+    #else
+    #include <errno.h>
+    #include <sys/socket.h>
+    #ifndef MSG_NOSIGNAL
+    #define MSG_NOSIGNAL 0  /* macOS: SO_NOSIGPIPE, or Python's SIG_IGN */
+    #endif
+    static Py_ssize_t wsf_send(int fd, const char *buf, Py_ssize_t len) {
+        ssize_t sent;
+        do {
+            sent = send(fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        } while (sent < 0 && errno == EINTR);
+        return sent < 0 ? 0 : (Py_ssize_t)sent;
+    }
+    #endif
+    """
+    # Never blocks, never raises, keeps the GIL (a non-blocking send is
+    # shorter than giving the GIL away and taking it back).
+    Py_ssize_t wsf_send(int fd, const char *buf, Py_ssize_t length) nogil
+
+
+cpdef Py_ssize_t send_some(int fd, data) except -1:
+    """Send what a socket takes of ``data`` at once; return how many bytes.
+
+    ``fd`` is the file descriptor of a connected stream socket, ``data`` a
+    C-contiguous bytes-like object. The call never blocks, and an error
+    (the socket's buffer full, the connection reset) sends nothing and
+    returns 0: the caller hands the rest to its transport, which meets the
+    error again and reports it its own way.
+    """
+    cdef Py_buffer view
+    cdef Py_ssize_t sent
+    if PyBytes_CheckExact(data):
+        return wsf_send(fd, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        sent = wsf_send(fd, <const char *>view.buf, view.len)
+    finally:
+        PyBuffer_Release(&view)
+    return sent
 
 
 cdef bytes _build_frame(fin, opcode, payload, rsv, mask_key):

@@ -13,6 +13,8 @@ doubles when full, halves when a quarter full, and is released when the
 queue empties, so that an idle connection holds no array at all.
 """
 
+from websockets_fast._speedups.framefields cimport object as FrameFields
+
 from operator import index as _operator_index
 
 __all__ = ["FrameQueue"]
@@ -118,6 +120,7 @@ cdef class FrameQueue:
         that they complete, for the caller's count.
         """
         cdef Py_ssize_t fins = 0
+        cdef FrameFields frame
         if frames is None:
             raise TypeError("frames must be a list, not None")
         for frame in frames:

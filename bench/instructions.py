@@ -16,8 +16,19 @@ Workloads (``WORKLOADS``):
 - ``echo``: 64 B binary round trips, the client's ``send()`` then ``recv()``,
   the server's ``async for message in ws: await ws.send(message)``. Client and
   server share the process: the figure is both sides of one round trip.
-- ``push``: the server sends 100-character text messages in a loop, the client
-  ``recv()``s each one. Both sides, per message.
+- ``push``: the server sends 100-character text messages, the client
+  ``recv()``s each one. Both sides, per message. The messages go in batches
+  of ``PUSH_BATCH``, so that every library gets the same reads: the server
+  ``send()``s a batch, then waits for the client's acknowledgement (an empty
+  message) before the next one; the client sets SO_RCVLOWAT on its socket to
+  the bytes of the batch it awaits, so that its event loop sees the socket
+  readable only once the whole batch has arrived, reads it in one go,
+  ``recv()``s its messages, and acknowledges. Without the batches, how many
+  messages one read carries would depend on when the kernel delivers them,
+  which differs from run to run on a loaded machine, and so would the
+  count. The acknowledgements (one empty message each way per batch, about
+  1/``PUSH_BATCH`` of an echo round trip per message) are in the figure,
+  the same for every library.
 - ``broadcast``: the server calls the library's ``broadcast(connections,
   message)`` with a 100-character text to 500 connections. Server only, per
   recipient: the clients are a separate plain-socket process (not under
@@ -82,6 +93,9 @@ SYNC_MODULES = {
 
 ECHO_SIZE = 64
 PUSH_SIZE = 100
+# Messages per read in the push workload (see above); the counts of MESSAGES
+# are multiples of it.
+PUSH_BATCH = 100
 BROADCAST_SIZE = 100
 BROADCAST_CONNECTIONS = 500
 
@@ -149,18 +163,37 @@ async def echo(lib: str, count: int) -> int:
 
 
 async def push(lib: str, count: int) -> int:
-    """``count`` text messages from the server, each ``recv()``'d by the client."""
+    """``count`` text messages from the server, each ``recv()``'d by the
+    client, ``PUSH_BATCH`` per read."""
     adapter = peers.adapter(lib)
     if not hasattr(adapter, "push"):
         raise peers.Unsupported(f"{lib} has no push workload")
     port = await adapter.start_server(SETTINGS, push=True)
+    message = text_message(PUSH_SIZE)
+    frame_size = len(server_frame(message))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    # Our own handle on the socket, whoever owns the one given to the library.
+    control = socket.socket(fileno=os.dup(sock.fileno()))
     try:
-        ws = await adapter.open(f"ws://{peers.HOST}:{port}/", SETTINGS)
+        await asyncio.get_running_loop().sock_connect(sock, (peers.HOST, port))
+        ws = await adapter.open(f"ws://{peers.HOST}:{port}/", SETTINGS, sock=sock)
+    except BaseException:
+        sock.close()
+        control.close()
+        raise
+
+    def expect(messages: int) -> None:
+        # The socket reads as readable once the whole batch has arrived.
+        control.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, max(1, messages * frame_size))
+
+    try:
         try:
-            done = await adapter.push(ws, text_message(PUSH_SIZE), count)
+            done = await adapter.push(ws, message, count, PUSH_BATCH, expect)
         finally:
             await adapter.close(ws)
     finally:
+        control.close()
         await adapter.stop_server()
     return done
 

@@ -155,9 +155,13 @@ class WebsocketsAPI:
         async def pusher(ws):
             connections.add(ws)
             try:
-                count, _, message = (await ws.recv()).partition(" ")
-                for _ in range(int(count)):
-                    await ws.send(message)
+                count, batch, message = (await ws.recv()).split(" ", 2)
+                count, batch = int(count), int(batch)
+                for start in range(0, count, batch):
+                    for _ in range(min(batch, count - start)):
+                        await ws.send(message)
+                    # The client's acknowledgement of the whole batch.
+                    await ws.recv()
                 # The client closes once it has them all; returning earlier
                 # would race the close with its last reads.
                 await ws.wait_closed()
@@ -190,8 +194,11 @@ class WebsocketsAPI:
 
     # -- client --
 
-    async def open(self, uri: str, settings: dict):
+    async def open(self, uri: str, settings: dict, sock=None):
         kwargs = {}
+        if sock is not None:
+            # Connected already; the URI gives the Host header.
+            kwargs["sock"] = sock
         if settings.get("tls"):
             kwargs["ssl"] = tls_contexts(settings["tls"])[1]
         return await self._connect(
@@ -224,15 +231,25 @@ class WebsocketsAPI:
                 return i + 1
         return count
 
-    async def push(self, ws, message: str, count: int) -> int:
-        """Ask a push server for ``count`` copies of ``message`` (text) and
-        receive each with ``recv()``."""
-        await ws.send(f"{count} {message}")
-        recv = ws.recv
-        for _ in range(count):
-            reply = await recv()
-            if reply != message:
-                _check(reply, message)
+    async def push(self, ws, message: str, count: int, batch: int, expect=None) -> int:
+        """Ask a push server for ``count`` copies of ``message`` (text), sent
+        ``batch`` at a time, and receive each with ``recv()``. The client
+        acknowledges each batch with an empty message, which lets the server
+        send the next one. Before the request and each acknowledgement,
+        ``expect(n)`` (if given) hears how many messages the server sends
+        next (0 at the end)."""
+        recv, send = ws.recv, ws.send
+        if expect is not None:
+            expect(min(batch, count))
+        await send(f"{count} {batch} {message}")
+        for start in range(0, count, batch):
+            for _ in range(min(batch, count - start)):
+                reply = await recv()
+                if reply != message:
+                    _check(reply, message)
+            if expect is not None:
+                expect(min(batch, count - start - batch) if start + batch < count else 0)
+            await send("")
         return count
 
     async def pipeline(self, ws, payloads: list) -> None:

@@ -1,9 +1,13 @@
 """Tests for websockets_fast.assembler: message assembly without I/O."""
 
+import dataclasses
+
 import pytest
 
 from websockets_fast.assembler import Assembler, PingTracker, parse_max_queue, parse_write_limit
 from websockets_fast.exceptions import ConcurrencyError, TooManyFragments
+from websockets_fast.frames import Frame as RealFrame
+from websockets_fast.frames import Opcode
 
 CONT, TEXT, BINARY = 0, 1, 2
 
@@ -353,3 +357,43 @@ def test_ping_tracker():
     assert len(payload) == 4 and payload not in pings
     assert pings.clear() == ["wc"]
     assert len(pings) == 0 and pings.clear() == []
+
+
+# The compiled build reads a Frame's opcode, data and fin at their slots'
+# offsets (framefields.pxd), and anything else through getattr().
+
+
+class SubFrame(RealFrame):
+    __slots__ = ("extra",)
+
+
+@pytest.mark.parametrize("frame_class", [RealFrame, SubFrame, Frame], ids=["Frame", "subclass", "lookalike"])
+def test_frames_of_any_class(frame_class):
+    assembler = Assembler()
+    assembler.put(frame_class(Opcode.TEXT, b"ca", False))
+    assembler.put_frames([frame_class(Opcode.CONT, "fé".encode(), True), frame_class(Opcode.BINARY, b"\x00")])
+    assembler.put(frame_class(Opcode.BINARY, bytearray(b"\x01"), False))
+    assembler.put(frame_class(Opcode.CONT, memoryview(b"\x02"), True))
+    assert (assembler.take(), assembler.take(), assembler.take()) == ("café", b"\x00", b"\x01\x02")
+    # What an extension makes of a frame.
+    if frame_class is RealFrame:
+        assembler.put(dataclasses.replace(frame_class(Opcode.TEXT, b"x"), fin=False))
+    else:
+        assembler.put(frame_class(Opcode.TEXT, b"x", False))
+    assembler.put(frame_class(Opcode.CONT, b"y", True))
+    assert (assembler.take_fragment(), assembler.take_fragment()) == (("x", False), ("y", True))
+
+
+def test_frame_with_an_empty_slot():
+    frame = RealFrame.__new__(RealFrame)
+    frame.opcode, frame.data = Opcode.BINARY, b"x"
+    assembler = Assembler()
+    with pytest.raises(AttributeError, match="fin"):
+        assembler.put(frame)
+    with pytest.raises(AttributeError, match="fin"):
+        assembler.put_frames([frame])
+    frame.fin = 1  # true, not True
+    assembler.put_frames([frame])
+    del frame.data
+    with pytest.raises(AttributeError, match="data"):
+        assembler.take()

@@ -27,7 +27,7 @@ from websockets_fast.asyncio.client import connect
 from websockets_fast.asyncio.connection import Connection, broadcast
 from websockets_fast.asyncio.server import serve
 from websockets_fast.client import ClientProtocol
-from websockets_fast.exceptions import ConnectionClosedOK
+from websockets_fast.exceptions import ConnectionClosedError, ConnectionClosedOK
 from websockets_fast.extensions.permessage_deflate import (
     ClientPerMessageDeflateFactory,
     ServerPerMessageDeflateFactory,
@@ -670,24 +670,53 @@ def test_many_messages_both_ways_over_sockets(loop_factory, max_queue, monkeypat
     assert counts["hot"] > 20 and counts["slow"] > 20, counts
 
 
-# Connection._transport_write: on asyncio's default loop, a plain connection
-# sends to its socket itself while the transport's buffer is empty.
+# Connection._transport_write: on asyncio's default loop and on uvloop, a
+# plain connection sends to its socket itself while the transport's buffer is
+# empty.
 
 
 @pytest.mark.parametrize("loop_factory", LOOPS)
-def test_direct_send_only_on_the_default_loops_plain_transport(loop_factory):
+def test_direct_send_on_plain_transports(loop_factory):
     async def main():
         async def handler(ws):
-            await ws.send(str(ws._raw_sock is not None))
+            await ws.send(str(ws._raw_fd >= 0))
             await ws.wait_closed()
 
         async with serve(handler, "127.0.0.1", 0) as server:
             async with connect(f"ws://127.0.0.1:{port_of(server)}/") as ws:
-                return ws._raw_sock is not None, await ws.recv()
+                fd = ws.transport.get_extra_info("socket").fileno()
+                direct = ws._raw_fd == fd, await ws.recv()
+            # The transport closes the socket after connection_lost().
+            assert ws._raw_fd == -1
+            return direct
 
-    client_direct, server_direct = run(main(), loop_factory=loop_factory)
-    default_loop = loop_factory is None
-    assert (client_direct, server_direct) == (default_loop, str(default_loop))
+    assert run(main(), loop_factory=loop_factory) == (True, "True")
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_no_direct_send_once_the_transport_is_closing(loop_factory):
+    # After abort() the transport drops what it is given; the direct send
+    # must not send it either, though the socket is still open until the
+    # transport calls connection_lost().
+    async def main():
+        async def handler(ws):
+            await ws.recv()
+            ws.transport.abort()
+            broadcast([ws], "after abort")
+            await ws.wait_closed()
+
+        async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+            sock = socket.create_connection(("127.0.0.1", port_of(server)))
+            sock.setblocking(False)
+            async with connect("ws://127.0.0.1/", sock=sock, compression=None) as ws:
+                await ws.send("go")
+                # A message here would be the one sent after the abort.
+                with pytest.raises(ConnectionClosedError):
+                    await ws.recv()
+                return ws.close_code
+
+    # 1006: the TCP connection closed without a close frame.
+    assert run(main(), loop_factory=loop_factory) == 1006
 
 
 @pytest.mark.parametrize("loop_factory", LOOPS)
@@ -726,3 +755,24 @@ def test_messages_keep_their_order_when_the_socket_fills(loop_factory):
     assert received == messages
     # The transport did hold a backlog: the case above happened.
     assert most_buffered > 0
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_a_message_arriving_after_recv_was_cancelled_is_kept(loop_factory):
+    # The cancelled recv()'s waiter is done until its task runs: the
+    # receive path must neither fail on it nor lose the message.
+    async def main():
+        async def handler(ws):
+            await ws.wait_closed()
+
+        async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/", compression=None) as ws:
+                task = asyncio.ensure_future(ws.recv())
+                await asyncio.sleep(0)  # the task now waits for a message
+                task.cancel()
+                ws.data_received(b"\x81\x01x")  # a text frame from the server
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                return await ws.recv()
+
+    assert run(main(), loop_factory=loop_factory) == "x"

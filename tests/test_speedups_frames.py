@@ -1103,3 +1103,35 @@ def test_no_feed_or_init_while_parsing(module, action, split):
     validator.action = lambda parser: None
     frames = parser.feed(data[60:] if split else masked(2, b"ok"))
     assert frames and type(frames[-1]) is Slotted
+
+
+# send_some: what the asyncio connection sends to its socket directly.
+
+
+@pytest.mark.skipif(os.name != "posix", reason="sockets are file descriptors on POSIX only")
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+def test_send_some(module):
+    import socket
+
+    left, right = socket.socketpair()
+    with left, right:
+        left.setblocking(False)
+        right.setblocking(False)
+        assert module.send_some(left.fileno(), b"abc") == 3
+        assert module.send_some(left.fileno(), memoryview(b"xdefx")[1:4]) == 3
+        assert module.send_some(left.fileno(), bytearray(b"gh")) == 2
+        assert right.recv(100) == b"abcdefgh"
+        # Full: part of it, then nothing, never a block nor an exception.
+        left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        chunk = b"x" * 65536
+        total = 0
+        while (sent := module.send_some(left.fileno(), chunk)) > 0:
+            total += sent
+        assert sent == 0 and total > 0
+        received = 0
+        while received < total:
+            received += len(right.recv(total - received))
+        # The peer gone: an error, which returns 0 (and no SIGPIPE).
+        right.close()
+        sent = [module.send_some(left.fileno(), b"abc") for _ in range(3)]
+        assert sent[-1] == 0

@@ -38,6 +38,7 @@ __all__ = [
     "serialize_header",
     "build_frame",
     "append_frame",
+    "send_some",
     "SPLIT_FRAME_SIZE",
     "FrameParser",
     "parse_request",
@@ -94,6 +95,7 @@ if TYPE_CHECKING:
         append_frame,
         build_frame,
         parse_header,
+        send_some,
         serialize_header,
     )
     from ._speedups.http import parse_request, parse_response
@@ -109,6 +111,7 @@ else:
     serialize_header = _frames.serialize_header
     build_frame = _frames.build_frame
     append_frame = _frames.append_frame
+    send_some = _frames.send_some
     SPLIT_FRAME_SIZE = _frames.SPLIT_FRAME_SIZE
     FrameParser = _frames.FrameParser
     parse_request = _http.parse_request

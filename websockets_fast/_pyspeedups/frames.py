@@ -26,7 +26,15 @@ from .._speedups import FrameProtocolError, FrameTooLarge, SpeedupsError
 from .mask import apply_mask
 from .utf8 import Utf8Validator
 
-__all__ = ["parse_header", "serialize_header", "build_frame", "append_frame", "FrameParser", "SPLIT_FRAME_SIZE"]
+__all__ = [
+    "parse_header",
+    "serialize_header",
+    "build_frame",
+    "append_frame",
+    "FrameParser",
+    "SPLIT_FRAME_SIZE",
+    "send_some",
+]
 
 _Buffer = Union[bytes, bytearray, memoryview]
 # mask_key=True: a fresh key from the pool below (build_frame, append_frame).
@@ -235,6 +243,27 @@ def append_frame(
         writes.append(payload)
     else:
         writes.append(build_frame(fin, opcode, payload, rsv, mask_key))
+
+
+def send_some(fd: int, data: _Buffer) -> int:
+    """Send what a socket takes of ``data`` at once; return how many bytes.
+
+    ``fd`` is the file descriptor of a connected stream socket, ``data`` a
+    C-contiguous bytes-like object. The call never blocks, and an error
+    (the socket's buffer full, the connection reset) sends nothing and
+    returns 0: the caller hands the rest to its transport, which meets the
+    error again and reports it its own way.
+    """
+    # On Windows a socket is no file descriptor, and a number that is one
+    # would be some other file: nothing sent, as the compiled twin.
+    if os.name != "posix":
+        return 0
+    # os.write: the compiled twin's send() without flags. An event loop's
+    # sockets are non-blocking, and Python ignores SIGPIPE.
+    try:
+        return os.write(fd, data)
+    except OSError:
+        return 0
 
 
 def _size_limit(value: Optional[int], name: str) -> Optional[int]:

@@ -5,7 +5,15 @@ from typing import Any, List, Literal, Optional, Sequence, Tuple, Union
 
 from .utf8 import Utf8Validator
 
-__all__ = ["parse_header", "serialize_header", "build_frame", "append_frame", "FrameParser", "SPLIT_FRAME_SIZE"]
+__all__ = [
+    "parse_header",
+    "serialize_header",
+    "build_frame",
+    "append_frame",
+    "FrameParser",
+    "SPLIT_FRAME_SIZE",
+    "send_some",
+]
 
 _Buffer = Union[bytes, bytearray, memoryview]
 # mask_key=True: a fresh key from the module's pool (build_frame, append_frame).
@@ -23,6 +31,7 @@ def build_frame(fin: bool, opcode: int, payload: _Buffer, rsv: int = 0, mask_key
 def append_frame(
     writes: List[Any], fin: bool, opcode: int, payload: _Buffer, rsv: int = 0, mask_key: _MaskKey = None
 ) -> None: ...
+def send_some(fd: int, data: _Buffer) -> int: ...
 
 class FrameParser:
     exc: Optional[Exception]

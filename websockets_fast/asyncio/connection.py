@@ -6,10 +6,10 @@ Sans-I/O :class:`~websockets_fast.protocol.Protocol`: bytes from the
 transport go to the protocol at once (no read buffer of our own), data frames
 go to an :class:`~websockets_fast.assembler.Assembler`, and what the protocol
 wants to send goes to the transport: at once for a lone message, in one
-write per loop iteration for messages sent back to back. On asyncio's default
-loop, while the transport's buffer is empty, a plain TCP connection sends to
-the socket itself rather than through the transport's Python ``write()``
-(see ``Connection._transport_write``).
+write per loop iteration for messages sent back to back. On a plain TCP
+connection of asyncio's default loop or of uvloop, while the transport's
+buffer is empty, bytes go to the socket directly rather than through the
+transport's ``write()`` (see ``Connection._transport_write``).
 
 No task runs per connection beyond the server's handler task: keepalive, the
 closing handshake deadline and the opening handshake deadline are
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Iterator, List, NoReturn, Optional, Tuple, Union
 
@@ -39,7 +40,7 @@ from websockets_fast.exceptions import (
 from websockets_fast.frames import OP_BINARY, OP_CONT, OP_PONG, OP_TEXT, CloseCode
 from websockets_fast.http11 import Request, RequestParser, Response, ResponseParser
 from websockets_fast.protocol import OPEN, PARSE_SLICE
-from websockets_fast.speedups import BACKEND
+from websockets_fast.speedups import BACKEND, send_some
 
 if TYPE_CHECKING:
     import uuid
@@ -62,6 +63,8 @@ BYTES_LIKE = (bytes, bytearray, memoryview)
 # Largest read asked of asyncio's socket transports (see connection_made):
 # under glibc's default mmap threshold of 128 KiB.
 READ_SIZE = 64 * 1024
+
+_POSIX = os.name == "posix"
 
 
 class Connection:
@@ -123,7 +126,9 @@ class Connection:
         "_close_timer",
         "_keepalive_timer",
         "_open",
-        "_raw_sock",
+        "_raw_fd",
+        "_uv_buffered",
+        "_uv_closing",
         "__weakref__",
         # Programs attach their own attributes (ws.user = ...), as websockets
         # allows. The dict only exists once they do; until then it costs a
@@ -200,9 +205,13 @@ class Connection:
         # False until the opening handshake completes; data_received() takes
         # a slower path meanwhile.
         self._open = False
-        # The socket of a plain TCP transport of asyncio's default loop, which
-        # _transport_write() sends to directly (see there); else None.
-        self._raw_sock = None
+        # The file descriptor of the socket of a plain TCP transport of
+        # asyncio's default loop or of uvloop, which _transport_write() sends
+        # to directly (see there); else -1. On uvloop, the transport's
+        # get_write_buffer_size and is_closing, bound once.
+        self._raw_fd = -1
+        self._uv_buffered: Any = None
+        self._uv_closing: Any = None
 
     # Attributes
 
@@ -743,27 +752,36 @@ class Connection:
         """
         Write ``data`` (not empty) to the transport.
 
-        On asyncio's default loop, ``transport.write`` is Python code that,
-        when its buffer is empty, sends at once; run per message, it costs
-        more than the rest of sending a small message, and :func:`broadcast`
-        runs it once per recipient. So, with that transport, this does the
-        same send itself while the transport holds nothing (the order of the
-        bytes can't change), and hands the transport only what the socket
-        didn't take. Errors, too, go to the transport, which meets them again
-        and reports them its own way.
+        ``transport.write`` sends at once when the transport's buffer is
+        empty, but it costs, per message, about as much as the rest of
+        sending a small message (Python code on asyncio's default loop,
+        buffer bookkeeping and a GIL release on uvloop), and :func:`broadcast`
+        runs it once per recipient. So, on those two loops' plain TCP
+        transports, this sends to the socket itself while the transport holds
+        nothing and isn't closing (the order of the bytes can't change, and
+        nothing goes out after a close or an abort), and hands the transport
+        only what the socket didn't take. Errors, too, go to the transport,
+        which meets them again and reports them its own way.
         """
         self._pending_room = -1
-        sock = self._raw_sock
-        if sock is not None and not self.transport._buffer:
-            try:
-                sent = sock.send(data)
-            except OSError:
-                # BlockingIOError included: the transport buffers it all.
-                sent = 0
-            if sent == len(data):
-                return
-            if sent:
-                data = memoryview(data)[sent:]
+        fd = self._raw_fd
+        if fd >= 0:
+            # Any: asyncio's private attributes, checked in connection_made.
+            transport: Any = self.transport
+            if self._uv_buffered is None:
+                # asyncio's _SelectorSocketTransport: write() drops what it
+                # gets once _conn_lost is set (close or abort).
+                idle = not transport._buffer and not transport._conn_lost
+            else:
+                # uvloop: the size counts both its own buffer and the
+                # bytes of libuv's queued write requests.
+                idle = not self._uv_buffered() and not self._uv_closing()
+            if idle:
+                sent = send_some(fd, data)
+                if sent == len(data):
+                    return
+                if sent:
+                    data = memoryview(data)[sent:]
         self.transport.write(data)
 
     def _write(self, writes: List[bytes]) -> bool:
@@ -957,12 +975,21 @@ class Connection:
             transport.max_size = READ_SIZE
         high, low = self._write_limit
         transport.set_write_buffer_limits(high, low)
-        if type(transport) is _SelectorSocketTransport:
-            # Checked once here rather than on every write: _transport_write
-            # relies on these two attributes of asyncio's transport.
+        # Checked once here rather than on every write: _transport_write
+        # relies on these attributes and methods of the two transports. Not
+        # on Windows, where a socket is no file descriptor (see send_some).
+        if not _POSIX:
+            pass
+        elif type(transport) is _SelectorSocketTransport:
             sock = getattr(transport, "_sock", None)
-            if sock is not None and hasattr(transport, "_buffer"):
-                self._raw_sock = sock
+            if sock is not None and hasattr(transport, "_buffer") and hasattr(transport, "_conn_lost"):
+                self._raw_fd = sock.fileno()
+        elif _is_uvloop_tcp(transport):
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                self._uv_buffered = transport.get_write_buffer_size
+                self._uv_closing = transport.is_closing
+                self._raw_fd = sock.fileno()
         self.recv_messages = Assembler(
             self._max_queue,
             transport.pause_reading,
@@ -1020,8 +1047,14 @@ class Connection:
                 if frames:
                     self.recv_messages.put_frames(frames)
                     waiter = self._recv_waiter
-                    if waiter is not None and not waiter.done():
-                        waiter.set_result(None)
+                    if waiter is not None:
+                        # Rather than asking done() first, on every message:
+                        # the waiter is done only when recv() was cancelled
+                        # and hasn't run since.
+                        try:
+                            waiter.set_result(None)
+                        except asyncio.InvalidStateError:
+                            pass
                 return
             protocol.receive_parsed(frames)
         else:
@@ -1080,12 +1113,15 @@ class Connection:
         # handshake never needs to write after the peer's EOF.
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
+        # First: the transport closes the socket when this returns, and its
+        # number may then be given to another file.
+        self._raw_fd = -1
+        self._uv_buffered = self._uv_closing = None
         # receive_eof() is idempotent: this makes the state CLOSED for sure.
         self.protocol.receive_eof()
         self.protocol.data_to_send()  # nothing can be written any more
         self._lost = True
         self._unparsed = None
-        self._raw_sock = None
         self._set_connection_exc(exc)
         for timer in (self._close_timer, self._keepalive_timer):
             if timer is not None:
@@ -1128,6 +1164,12 @@ class Connection:
 # Request and Response fields, in an instance's __dict__ when nobody added
 # attributes of their own.
 _EVENT_FIELDS = frozenset(field.name for event in (Request, Response) for field in dataclasses.fields(event))
+
+
+def _is_uvloop_tcp(transport: object) -> bool:
+    # By name: uvloop needn't be installed, nor imported here.
+    kind = type(transport)
+    return kind.__name__ == "TCPTransport" and kind.__module__ == "uvloop.loop"
 
 
 def _is_plain_event(event: object) -> bool:

@@ -137,7 +137,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         "_pending_size",
         "_sent_since_read",
         "_pending_room",
-        "_raw_sock",
+        "_raw_fd",
         "_write_paused",
         "_drain_waiters",
         "_lost",
@@ -237,7 +237,7 @@ class WebSocketCommonProtocol(asyncio.Protocol):
         # As the asyncio connection's (see _transport_write there); this
         # connection always writes through its transport.
         self._pending_room = -1
-        self._raw_sock: Any = None
+        self._raw_fd = -1
         self._write_paused = False
         self._drain_waiters: Optional[List[asyncio.Future[None]]] = None
         self._lost = False
