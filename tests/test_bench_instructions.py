@@ -46,6 +46,13 @@ def test_push(lib, loop):
 
 
 @pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("lib", [lib for lib in LIBS if instructions.supports("wss-echo", lib)])
+def test_wss_echo(lib, loop):
+    pytest.importorskip("trustme")
+    assert instructions.run_workload("wss-echo", lib, loop, 5) == 5
+
+
+@pytest.mark.parametrize("loop", LOOPS)
 @pytest.mark.parametrize("lib", [lib for lib in LIBS if instructions.supports("broadcast", lib)])
 def test_broadcast(lib, loop):
     # Two rounds to five connections of the drainer process.
@@ -56,8 +63,9 @@ def test_raw_tcp_runs_the_echo_rows_only():
     cases = instructions.plan(instructions.WORKLOADS, instructions.LIBRARIES, ("uvloop", "asyncio"))
     raw = {case for case in cases if case[2] == "raw TCP"}
     assert raw == {("echo", "uvloop", "raw TCP"), ("echo", "asyncio", "raw TCP")}
-    with pytest.raises(peers.Unsupported):
-        instructions.run_workload("push", "raw TCP", "asyncio", 1)
+    for workload in ("push", "wss-echo"):
+        with pytest.raises(peers.Unsupported):
+            instructions.run_workload(workload, "raw TCP", "asyncio", 1)
 
 
 def test_plan_runs_push_and_broadcast_on_the_first_loop_unless_asked():
@@ -68,9 +76,11 @@ def test_plan_runs_push_and_broadcast_on_the_first_loop_unless_asked():
         ("echo", "asyncio", "websockets_fast"),
         ("push", "uvloop", "websockets_fast"),
         ("broadcast", "uvloop", "websockets_fast"),
+        ("wss-echo", "uvloop", "websockets_fast"),
+        ("wss-echo", "asyncio", "websockets_fast"),
     ]
     full = instructions.plan(instructions.WORKLOADS, ("websockets_fast",), loops, every_loop=True)
-    assert len(full) == 6
+    assert len(full) == 8
 
 
 def test_read_total(tmp_path):
