@@ -56,7 +56,11 @@ from bench import peers, workers
 from bench.suite import SETTINGS
 
 # Table columns, in order; the first is the library under test.
-LIBRARIES = ("websockets_fast", "picows.websockets", "websockets", "raw TCP")
+# "websockets_fast+loop TLS": our connection over the event loop's own TLS
+# (asyncio's sslproto, uvloop's compiled one) instead of our layer, the
+# reference of the wss-echo rows.
+LOOP_TLS = "websockets_fast+loop TLS"
+LIBRARIES = ("websockets_fast", "picows.websockets", "websockets", "raw TCP", LOOP_TLS)
 WORKLOADS = ("echo", "push", "broadcast", "wss-echo")
 LOOPS = ("uvloop", "asyncio")
 
@@ -95,6 +99,8 @@ def unit(workload: str) -> str:
 
 
 def supports(workload: str, lib: str) -> bool:
+    if lib == LOOP_TLS:
+        return workload == "wss-echo"
     # Raw TCP is a stream: only a round trip of known size maps onto it.
     return workload == "echo" or lib != "raw TCP"
 
@@ -111,6 +117,9 @@ def echoes(workload: str) -> bool:
 async def echo(lib: str, count: int, tls: dict | None = None) -> int:
     """``count`` echo round trips; client and server in this process. With
     ``tls`` (the PEM files of suite._tls_files), over wss://."""
+    if lib == LOOP_TLS:
+        _use_loop_tls()
+        lib = "websockets_fast"
     adapter = peers.adapter(lib)
     payload = workers.make_payload(ECHO_SIZE, "random")
     settings = dict(SETTINGS, tls=tls) if tls else SETTINGS
@@ -124,6 +133,22 @@ async def echo(lib: str, count: int, tls: dict | None = None) -> int:
     finally:
         await adapter.stop_server()
     return done
+
+
+def _use_loop_tls() -> None:
+    """Make websockets_fast's serve() and connect() hand ``ssl`` to the event
+    loop instead of our TLS layer (in this process only)."""
+    from websockets_fast.asyncio import tls
+
+    def wrap_server_factory(protocol_factory, kwargs, handshake_timeout=None):
+        return protocol_factory
+
+    async def create_connection(protocol_factory, host=None, port=None, *, unix=False, path=None, **kwargs):
+        loop = asyncio.get_running_loop()
+        return await loop.create_connection(protocol_factory, host, port, **kwargs)
+
+    tls.wrap_server_factory = wrap_server_factory
+    tls.create_connection = create_connection
 
 
 async def push(lib: str, count: int) -> int:
@@ -287,8 +312,8 @@ def run_workload(workload: str, lib: str, loop_name: str, count: int, connection
     ``tls``: the certificate files of wss-echo (written here when None)."""
     if workload not in WORKLOADS:
         raise ValueError(f"unknown workload: {workload}")
-    if workload == "wss-echo" and lib == "raw TCP":
-        raise peers.Unsupported("raw TCP runs the echo rows only")
+    if not supports(workload, lib):
+        raise peers.Unsupported(f"{lib} doesn't run {workload}")
     if workload == "wss-echo" and tls is None:
         from bench.suite import _tls_files
 

@@ -23,7 +23,7 @@ from bench import instructions, peers  # noqa: E402
 
 def _installed(lib):
     try:
-        peers.adapter(lib)
+        peers.adapter("websockets_fast" if lib == instructions.LOOP_TLS else lib)
     except ImportError:
         return False
     return True
@@ -34,7 +34,7 @@ LOOPS = ["asyncio"] + (["uvloop"] if importlib.util.find_spec("uvloop") else [])
 
 
 @pytest.mark.parametrize("loop", LOOPS)
-@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("lib", [lib for lib in LIBS if instructions.supports("echo", lib)])
 def test_echo(lib, loop):
     assert instructions.run_workload("echo", lib, loop, 5) == 5
 
@@ -63,6 +63,8 @@ def test_raw_tcp_runs_the_echo_rows_only():
     cases = instructions.plan(instructions.WORKLOADS, instructions.LIBRARIES, ("uvloop", "asyncio"))
     raw = {case for case in cases if case[2] == "raw TCP"}
     assert raw == {("echo", "uvloop", "raw TCP"), ("echo", "asyncio", "raw TCP")}
+    loop_tls = {case for case in cases if case[2] == instructions.LOOP_TLS}
+    assert loop_tls == {("wss-echo", "uvloop", instructions.LOOP_TLS), ("wss-echo", "asyncio", instructions.LOOP_TLS)}
     for workload in ("push", "wss-echo"):
         with pytest.raises(peers.Unsupported):
             instructions.run_workload(workload, "raw TCP", "asyncio", 1)
