@@ -51,6 +51,7 @@ SINGLE_SOURCE = {
     "protocol": "websockets_fast/protocol.py",
     "assembler": "websockets_fast/assembler.py",
     "asyncio_connection": "websockets_fast/asyncio/connection.py",
+    "tls": "websockets_fast/asyncio/tls.py",
 }
 
 

@@ -26,6 +26,7 @@ SOURCES = {
     "protocol": ("websockets_fast.protocol", ["Protocol"]),
     "assembler": ("websockets_fast.assembler", ["Assembler"]),
     "asyncio_connection": ("websockets_fast.asyncio.connection", ["Connection", "broadcast"]),
+    "tls": ("websockets_fast.asyncio.tls", ["TLSLayer", "TLSTransport"]),
 }
 
 

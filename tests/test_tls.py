@@ -211,7 +211,9 @@ def test_get_extra_info(contexts, certificate, loop_factory):
             async with connect(uri, ssl=client_context, host="127.0.0.1") as websocket:
                 assert await websocket.recv() == "done"
                 transport = websocket.transport
-                assert isinstance(transport, asyncio.Transport)
+                # asyncio.Transport's methods, not the class (see TLSTransport).
+                assert isinstance(transport, tls.TLSTransport)
+                assert all(callable(getattr(transport, name)) for name in dir(asyncio.Transport) if name[0] != "_")
                 assert isinstance(transport.get_extra_info("ssl_object"), ssl.SSLObject)
                 assert transport.get_extra_info("ssl_object").server_hostname == "localhost"
                 assert transport.get_extra_info("sslcontext") is client_context
