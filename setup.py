@@ -52,6 +52,7 @@ SINGLE_SOURCE = {
     "assembler": "websockets_fast/assembler.py",
     "asyncio_connection": "websockets_fast/asyncio/connection.py",
     "sync_connection": "websockets_fast/sync/connection.py",
+    "tls": "websockets_fast/asyncio/tls.py",
 }
 
 

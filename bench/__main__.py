@@ -47,12 +47,12 @@ def parse_args(argv):
     parser.add_argument("--seconds", type=float, default=0.0,
                         help="time per throughput sample (default 0.2 s quick, 0.6 s full)")
     instructions = parser.add_argument_group("instructions (python -m bench instructions)")
-    instructions.add_argument("--workloads", default="echo,push,broadcast",
-                              help="comma-separated among echo,push,broadcast,sync-echo (default: the first "
-                                   "three); push and broadcast run on the first loop only unless --full; "
+    instructions.add_argument("--workloads", default="echo,push,broadcast,wss-echo",
+                              help="comma-separated among echo,push,broadcast,wss-echo,sync-echo (default: the "
+                                   "first four); push and broadcast run on the first loop only unless --full; "
                                    "sync-echo (the threading implementations) runs on threads")
     instructions.add_argument("--messages", default="200,1200",
-                              help="N1,N2: messages of the two runs of echo and push (default 200,1200)")
+                              help="N1,N2: messages of the two runs of echo, wss-echo and push (default 200,1200)")
     instructions.add_argument("--rounds", default="2,12",
                               help="R1,R2: broadcast rounds of the two runs (default 2,12)")
     instructions.add_argument("--recipients", type=int, default=500,

@@ -29,6 +29,10 @@ Workloads (``WORKLOADS``):
   count. The acknowledgements (one empty message each way per batch, about
   1/``PUSH_BATCH`` of an echo round trip per message) are in the figure,
   the same for every library.
+- ``wss-echo``: ``echo`` over TLS (wss://, a certificate from trustme):
+  each library with its own TLS (ours: ``websockets_fast.asyncio.tls``; the
+  others: asyncio's ``sslproto`` on the default loop, uvloop's compiled TLS
+  on uvloop). Both sides, per round trip.
 - ``broadcast``: the server calls the library's ``broadcast(connections,
   message)`` with a 100-character text to 500 connections. Server only, per
   recipient: the clients are a separate plain-socket process (not under
@@ -77,10 +81,14 @@ from bench import peers, workers
 from bench.suite import SETTINGS
 
 # Table columns, in order; the first is the library under test.
-LIBRARIES = ("websockets_fast", "picows.websockets", "websockets", "raw TCP")
-WORKLOADS = ("echo", "push", "broadcast", "sync-echo")
+# "websockets_fast+loop TLS": our connection over the event loop's own TLS
+# (asyncio's sslproto, uvloop's compiled one) instead of our layer, the
+# reference of the wss-echo rows.
+LOOP_TLS = "websockets_fast+loop TLS"
+LIBRARIES = ("websockets_fast", "picows.websockets", "websockets", "raw TCP", LOOP_TLS)
+WORKLOADS = ("echo", "push", "broadcast", "wss-echo", "sync-echo")
 # What `python -m bench instructions` measures unless --workloads says.
-DEFAULT_WORKLOADS = ("echo", "push", "broadcast")
+DEFAULT_WORKLOADS = ("echo", "push", "broadcast", "wss-echo")
 LOOPS = ("uvloop", "asyncio")
 # The "loop" of the threading workloads, whatever --loops says.
 THREADS = "threads"
@@ -117,6 +125,8 @@ def text_message(size: int) -> str:
 def label(workload: str, connections: int = BROADCAST_CONNECTIONS) -> str:
     if workload == "echo":
         return f"echo {ECHO_SIZE} B binary"
+    if workload == "wss-echo":
+        return f"wss echo {ECHO_SIZE} B binary"
     if workload == "push":
         return f"push {PUSH_SIZE} B text"
     if workload == "sync-echo":
@@ -131,6 +141,8 @@ def unit(workload: str) -> str:
 def supports(workload: str, lib: str) -> bool:
     if workload == "sync-echo":
         return lib in SYNC_MODULES or lib == "raw TCP"
+    if lib == LOOP_TLS:
+        return workload == "wss-echo"
     # Raw TCP is a stream: only a round trip of known size maps onto it.
     return workload == "echo" or lib != "raw TCP"
 
@@ -139,20 +151,25 @@ def loops_of(workload: str, loops, every_loop: bool = False) -> tuple:
     """The loops that ``workload`` runs on (see :func:`plan`)."""
     if workload == "sync-echo":
         return (THREADS,)
-    return tuple(loops if every_loop or workload == "echo" else loops[:1])
+    return tuple(loops if every_loop or workload in ("echo", "wss-echo") else loops[:1])
 
 
 # --------------------------------------------------------------------------
 # The workloads, run in one process (under valgrind or not)
 
 
-async def echo(lib: str, count: int) -> int:
-    """``count`` echo round trips; client and server in this process."""
+async def echo(lib: str, count: int, tls: dict | None = None) -> int:
+    """``count`` echo round trips; client and server in this process. With
+    ``tls`` (the PEM files of suite._tls_files), over wss://."""
+    if lib == LOOP_TLS:
+        _use_loop_tls()
+        lib = "websockets_fast"
     adapter = peers.adapter(lib)
     payload = workers.make_payload(ECHO_SIZE, "random")
-    port = await adapter.start_server(SETTINGS)
+    settings = dict(SETTINGS, tls=tls) if tls else SETTINGS
+    port = await adapter.start_server(settings)
     try:
-        ws = await adapter.open(f"ws://{peers.HOST}:{port}/", SETTINGS)
+        ws = await adapter.open(f"{'wss' if tls else 'ws'}://{peers.HOST}:{port}/", settings)
         try:
             done = await adapter.echo(ws, payload, count, time.monotonic() + RUN_TIMEOUT)
         finally:
@@ -160,6 +177,22 @@ async def echo(lib: str, count: int) -> int:
     finally:
         await adapter.stop_server()
     return done
+
+
+def _use_loop_tls() -> None:
+    """Make websockets_fast's serve() and connect() hand ``ssl`` to the event
+    loop instead of our TLS layer (in this process only)."""
+    from websockets_fast.asyncio import tls
+
+    def wrap_server_factory(protocol_factory, kwargs, handshake_timeout=None):
+        return protocol_factory
+
+    async def create_connection(protocol_factory, host=None, port=None, *, unix=False, path=None, **kwargs):
+        loop = asyncio.get_running_loop()
+        return await loop.create_connection(protocol_factory, host, port, **kwargs)
+
+    tls.wrap_server_factory = wrap_server_factory
+    tls.create_connection = create_connection
 
 
 async def push(lib: str, count: int) -> int:
@@ -421,18 +454,31 @@ def drain(port: int, connections: int, rounds: int) -> int:
             sock.close()
 
 
-def run_workload(workload: str, lib: str, loop_name: str, count: int, connections: int = BROADCAST_CONNECTIONS) -> int:
+def run_workload(workload: str, lib: str, loop_name: str, count: int, connections: int = BROADCAST_CONNECTIONS,
+                 tls: dict | None = None) -> int:
     """Run one workload to completion on a fresh event loop; return its count
-    (messages, or broadcast rounds) once every message has been checked."""
+    (messages, or broadcast rounds) once every message has been checked.
+    ``tls``: the certificate files of wss-echo (written here when None)."""
     if workload not in WORKLOADS:
         raise ValueError(f"unknown workload: {workload}")
+    if not supports(workload, lib):
+        raise peers.Unsupported(f"{lib} doesn't run {workload}")
     if workload == "sync-echo":
         return sync_echo(lib, count)
+    if workload == "wss-echo" and tls is None:
+        from bench.suite import _tls_files
+
+        tls = _tls_files()
     loop = workers.new_event_loop(loop_name)
     try:
         if workload == "broadcast":
             return broadcast(lib, count, connections, loop)
-        work = echo(lib, count) if workload == "echo" else push(lib, count)
+        if workload == "echo":
+            work = echo(lib, count)
+        elif workload == "wss-echo":
+            work = echo(lib, count, tls)
+        else:
+            work = push(lib, count)
         return loop.run_until_complete(asyncio.wait_for(work, RUN_TIMEOUT))
     finally:
         loop.close()
@@ -469,6 +515,13 @@ def callgrind(workload: str, lib: str, loop: str, count: int, connections: int, 
         sys.executable, "-m", "bench.instructions", "run", workload, lib, loop, str(count),
         "--connections", str(connections),
     ]
+    if workload == "wss-echo":
+        # Written here, once: certificates made in the measured process would
+        # count towards it (and trustme's keys differ from run to run).
+        from bench.suite import _tls_files
+
+        files = _tls_files()
+        command += ["--ca", files["ca"], "--chain", files["chain"]]
     # A fixed hash seed: set and dict layouts, hence some instruction counts,
     # otherwise change from one run to the next.
     env = dict(os.environ, PYTHONHASHSEED="0")
@@ -495,9 +548,9 @@ def measure(workload: str, lib: str, loop: str, counts, connections: int, tmpdir
 def plan(workloads, libraries, loops, every_loop=False):
     """(workload, loop, lib) of every measurement, row by row.
 
-    Echo runs on every loop; push and broadcast on the first loop only,
-    unless ``every_loop``: each valgrind run takes seconds. sync-echo runs
-    on threads, not on a loop.
+    Echo and wss-echo run on every loop; push and broadcast on the first
+    loop only, unless ``every_loop``: each valgrind run takes seconds.
+    sync-echo runs on threads, not on a loop.
     """
     return [
         (workload, loop, lib)
@@ -572,7 +625,7 @@ def table(rows, libraries=LIBRARIES) -> str:
     text = ["| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)) + " |" for line in lines]
     text.insert(1, "|" + "|".join("-" * (width + 2) for width in widths) + "|")
     text.append("")
-    text.append("Instructions (valgrind callgrind, Ir) per message: echo and push count client + server in one")
+    text.append("Instructions (valgrind callgrind, Ir) per message: echo, wss echo and push count client + server in one")
     text.append("process; broadcast counts the server only, per recipient. fast / pws and fast / ws: websockets_fast")
     text.append("divided by picows.websockets and by websockets (below 1: fewer instructions). raw TCP (an")
     text.append("asyncio.Protocol echo, no WebSocket) runs the echo rows only.")
@@ -597,13 +650,16 @@ def main(argv) -> int:
     run_parser.add_argument("loop", choices=LOOPS + (THREADS,), help=f"{THREADS} for sync-echo")
     run_parser.add_argument("count", type=int, help="messages, or broadcast rounds")
     run_parser.add_argument("--connections", type=int, default=BROADCAST_CONNECTIONS, help="broadcast only")
+    run_parser.add_argument("--ca", help="wss-echo only: the authority's PEM file")
+    run_parser.add_argument("--chain", help="wss-echo only: the server's key and certificate")
     drain_parser = commands.add_parser("drain", help="the broadcast clients")
     for name in ("port", "connections", "rounds"):
         drain_parser.add_argument(name, type=int)
     args = parser.parse_args(argv)
     if args.command == "drain":
         return drain(args.port, args.connections, args.rounds)
-    done = run_workload(args.workload, args.lib, args.loop, args.count, args.connections)
+    tls = {"ca": args.ca, "chain": args.chain} if args.ca and args.chain else None
+    done = run_workload(args.workload, args.lib, args.loop, args.count, args.connections, tls)
     print(json.dumps({"done": done, "version": peers.library_version(args.lib)}), flush=True)
     return 0
 

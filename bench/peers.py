@@ -71,7 +71,7 @@ def _check(reply, expected):
 
 def library_version(name: str) -> str:
     """Return the installed version of a library, or raise ImportError."""
-    if name.split(".")[0] == "websockets_fast":
+    if name.split(".")[0].split("+")[0] == "websockets_fast":  # "+loop TLS": see instructions.py
         import websockets_fast
         from websockets_fast import speedups
 

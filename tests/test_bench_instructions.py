@@ -23,7 +23,7 @@ from bench import instructions, peers  # noqa: E402
 
 def _installed(lib):
     try:
-        peers.adapter(lib)
+        peers.adapter("websockets_fast" if lib == instructions.LOOP_TLS else lib)
     except ImportError:
         return False
     return True
@@ -34,7 +34,7 @@ LOOPS = ["asyncio"] + (["uvloop"] if importlib.util.find_spec("uvloop") else [])
 
 
 @pytest.mark.parametrize("loop", LOOPS)
-@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("lib", [lib for lib in LIBS if instructions.supports("echo", lib)])
 def test_echo(lib, loop):
     assert instructions.run_workload("echo", lib, loop, 5) == 5
 
@@ -43,6 +43,13 @@ def test_echo(lib, loop):
 @pytest.mark.parametrize("lib", [lib for lib in LIBS if instructions.supports("push", lib)])
 def test_push(lib, loop):
     assert instructions.run_workload("push", lib, loop, 5) == 5
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("lib", [lib for lib in LIBS if instructions.supports("wss-echo", lib)])
+def test_wss_echo(lib, loop):
+    pytest.importorskip("trustme")
+    assert instructions.run_workload("wss-echo", lib, loop, 5) == 5
 
 
 @pytest.mark.parametrize("loop", LOOPS)
@@ -74,8 +81,11 @@ def test_raw_tcp_runs_the_echo_rows_only():
     cases = instructions.plan(instructions.DEFAULT_WORKLOADS, instructions.LIBRARIES, ("uvloop", "asyncio"))
     raw = {case for case in cases if case[2] == "raw TCP"}
     assert raw == {("echo", "uvloop", "raw TCP"), ("echo", "asyncio", "raw TCP")}
-    with pytest.raises(peers.Unsupported):
-        instructions.run_workload("push", "raw TCP", "asyncio", 1)
+    loop_tls = {case for case in cases if case[2] == instructions.LOOP_TLS}
+    assert loop_tls == {("wss-echo", "uvloop", instructions.LOOP_TLS), ("wss-echo", "asyncio", instructions.LOOP_TLS)}
+    for workload in ("push", "wss-echo"):
+        with pytest.raises(peers.Unsupported):
+            instructions.run_workload(workload, "raw TCP", "asyncio", 1)
 
 
 def test_plan_runs_push_and_broadcast_on_the_first_loop_unless_asked():
@@ -86,9 +96,11 @@ def test_plan_runs_push_and_broadcast_on_the_first_loop_unless_asked():
         ("echo", "asyncio", "websockets_fast"),
         ("push", "uvloop", "websockets_fast"),
         ("broadcast", "uvloop", "websockets_fast"),
+        ("wss-echo", "uvloop", "websockets_fast"),
+        ("wss-echo", "asyncio", "websockets_fast"),
     ]
     full = instructions.plan(instructions.DEFAULT_WORKLOADS, ("websockets_fast",), loops, every_loop=True)
-    assert len(full) == 6
+    assert len(full) == 8
 
 
 def test_read_total(tmp_path):

@@ -37,6 +37,7 @@ SOURCES = {
     "assembler": ("websockets_fast.assembler", ["Assembler"]),
     "asyncio_connection": ("websockets_fast.asyncio.connection", ["Connection", "broadcast"]),
     "sync_connection": ("websockets_fast.sync.connection", ["Connection", "broadcast"]),
+    "tls": ("websockets_fast.asyncio.tls", ["TLSLayer", "TLSTransport"]),
 }
 
 

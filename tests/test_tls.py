@@ -211,7 +211,9 @@ def test_get_extra_info(contexts, certificate, loop_factory):
             async with connect(uri, ssl=client_context, host="127.0.0.1") as websocket:
                 assert await websocket.recv() == "done"
                 transport = websocket.transport
-                assert isinstance(transport, asyncio.Transport)
+                # asyncio.Transport's methods, not the class (see TLSTransport).
+                assert isinstance(transport, tls.TLSTransport)
+                assert all(callable(getattr(transport, name)) for name in dir(asyncio.Transport) if name[0] != "_")
                 assert isinstance(transport.get_extra_info("ssl_object"), ssl.SSLObject)
                 assert transport.get_extra_info("ssl_object").server_hostname == "localhost"
                 assert transport.get_extra_info("sslcontext") is client_context
@@ -601,3 +603,40 @@ def test_chromium_over_tls(compression):
     except run_browser_check.CheckFailed as exc:
         pytest.fail(str(exc), pytrace=False)
     assert report["failures"] == []
+
+
+# The SSLObject's C object.
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_sslobject_subclass_methods_are_called(authority, certificate, loop_factory):
+    """The layer calls the SSLObject's C object directly only when
+    ssl.SSLObject's own read/write/pending would: a subclass's run."""
+    calls = {"read": 0, "write": 0}
+
+    class CountingSSLObject(ssl.SSLObject):
+        def read(self, *args, **kwargs):
+            calls["read"] += 1
+            return super().read(*args, **kwargs)
+
+        def write(self, data):
+            calls["write"] += 1
+            return super().write(data)
+
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    certificate.configure_cert(server_context)
+    server_context.sslobject_class = CountingSSLObject
+    client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    authority.configure_trust(client_context)
+
+    async def main():
+        async with serve(echo, "127.0.0.1", 0, ssl=server_context) as server:
+            async with connect(f"wss://127.0.0.1:{port_of(server)}/", ssl=client_context) as websocket:
+                # The client's plain SSLObject: its C object.
+                assert websocket.transport.sslcore is websocket.transport.sslobj._sslobj
+                for message in MESSAGES:
+                    await websocket.send(message)
+                    assert await websocket.recv() == message
+
+    run(main(), loop_factory=loop_factory)
+    assert calls["read"] >= len(MESSAGES) and calls["write"] >= len(MESSAGES)

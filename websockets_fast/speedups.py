@@ -7,8 +7,8 @@ twins when they were not (no C compiler at install time, or PyPy).
 
 Every other module imports the hot paths from here and nowhere else.
 
-The per-message path (``SINGLE_SOURCE``: the Sans-I/O protocol, the assembler
-and the asyncio and threading connections) has no twin: it is Python source that setup.py also compiles,
+The per-message path (``SINGLE_SOURCE``: the Sans-I/O protocol, the assembler,
+the asyncio and threading connections and the TLS layer) has no twin: it is Python source that setup.py also compiles,
 with Cython, into ``websockets_fast._speedups.<name>``. Each of those modules
 ends by replacing its classes with their compiled build when ``BACKEND`` is
 ``"compiled"``.
@@ -54,7 +54,7 @@ def _load(package: str) -> Tuple[ModuleType, ...]:
 
 
 # Modules compiled from the package's own .py files (see setup.py).
-SINGLE_SOURCE = ("protocol", "assembler", "asyncio_connection", "sync_connection")
+SINGLE_SOURCE = ("protocol", "assembler", "asyncio_connection", "sync_connection", "tls")
 
 
 def _check_single_source_built() -> None:

@@ -25,6 +25,10 @@ connection instead of two.
 The memory BIOs of OpenSSL never shrink: they keep the capacity of the
 largest chunk written to them. Feeding them in chunks of about one TLS
 record bounds what an idle connection keeps after a large message.
+
+This file is also compiled by Cython into ``websockets_fast._speedups.tls``
+with the C types of ``_speedups/tls.pxd`` (see setup.py): on the compiled
+backend, :class:`TLSLayer` is a C type and the record pump runs in C.
 """
 
 from __future__ import annotations
@@ -34,7 +38,10 @@ import logging
 import ssl
 from typing import Any, Callable, Dict, Iterable, Optional, Tuple, TypeVar, Union
 
-__all__ = ["TLSTransport", "create_connection", "wrap_server_factory"]
+# Absolute import: this file is also compiled as websockets_fast._speedups.tls.
+from websockets_fast.speedups import BACKEND
+
+__all__ = ["TLSLayer", "TLSTransport", "create_connection", "wrap_server_factory"]
 
 _P = TypeVar("_P", bound=asyncio.Protocol)
 
@@ -48,7 +55,7 @@ RECORD_SIZE = 16 * 1024
 # SSLObject.write() a record at a time, for the outgoing BIO's sake.
 BIO_CHUNK = RECORD_SIZE + 512
 
-# Smallest read asked of the SSLObject, for the records it holds undecrypted.
+# Smallest read asked of the SSLObject.
 MIN_READ = 1024
 
 # Largest read asked of asyncio's socket transports, as connection.py does.
@@ -67,20 +74,10 @@ def prepare_context(context: ssl.SSLContext) -> ssl.SSLContext:
     return context
 
 
-class TLSTransport(asyncio.Transport, asyncio.Protocol):
+class TLSLayer:
     """
-    TLS between a TCP transport and an :class:`asyncio.Protocol`.
-
-    Args:
-        app: the protocol on top (the WebSocket connection); its
-            ``connection_made`` is called when the TLS handshake completes.
-        context: the :class:`ssl.SSLContext`.
-        server_side: whether this is the server end.
-        server_hostname: name to check the server's certificate against and
-            to send in SNI (client only).
-        handshake_timeout: seconds the TLS handshake may take; :obj:`None`
-            waits forever.
-        waiter: optional future, done when the handshake completes or fails.
+    What :class:`TLSTransport` does, with its arguments. This class has no
+    Python base: it is compiled into a C type (see the end of this module).
     """
 
     __slots__ = (
@@ -92,6 +89,7 @@ class TLSTransport(asyncio.Transport, asyncio.Protocol):
         "waiter",
         "transport",
         "sslobj",
+        "sslcore",
         "incoming",
         "outgoing",
         "state",
@@ -125,9 +123,10 @@ class TLSTransport(asyncio.Transport, asyncio.Protocol):
         self.waiter = waiter
         self.transport: Any = None
         self.sslobj: Any
+        self.sslcore: Any
         self.incoming: Any
         self.outgoing: Any
-        self.sslobj = self.incoming = self.outgoing = None
+        self.sslobj = self.sslcore = self.incoming = self.outgoing = None
         self.state = HANDSHAKE
         self.timer: Optional[asyncio.TimerHandle] = None
         # Ciphertext not yet in the incoming BIO (a memoryview), when a read
@@ -159,29 +158,29 @@ class TLSTransport(asyncio.Transport, asyncio.Protocol):
             self._fail_handshake(exc)
             transport.abort()
             return
+        self.sslcore = _core_of(self.sslobj)
         if self.handshake_timeout is not None:
             self.timer = asyncio.get_running_loop().call_later(self.handshake_timeout, self._handshake_timed_out)
         self._handshake()
 
     def data_received(self, data: bytes) -> None:
-        state = self.state
-        if state is HANDSHAKE:
-            self.incoming.write(data)
-            self._handshake()
-        elif state is OPEN:
+        if self.state == OPEN:
             if self.backlog is None and len(data) <= BIO_CHUNK:
                 self.incoming.write(data)
                 self._read_records()
             else:
                 self._add_backlog(data)
                 self._pump()
+        elif self.state == HANDSHAKE:
+            self.incoming.write(data)
+            self._handshake()
         # CLOSING or CLOSED: nobody reads any more.
 
     def eof_received(self) -> bool:
-        if self.state is HANDSHAKE:
+        if self.state == HANDSHAKE:
             self._fail_handshake(ConnectionResetError("connection closed during TLS handshake"))
             return False  # the TCP transport closes itself
-        if self.state is not OPEN:
+        if self.state != OPEN:
             return False
         if self.app_paused or self.backlog is not None:
             # Plaintext the connection hasn't read yet comes before the end.
@@ -199,9 +198,9 @@ class TLSTransport(asyncio.Transport, asyncio.Protocol):
             exc = self.exc
         # Free OpenSSL's state now: the connection object may outlive its
         # transport in the application's hands.
-        self.sslobj = self.incoming = self.outgoing = None
+        self.sslobj = self.sslcore = self.incoming = self.outgoing = None
         self.backlog = None
-        if state is HANDSHAKE:
+        if state == HANDSHAKE:
             self._fail_handshake(exc or ConnectionResetError("connection closed during TLS handshake"))
         app, self.app = self.app, None
         if app is not None:
@@ -212,12 +211,12 @@ class TLSTransport(asyncio.Transport, asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
-        if self.state is not HANDSHAKE and self.app is not None:
+        if self.state != HANDSHAKE and self.app is not None:
             self.app.pause_writing()
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        if self.state is not HANDSHAKE and self.app is not None:
+        if self.state != HANDSHAKE and self.app is not None:
             self.app.resume_writing()
 
     # Handshake
@@ -248,12 +247,12 @@ class TLSTransport(asyncio.Transport, asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         # The peer may have sent data right after its last handshake message.
-        if self.state is OPEN:
+        if self.state == OPEN:
             self._pump()
 
     def _handshake_timed_out(self) -> None:
         self.timer = None
-        if self.state is HANDSHAKE:
+        if self.state == HANDSHAKE:
             self._fail_handshake(TimeoutError("TLS handshake timed out"))
             self.transport.abort()
 
@@ -306,25 +305,33 @@ class TLSTransport(asyncio.Transport, asyncio.Protocol):
     def _read_records(self) -> bool:
         """Deliver the plaintext of the records in the incoming BIO. Return
         True when the BIO is drained and the connection reads on."""
-        sslobj = self.sslobj
+        sslcore = self.sslcore
         incoming = self.incoming
         try:
             while not self.app_paused:
                 # Plaintext is no larger than its ciphertext: reading what
                 # is pending needs no larger buffer; one read returns at
-                # most one record. OpenSSL may have taken records from the
-                # BIO that it hasn't decrypted yet, which neither count
-                # shows: read until it asks for more input.
-                size = max(incoming.pending, sslobj.pending(), MIN_READ)
+                # most one record. Without read-ahead, which the ssl module
+                # never enables, OpenSSL takes a record from the BIO only to
+                # decrypt it: when both counts are 0, a read could only ask
+                # for more input. Stopping then saves the SSLWantReadError,
+                # which costs more than the read of a small record.
+                size = sslcore.pending()
+                waiting = incoming.pending
+                if waiting > size:
+                    size = waiting
+                if size == 0:
+                    break
                 try:
-                    data = sslobj.read(min(size, RECORD_SIZE))
+                    data = sslcore.read(MIN_READ if size < MIN_READ else RECORD_SIZE if size > RECORD_SIZE else size)
                 except ssl.SSLWantReadError:
+                    # Part of a record: the rest comes with the next read.
                     break
                 if not data:
                     # The ssl module's way of saying close_notify.
                     raise ssl.SSLZeroReturnError
                 self.app.data_received(data)
-                if self.state is not OPEN:
+                if self.state != OPEN:
                     return False
         except ssl.SSLZeroReturnError:
             # The peer's close_notify.
@@ -355,7 +362,7 @@ class TLSTransport(asyncio.Transport, asyncio.Protocol):
 
     def _scheduled_pump(self) -> None:
         self.read_scheduled = False
-        if self.state is OPEN and not self.app_paused:
+        if self.state == OPEN and not self.app_paused:
             self._pump()
 
     # Writing
@@ -369,15 +376,15 @@ class TLSTransport(asyncio.Transport, asyncio.Protocol):
     # Transport of the application
 
     def write(self, data: Union[bytes, bytearray, memoryview]) -> None:
-        if self.state is not OPEN:
+        if self.state != OPEN:
             # Like asyncio's transports: writing to a closing transport is a
             # no-op; connection_lost tells the application.
             return
         if len(data) <= RECORD_SIZE:
-            self.sslobj.write(data)
+            self.sslcore.write(data)
             self.transport.write(self.outgoing.read())
             return
-        sslobj = self.sslobj
+        sslobj = self.sslcore
         outgoing = self.outgoing
         view = memoryview(data).cast("B")
         records = []
@@ -396,8 +403,8 @@ class TLSTransport(asyncio.Transport, asyncio.Protocol):
         raise NotImplementedError("TLS can't half-close a connection")
 
     def close(self) -> None:
-        if self.state is not OPEN:
-            if self.state is HANDSHAKE:
+        if self.state != OPEN:
+            if self.state == HANDSHAKE:
                 self.abort()
             return
         self.state = CLOSING
@@ -411,31 +418,31 @@ class TLSTransport(asyncio.Transport, asyncio.Protocol):
         self.transport.close()
 
     def abort(self) -> None:
-        if self.state is HANDSHAKE:
+        if self.state == HANDSHAKE:
             self._fail_handshake(ConnectionAbortedError("TLS handshake aborted"))
             self.transport.abort()
-        elif self.state is not CLOSED:
+        elif self.state != CLOSED:
             self.state = CLOSED
             if self.transport is not None:
                 self.transport.abort()
 
     def is_closing(self) -> bool:
-        return self.state is not OPEN
+        return self.state != OPEN
 
     def pause_reading(self) -> None:
         self.app_paused = True
-        if self.state is not CLOSED and self.transport is not None:
+        if self.state != CLOSED and self.transport is not None:
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
         if not self.app_paused:
             return
         self.app_paused = False
-        if self.state is CLOSED or self.transport is None:
+        if self.state == CLOSED or self.transport is None:
             return
         if not self.eof_pending:
             self.transport.resume_reading()
-        if not self.read_scheduled and self.state is OPEN:
+        if not self.read_scheduled and self.state == OPEN:
             # Not from here: resume_reading() may be called inside recv() or
             # inside data_received(); deliver from the event loop instead.
             self.read_scheduled = True
@@ -480,6 +487,52 @@ class TLSTransport(asyncio.Transport, asyncio.Protocol):
         return self.transport.get_extra_info(name, default)
 
 
+class TLSTransport(TLSLayer, asyncio.Protocol):
+    """
+    TLS between a TCP transport and an :class:`asyncio.Protocol`: the
+    protocol of the TCP transport and the transport of ``app``.
+
+    It has the methods of :class:`asyncio.Transport` but not that class as
+    a base, whose instance layout a C type can't share (uvloop's transports
+    don't have it either).
+
+    Args:
+        app: the protocol on top (the WebSocket connection); its
+            ``connection_made`` is called when the TLS handshake completes.
+        context: the :class:`ssl.SSLContext`.
+        server_side: whether this is the server end.
+        server_hostname: name to check the server's certificate against and
+            to send in SNI (client only).
+        handshake_timeout: seconds the TLS handshake may take; :obj:`None`
+            waits forever.
+        waiter: optional future, done when the handshake completes or fails.
+    """
+
+    __slots__ = ()
+
+
+def _core_of(sslobj: ssl.SSLObject) -> Any:
+    """
+    The object to call ``read``, ``write`` and ``pending`` on.
+
+    :class:`ssl.SSLObject`'s are Python functions that call the same
+    methods of its C object, ``_sslobj``; calling that one saves a Python
+    call per record. Not when a subclass (``SSLContext.sslobject_class``)
+    has methods of its own, nor when the ``ssl`` module has no such object.
+    """
+    cls = type(sslobj)
+    core = getattr(sslobj, "_sslobj", None)
+    if (
+        core is None
+        or cls.read is not ssl.SSLObject.read
+        or cls.write is not ssl.SSLObject.write
+        or cls.pending is not ssl.SSLObject.pending
+        or not all(callable(getattr(core, name, None)) for name in ("read", "write", "pending"))
+    ):
+        return sslobj
+    return core
+
+
 def wrap_server_factory(
     protocol_factory: Callable[[], asyncio.Protocol], kwargs: Dict[str, Any], handshake_timeout: Optional[float] = None
 ) -> Callable[[], asyncio.Protocol]:
@@ -512,7 +565,7 @@ async def create_connection(
     path: Optional[str] = None,
     transport: Any = None,
     **kwargs: Any,
-) -> Tuple[asyncio.Transport, _P]:
+) -> Tuple[Union[asyncio.Transport, TLSTransport], _P]:
     """
     ``loop.create_connection`` (``loop.create_unix_connection`` with
     ``unix``), with :class:`TLSTransport` when ``ssl`` is given. With
@@ -562,3 +615,10 @@ async def create_connection(
         transport.abort()
         raise
     return tls, app
+
+
+# This file is also compiled by Cython into websockets_fast._speedups.tls,
+# with the C types of _speedups/tls.pxd: on the compiled backend, its
+# TLSLayer (a C type) and the TLSTransport built on it replace the ones above.
+if __name__ == "websockets_fast.asyncio.tls" and BACKEND == "compiled":
+    from websockets_fast._speedups.tls import TLSLayer, TLSTransport  # noqa: F811, E402

@@ -18,7 +18,7 @@ import traceback
 import urllib.parse
 import weakref
 from types import TracebackType
-from typing import Any, AsyncIterator, Callable, Generator, List, Optional, Sequence, Tuple, Type
+from typing import Any, AsyncIterator, Callable, Generator, List, Optional, Sequence, Tuple, Type, Union
 
 from ..asyncio import tls
 from ..client import ClientProtocol
@@ -351,7 +351,7 @@ class Connect:
         self._wsuri = wsuri
         self.protocol: Optional[WebSocketClientProtocol] = None
 
-    async def _create_connection(self) -> Tuple[asyncio.BaseTransport, WebSocketClientProtocol]:
+    async def _create_connection(self) -> Tuple[Union[asyncio.BaseTransport, tls.TLSTransport], WebSocketClientProtocol]:
         # With ssl, our TLS layer rather than asyncio's (see asyncio/tls.py).
         kwargs = dict(self._kwargs)
         if self._unix:
