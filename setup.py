@@ -51,6 +51,8 @@ SINGLE_SOURCE = {
     "protocol": "websockets_fast/protocol.py",
     "assembler": "websockets_fast/assembler.py",
     "asyncio_connection": "websockets_fast/asyncio/connection.py",
+    # Not per-message, but the same rule: one source, no twin (issue 13).
+    "ringbuffer": "websockets_fast/_pyspeedups/ringbuffer.py",
 }
 
 
