@@ -26,8 +26,9 @@ cdef class FrameQueue:
     # In this order: the vtable of the assembler's cimport.
     @cython.locals(fins=Py_ssize_t)
     cpdef Py_ssize_t push_frames(self, list frames) except -1
-    @cython.locals(items=list, head=Py_ssize_t, capacity=Py_ssize_t)
+    @cython.locals(items=list, count=Py_ssize_t, head=Py_ssize_t, capacity=Py_ssize_t)
     cpdef pop(self)
+    @cython.locals(items=list, count=Py_ssize_t)
     cpdef push(self, item)
 
 

@@ -128,11 +128,22 @@ class FrameQueue:
 
     def push(self, item: Any, /) -> None:
         """Add ``item`` at the end; call pause() if the length rises above high."""
-        if self._items is None or self._count > self._mask:
+        if self._items is None:
+            # The common case, inline: every message finds the queue empty
+            # when it is read as fast as it comes.
+            items: List[Any] = [None] * MIN_CAPACITY
+            # The allocation may have run finalizers that pushed.
+            if self._items is None:
+                self._items = items
+                self._head = 0
+                self._mask = MIN_CAPACITY - 1
+        if self._count > self._mask:
             _make_room(self)
-        self._items[(self._head + self._count) & self._mask] = item  # type: ignore[index]  # made room
-        self._count += 1
-        if not self._paused and 0 <= self._high < self._count:
+        count = self._count
+        self._items[(self._head + count) & self._mask] = item
+        count += 1
+        self._count = count
+        if not self._paused and 0 <= self._high < count:
             self._paused = True
             if self._pause is not None:
                 self._pause()
@@ -158,18 +169,21 @@ class FrameQueue:
         ``IndexError`` when the queue is empty.
         """
         items = self._items
-        if self._count == 0 or items is None:
+        count = self._count
+        if count == 0 or items is None:
             raise IndexError("pop from an empty FrameQueue")
         head = self._head
         item = items[head]
         items[head] = None
         self._head = (head + 1) & self._mask
-        self._count -= 1
-        capacity = self._mask + 1
-        if self._count == 0:
+        count -= 1
+        self._count = count
+        if count == 0:
             self._items = None
-        elif capacity > MIN_CAPACITY and self._count <= capacity // 4:
-            _shrink(self, capacity // 2)
+        else:
+            capacity = self._mask + 1
+            if capacity > MIN_CAPACITY and count <= capacity // 4:
+                _shrink(self, capacity // 2)
         if self._paused and self._count <= self._low:
             self._paused = False
             if self._resume is not None:
