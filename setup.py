@@ -53,6 +53,8 @@ SINGLE_SOURCE = {
     "asyncio_connection": "websockets_fast/asyncio/connection.py",
     "sync_connection": "websockets_fast/sync/connection.py",
     "tls": "websockets_fast/asyncio/tls.py",
+    # Not per-message, but the same rule: one source, no twin (issue 13).
+    "ringbuffer": "websockets_fast/_pyspeedups/ringbuffer.py",
 }
 
 

@@ -11,6 +11,14 @@ is not complete yet, in storage that grows with what has arrived of it (at
 most twice that, or 4 KiB, and never more than the frame needs).
 """
 
+# Why a .pyx and a twin, not one pure-Python-mode source (issue 13): the
+# header is read through a C pointer into the caller's buffer (no slicing,
+# no int.from_bytes), the payload unmasked by xormask.h while it is copied,
+# and the parser's state kept in C fields written directly; the twin does
+# the same with struct, memoryviews and mask.py's apply_mask, the Python
+# idioms that are fast when not compiled. The two share the rules, not the
+# code: the differential tests and tests/fuzz keep them in step.
+
 from cpython.buffer cimport PyBUF_FULL_RO, PyBUF_SIMPLE, PyBuffer_IsContiguous, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.long cimport PyLong_AsLongAndOverflow, PyLong_Check, PyLong_CheckExact

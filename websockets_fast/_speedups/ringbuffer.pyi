@@ -1,5 +1,5 @@
-# Types of the compiled module built from _speedups/ringbuffer.pyx. Its pure
-# twin, websockets_fast/_pyspeedups/ringbuffer.py, has the same signatures.
+# Types of websockets_fast._speedups.ringbuffer, compiled from its one source,
+# websockets_fast/_pyspeedups/ringbuffer.py (see _speedups/ringbuffer.pxd).
 
 from typing import Any, Callable, List, Optional
 
