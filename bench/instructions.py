@@ -64,6 +64,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import select
@@ -162,8 +163,8 @@ async def echo(lib: str, count: int, tls: dict | None = None) -> int:
     """``count`` echo round trips; client and server in this process. With
     ``tls`` (the PEM files of suite._tls_files), over wss://."""
     if lib == LOOP_TLS:
-        _use_loop_tls()
-        lib = "websockets_fast"
+        with _loop_tls():
+            return await echo("websockets_fast", count, tls)
     adapter = peers.adapter(lib)
     payload = workers.make_payload(ECHO_SIZE, "random")
     settings = dict(SETTINGS, tls=tls) if tls else SETTINGS
@@ -179,9 +180,12 @@ async def echo(lib: str, count: int, tls: dict | None = None) -> int:
     return done
 
 
-def _use_loop_tls() -> None:
+@contextlib.contextmanager
+def _loop_tls():
     """Make websockets_fast's serve() and connect() hand ``ssl`` to the event
-    loop instead of our TLS layer (in this process only)."""
+    loop instead of our TLS layer, until the block ends (the test suite runs
+    the workloads in its own process, where the switch must not outlive
+    them)."""
     from websockets_fast.asyncio import tls
 
     def wrap_server_factory(protocol_factory, kwargs, handshake_timeout=None):
@@ -191,8 +195,13 @@ def _use_loop_tls() -> None:
         loop = asyncio.get_running_loop()
         return await loop.create_connection(protocol_factory, host, port, **kwargs)
 
+    saved = tls.wrap_server_factory, tls.create_connection
     tls.wrap_server_factory = wrap_server_factory
     tls.create_connection = create_connection
+    try:
+        yield
+    finally:
+        tls.wrap_server_factory, tls.create_connection = saved
 
 
 async def push(lib: str, count: int) -> int:
