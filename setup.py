@@ -77,6 +77,24 @@ def _stage_pxd():
     return root
 
 
+def _drop_stale_c(sources):
+    """
+    Delete the generated C of every module older than a _speedups/*.pxd, so
+    that cythonize regenerates it. Cython tracks dependencies by file name:
+    the augmenting .pxd of a module compiled from another folder's .py, and
+    the .pxd files it cimports through the staged include path, escape it,
+    and an in-place rebuild after a change to a .pxd alone kept the old C.
+    """
+    pxds = glob.glob(os.path.join("_speedups", "*.pxd"))
+    if not pxds:
+        return
+    newest = max(os.path.getmtime(path) for path in pxds)
+    for source in sources:
+        generated = os.path.splitext(source)[0] + ".c"
+        if os.path.exists(generated) and os.path.getmtime(generated) < newest:
+            os.remove(generated)
+
+
 def _extensions():
     reason = _wants_extensions()
     if reason is not None:
@@ -97,6 +115,7 @@ def _extensions():
         )
 
     include_path = ["_speedups", _stage_pxd()]
+    _drop_stale_c(glob.glob(os.path.join("_speedups", "*.pyx")) + list(SINGLE_SOURCE.values()))
     twinned = [
         extension(os.path.splitext(os.path.basename(path))[0], path)
         for path in sorted(glob.glob(os.path.join("_speedups", "*.pyx")))
