@@ -775,7 +775,7 @@ class Connection:
             else:
                 # uvloop: the size counts both its own buffer and the
                 # bytes of libuv's queued write requests.
-                idle = not self._uv_buffered() and not self._uv_closing()
+                idle = not self._uv_buffered(transport) and not self._uv_closing(transport)
             if idle:
                 sent = send_some(fd, data)
                 if sent == len(data):
@@ -987,8 +987,10 @@ class Connection:
         elif _is_uvloop_tcp(transport):
             sock = transport.get_extra_info("socket")
             if sock is not None:
-                self._uv_buffered = transport.get_write_buffer_size
-                self._uv_closing = transport.is_closing
+                # The class's functions, shared by every connection: bound
+                # methods would cost 128 bytes per idle connection.
+                self._uv_buffered = type(transport).get_write_buffer_size
+                self._uv_closing = type(transport).is_closing
                 self._raw_fd = sock.fileno()
         self.recv_messages = Assembler(
             self._max_queue,
