@@ -11,7 +11,7 @@ cimport cython
 
 from websockets_fast._speedups.assembler cimport Assembler as CompiledAssembler
 from websockets_fast._speedups.framefields cimport object as FrameFields
-from websockets_fast._speedups.frames cimport FrameParser as CompiledFrameParser, send_some
+from websockets_fast._speedups.frames cimport FrameParser as CompiledFrameParser, recv_some, send_some
 from websockets_fast._speedups.protocol cimport Protocol as CompiledProtocol
 
 # The Opcode members that the .py file imports from frames, as C globals:
@@ -55,6 +55,7 @@ cdef class Connection:
     cdef public Py_ssize_t _raw_fd
     cdef public object _uv_buffered
     cdef public object _uv_closing
+    cdef public bint _own_reader
     cdef object __weakref__
     cdef dict __dict__
 
@@ -69,6 +70,8 @@ cdef class Connection:
     cpdef _set_connection_exc(self, exc)
     cpdef _wake_reader(self)
     cpdef _parse_unparsed(self)
+    cpdef _resume_transport_reading(self)
+    cdef _data_received(self, data)
     @cython.locals(protocol=CompiledProtocol, parser=CompiledFrameParser)
     cdef _receive(self, data)
     @cython.locals(event=FrameFields)

@@ -48,6 +48,7 @@ cdef extern from "Python.h":
 
 __all__ = [
     "parse_header", "serialize_header", "build_frame", "append_frame", "FrameParser", "SPLIT_FRAME_SIZE", "send_some",
+    "recv_some",
 ]
 
 # append_frame() appends an unmasked bytes payload of at least this many
@@ -380,6 +381,62 @@ cpdef Py_ssize_t send_some(int fd, data) except -1:
     finally:
         PyBuffer_Release(&view)
     return sent
+
+
+cdef extern from *:
+    """
+    #if defined(_WIN32)
+    static Py_ssize_t wsf_recv(int fd, char *buf, Py_ssize_t len) { errno = EBADF; return -1; }
+    #else
+    #include <errno.h>
+    #include <sys/socket.h>
+    static Py_ssize_t wsf_recv(int fd, char *buf, Py_ssize_t len) {
+        ssize_t got;
+        do {
+            got = recv(fd, buf, (size_t)len, MSG_DONTWAIT);
+        } while (got < 0 && errno == EINTR);
+        return (Py_ssize_t)got;
+    }
+    #endif
+    static int wsf_would_block(void) { return errno == EAGAIN || errno == EWOULDBLOCK; }
+    """
+    Py_ssize_t wsf_recv(int fd, char *buf, Py_ssize_t length) nogil
+    int wsf_would_block() nogil
+
+from libc.errno cimport errno
+from libc.string cimport strerror
+
+# Where recv_some() reads before copying what arrived into a bytes object of
+# that size. Reading into a new bytes object of the largest size, as
+# sock.recv() does, costs a large malloc and a realloc per read, more than
+# the copy. One buffer serves every connection of the process: it is only
+# used with the GIL held, from the recv() to the copy.
+cdef enum:
+    RECV_BUFFER_SIZE = 65536
+cdef char _recv_buffer[RECV_BUFFER_SIZE]
+
+
+cpdef object recv_some(int fd, Py_ssize_t size):
+    """Receive what a socket holds, at most ``size`` bytes; never block.
+
+    ``fd`` is the file descriptor of a connected, non-blocking stream socket
+    (POSIX only). Returns the bytes received, ``b""`` at the end of the
+    stream, or None when nothing is there yet. An error (the connection
+    reset, say) raises the matching :exc:`OSError`. At most 64 KiB are read
+    at once, whatever ``size``.
+    """
+    cdef Py_ssize_t got
+    if size <= 0:
+        raise ValueError("size must be > 0")
+    if size > RECV_BUFFER_SIZE:
+        size = RECV_BUFFER_SIZE
+    got = wsf_recv(fd, _recv_buffer, size)
+    if got < 0:
+        if wsf_would_block():
+            return None
+        code = errno
+        raise OSError(code, strerror(code).decode("utf-8", "replace"))
+    return PyBytes_FromStringAndSize(_recv_buffer, got)
 
 
 cdef bytes _build_frame(fin, opcode, payload, rsv, mask_key):

@@ -6,8 +6,10 @@ directly and check that they agree on random and adversarial input.
 """
 
 import enum
+import errno
 import importlib
 import os
+import socket
 import struct
 import tracemalloc
 
@@ -1135,3 +1137,72 @@ def test_send_some(module):
         right.close()
         sent = [module.send_some(left.fileno(), b"abc") for _ in range(3)]
         assert sent[-1] == 0
+
+
+# recv_some: what the asyncio connection reads from its socket directly.
+
+
+def tcp_pair():
+    """A connected pair of non-blocking TCP sockets on 127.0.0.1."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+    client.setblocking(False)
+    server.setblocking(False)
+    return client, server
+
+
+@pytest.mark.skipif(os.name != "posix", reason="sockets are file descriptors on POSIX only")
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+def test_recv_some(module):
+    import select
+
+    left, right = tcp_pair()
+    with left, right:
+        # Nothing there yet: None, at once.
+        assert module.recv_some(right.fileno(), 100) is None
+        left.sendall(b"abcdefgh")
+        select.select([right], [], [], 10)
+        assert module.recv_some(right.fileno(), 3) == b"abc"
+        assert module.recv_some(right.fileno(), 100) == b"defgh"
+        assert module.recv_some(right.fileno(), 100) is None
+        # At most 64 KiB at once, whatever the size asked.
+        left.setblocking(True)
+        left.sendall(b"x" * 100_000)
+        received = b""
+        for _ in range(1000):
+            select.select([right], [], [], 10)
+            chunk = module.recv_some(right.fileno(), 1 << 20)
+            if chunk is None:
+                continue
+            assert 0 < len(chunk) <= 65536
+            received += chunk
+            if len(received) == 100_000:
+                break
+        assert received == b"x" * 100_000
+        # The end of the stream: b"", every time.
+        left.shutdown(socket.SHUT_WR)
+        select.select([right], [], [], 10)
+        assert module.recv_some(right.fileno(), 100) == b""
+        assert module.recv_some(right.fileno(), 100) == b""
+        with pytest.raises(ValueError):
+            module.recv_some(right.fileno(), 0)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="sockets are file descriptors on POSIX only")
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+def test_recv_some_errors(module):
+    import select
+
+    left, right = tcp_pair()
+    with left, right:
+        # A reset (close with SO_LINGER 0 sends RST): ConnectionResetError.
+        left.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        left.close()
+        select.select([right], [], [], 10)
+        with pytest.raises(ConnectionResetError):
+            module.recv_some(right.fileno(), 100)
+    # Not a file descriptor: the OSError of the system call.
+    with pytest.raises(OSError) as caught:
+        module.recv_some(-1, 100)
+    assert caught.value.errno == errno.EBADF

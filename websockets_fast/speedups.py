@@ -39,6 +39,7 @@ __all__ = [
     "build_frame",
     "append_frame",
     "send_some",
+    "recv_some",
     "SPLIT_FRAME_SIZE",
     "FrameParser",
     "parse_request",
@@ -95,6 +96,7 @@ if TYPE_CHECKING:
         append_frame,
         build_frame,
         parse_header,
+        recv_some,
         send_some,
         serialize_header,
     )
@@ -112,6 +114,7 @@ else:
     build_frame = _frames.build_frame
     append_frame = _frames.append_frame
     send_some = _frames.send_some
+    recv_some = _frames.recv_some
     SPLIT_FRAME_SIZE = _frames.SPLIT_FRAME_SIZE
     FrameParser = _frames.FrameParser
     parse_request = _http.parse_request

@@ -13,6 +13,7 @@ A frame header is 2 to 14 bytes::
 
 from __future__ import annotations
 
+import errno
 import operator
 import os
 import struct
@@ -34,6 +35,7 @@ __all__ = [
     "FrameParser",
     "SPLIT_FRAME_SIZE",
     "send_some",
+    "recv_some",
 ]
 
 _Buffer = Union[bytes, bytearray, memoryview]
@@ -264,6 +266,30 @@ def send_some(fd: int, data: _Buffer) -> int:
         return os.write(fd, data)
     except OSError:
         return 0
+
+
+def recv_some(fd: int, size: int) -> Optional[bytes]:
+    """Receive what a socket holds, at most ``size`` bytes; never block.
+
+    ``fd`` is the file descriptor of a connected, non-blocking stream socket
+    (POSIX only). Returns the bytes received, ``b""`` at the end of the
+    stream, or None when nothing is there yet. An error (the connection
+    reset, say) raises the matching :exc:`OSError`. At most 64 KiB are read
+    at once, whatever ``size``.
+    """
+    if size <= 0:
+        raise ValueError("size must be > 0")
+    if os.name != "posix":
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+    # os.read: recv() without flags, on a non-blocking socket.
+    try:
+        return os.read(fd, min(size, _RECV_SIZE))
+    except (BlockingIOError, InterruptedError):
+        return None
+
+
+# The compiled twin reads into a buffer of this size.
+_RECV_SIZE = 65536
 
 
 def _size_limit(value: Optional[int], name: str) -> Optional[int]:

@@ -13,6 +13,7 @@ __all__ = [
     "FrameParser",
     "SPLIT_FRAME_SIZE",
     "send_some",
+    "recv_some",
 ]
 
 _Buffer = Union[bytes, bytearray, memoryview]
@@ -32,6 +33,7 @@ def append_frame(
     writes: List[Any], fin: bool, opcode: int, payload: _Buffer, rsv: int = 0, mask_key: _MaskKey = None
 ) -> None: ...
 def send_some(fd: int, data: _Buffer) -> int: ...
+def recv_some(fd: int, size: int) -> Optional[bytes]: ...
 
 class FrameParser:
     exc: Optional[Exception]

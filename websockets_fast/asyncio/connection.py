@@ -40,7 +40,7 @@ from websockets_fast.exceptions import (
 from websockets_fast.frames import OP_BINARY, OP_CONT, OP_PONG, OP_TEXT, CloseCode
 from websockets_fast.http11 import Request, RequestParser, Response, ResponseParser
 from websockets_fast.protocol import OPEN, PARSE_SLICE
-from websockets_fast.speedups import BACKEND, send_some
+from websockets_fast.speedups import BACKEND, recv_some, send_some
 
 if TYPE_CHECKING:
     import uuid
@@ -129,6 +129,7 @@ class Connection:
         "_raw_fd",
         "_uv_buffered",
         "_uv_closing",
+        "_own_reader",
         "__weakref__",
         # Programs attach their own attributes (ws.user = ...), as websockets
         # allows. The dict only exists once they do; until then it costs a
@@ -212,6 +213,7 @@ class Connection:
         self._raw_fd = -1
         self._uv_buffered: Any = None
         self._uv_closing: Any = None
+        self._own_reader = False
 
     # Attributes
 
@@ -827,7 +829,7 @@ class Connection:
             if self._unparsed is not None:
                 self._parse_unparsed()
             if not self._reading_held and not self._lost:
-                self.transport.resume_reading()
+                self._resume_transport_reading()
 
     def _write_failed(self, exc: BaseException) -> None:
         if self.protocol.debug:
@@ -984,6 +986,19 @@ class Connection:
             sock = getattr(transport, "_sock", None)
             if sock is not None and hasattr(transport, "_buffer") and hasattr(transport, "_conn_lost"):
                 self._raw_fd = sock.fileno()
+                # Reading, too (see _read_socket), unless a subclass handles
+                # data_received itself. Compiled only: in Python, this costs
+                # what the transport's reader does. After the transport's own
+                # reader is set: that is the next callback of the loop.
+                if (
+                    BACKEND == "compiled"
+                    and type(self).data_received is Connection.data_received
+                    and hasattr(self.loop, "_add_reader")
+                    and hasattr(transport, "_read_ready")
+                    and hasattr(transport, "_fatal_error")
+                ):
+                    self._own_reader = True
+                    self.loop.call_soon(self._read_for_transport)
         elif _is_uvloop_tcp(transport):
             sock = transport.get_extra_info("socket")
             if sock is not None:
@@ -1010,9 +1025,59 @@ class Connection:
         # Reading stays paused while held by a full write buffer (see
         # data_received); resume_writing() resumes it then.
         if not self._reading_held and not self.recv_messages.paused:
-            self.transport.resume_reading()
+            self._resume_transport_reading()
+
+    def _resume_transport_reading(self) -> None:
+        self.transport.resume_reading()
+        if self._own_reader:
+            # The transport put its own reader back.
+            self._read_for_transport()
+
+    def _read_for_transport(self) -> None:
+        """Become the reader of the socket in place of the transport's
+        ``_read_ready`` (scheduled by connection_made, and after each resume
+        of reading)."""
+        transport: Any = self.transport
+        if not self._lost and transport.is_reading():
+            # Replaces the transport's reader. Its pause_reading(), close()
+            # and abort() remove this one as they would theirs.
+            loop: Any = self.loop  # a selector loop: checked in connection_made
+            loop._add_reader(self._raw_fd, self._read_socket)
+
+    def _read_socket(self) -> None:
+        """Read the socket as asyncio's transport does, in compiled code.
+
+        asyncio's ``_SelectorSocketTransport._read_ready`` is Python code
+        that asks ``sock.recv()`` for 64 KiB, allocated and shrunk on every
+        read: on small messages, it costs more than handling the message.
+        What is unusual goes back to the transport, which handles it its
+        own way: the end of the stream (which the transport reads again)
+        and errors.
+        """
+        transport: Any = self.transport
+        if transport._conn_lost:
+            return
+        try:
+            data = recv_some(self._raw_fd, READ_SIZE)
+        except OSError as exc:
+            transport._fatal_error(exc, "Fatal read error on socket transport")
+            return
+        if data is None:
+            return
+        if not data:
+            transport._read_ready()
+            return
+        try:
+            self._data_received(data)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            transport._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
 
     def data_received(self, data: bytes) -> None:
+        self._data_received(data)
+
+    def _data_received(self, data: bytes) -> None:
         # A read of one large frame (or its rest) goes in one piece.
         if len(data) > PARSE_SLICE and self._open and self.protocol.next_slice(data) < len(data):
             self._unparsed = memoryview(data)
@@ -1119,6 +1184,7 @@ class Connection:
         # number may then be given to another file.
         self._raw_fd = -1
         self._uv_buffered = self._uv_closing = None
+        self._own_reader = False
         # receive_eof() is idempotent: this makes the state CLOSED for sure.
         self.protocol.receive_eof()
         self.protocol.data_to_send()  # nothing can be written any more
@@ -1158,7 +1224,7 @@ class Connection:
         if self._reading_held:
             self._reading_held = False
             if not self._lost and not self.recv_messages.paused:
-                self.transport.resume_reading()
+                self._resume_transport_reading()
         self._wake_drain_waiters()
 
 

@@ -161,7 +161,7 @@ class ServerConnection(Connection, asyncio.Protocol):
         if self._reading_held:
             self._reading_held = False
             if not self._lost and not self.recv_messages.paused:
-                self.transport.resume_reading()
+                self._resume_transport_reading()
 
     def _internal_error(self) -> Response:
         return self.protocol.reject(
