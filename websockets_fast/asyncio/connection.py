@@ -377,6 +377,11 @@ class Connection:
                         message = messages.take(decode)
                         if message is not None:
                             return message
+                    if self._pending:
+                        # The coroutine yields to the loop here: what send()
+                        # gathered goes now, not in a later iteration of the
+                        # loop, so the peer can answer it sooner.
+                        self._write_gathered()
                     self._recv_waiter = waiter = self.loop.create_future()
                     try:
                         await waiter
