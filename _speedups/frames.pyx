@@ -48,7 +48,7 @@ cdef extern from "Python.h":
 
 __all__ = [
     "parse_header", "serialize_header", "build_frame", "append_frame", "FrameParser", "SPLIT_FRAME_SIZE", "send_some",
-    "recv_some",
+    "recv_some", "build_data_frame",
 ]
 
 # append_frame() appends an unmasked bytes payload of at least this many
@@ -440,16 +440,27 @@ cpdef object recv_some(int fd, Py_ssize_t size):
 
 
 cdef bytes _build_frame(fin, opcode, payload, rsv, mask_key):
+    return _build_payload(fin, _small_index(opcode), payload, _small_index(rsv), mask_key)
+
+
+cpdef bytes build_data_frame(int opcode, payload, mask_key=None):
+    """Return ``build_frame(True, opcode, payload, 0, mask_key)``.
+
+    A message in one frame, with the opcode as a C int: what the protocol's
+    hot path of sending calls, without build_frame's conversions.
+    """
+    return _build_payload(True, opcode, payload, 0, mask_key)
+
+
+cdef bytes _build_payload(bint fin, int opcode, payload, int rsv, mask_key):
     cdef Py_buffer view
-    cdef int c_opcode = _small_index(opcode)
-    cdef int c_rsv = _small_index(rsv)
     if PyBytes_CheckExact(payload):
         # bytes, what send_text/send_binary get most: no buffer export.
-        return _build(fin, c_opcode, <const unsigned char *>PyBytes_AS_STRING(payload),
-                      PyBytes_GET_SIZE(payload), c_rsv, mask_key, False)
+        return _build(fin, opcode, <const unsigned char *>PyBytes_AS_STRING(payload),
+                      PyBytes_GET_SIZE(payload), rsv, mask_key, False)
     _get_buffer(payload, &view)
     try:
-        return _build(fin, c_opcode, <const unsigned char *>view.buf, view.len, c_rsv, mask_key, False)
+        return _build(fin, opcode, <const unsigned char *>view.buf, view.len, rsv, mask_key, False)
     finally:
         PyBuffer_Release(&view)
 

@@ -9,7 +9,7 @@ cimport cython
 
 # The C functions and type, under the names the .py file imports them by
 # (from speedups): the compiled build calls them in C.
-from websockets_fast._speedups.frames cimport FrameParser as CompiledFrameParser, append_frame, build_frame
+from websockets_fast._speedups.frames cimport FrameParser as CompiledFrameParser, append_frame, build_data_frame, build_frame
 
 # The Opcode members that the .py file imports from frames, as C globals:
 # the per-frame paths read them without a lookup in the module's dict.

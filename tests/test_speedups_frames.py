@@ -571,6 +571,18 @@ def test_same_build_frame(args, payload):
 
 @needs_compiled
 @PROPERTY
+@given(st.integers(-2, 17), st.binary(max_size=300), st.sampled_from([bytes, bytearray, memoryview]),
+       st.one_of(st.none(), st.binary(min_size=3, max_size=5)))
+def test_same_build_data_frame(opcode, payload, kind, mask_key):
+    # build_frame(True, opcode, payload, 0, mask_key), in both twins.
+    payload = kind(payload)
+    expected = outcome(PURE.build_frame, True, opcode, payload, 0, mask_key)
+    assert outcome(COMPILED.build_data_frame, opcode, payload, mask_key) == expected
+    assert outcome(PURE.build_data_frame, opcode, payload, mask_key) == expected
+
+
+@needs_compiled
+@PROPERTY
 @given(header_args, st.sampled_from([0, 1, 125, 65535, 65536, 70000]), st.sampled_from([bytes, bytearray]))
 def test_same_append_frame(args, length, kind):
     fin, opcode, _, rsv, mask_key = args

@@ -46,6 +46,7 @@ from websockets_fast.speedups import (
     FrameTooLarge,
     Utf8Validator,
     append_frame,
+    build_data_frame,
     build_frame,
     parse_header,
     validate_utf8,
@@ -672,7 +673,7 @@ class Protocol:
             mask_key = self._mask_key
             if mask_key is None and len(data) >= SPLIT_FRAME_SIZE:
                 return None
-            return build_frame(True, opcode, data, 0, mask_key)
+            return build_data_frame(opcode, data, mask_key)
         return None
 
     def _send_data(self, opcode: int, data: BytesLike, fin: bool) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "append_frame",
     "send_some",
     "recv_some",
+    "build_data_frame",
     "SPLIT_FRAME_SIZE",
     "FrameParser",
     "parse_request",
@@ -94,6 +95,7 @@ if TYPE_CHECKING:
         SPLIT_FRAME_SIZE,
         FrameParser,
         append_frame,
+        build_data_frame,
         build_frame,
         parse_header,
         recv_some,
@@ -112,6 +114,7 @@ else:
     parse_header = _frames.parse_header
     serialize_header = _frames.serialize_header
     build_frame = _frames.build_frame
+    build_data_frame = _frames.build_data_frame
     append_frame = _frames.append_frame
     send_some = _frames.send_some
     recv_some = _frames.recv_some

@@ -36,6 +36,7 @@ __all__ = [
     "SPLIT_FRAME_SIZE",
     "send_some",
     "recv_some",
+    "build_data_frame",
 ]
 
 _Buffer = Union[bytes, bytearray, memoryview]
@@ -220,6 +221,15 @@ def build_frame(fin: bool, opcode: int, payload: _Buffer, rsv: int = 0, mask_key
     if mask_key is not None:
         return header + apply_mask(payload, mask_key)
     return header + payload
+
+
+def build_data_frame(opcode: int, payload: _Buffer, mask_key: _MaskKey = None) -> bytes:
+    """Return ``build_frame(True, opcode, payload, 0, mask_key)``.
+
+    A message in one frame, with the opcode as a C int: what the protocol's
+    hot path of sending calls, without build_frame's conversions.
+    """
+    return build_frame(True, opcode, payload, 0, mask_key)
 
 
 # append_frame() appends an unmasked bytes payload of at least this many

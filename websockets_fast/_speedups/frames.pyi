@@ -14,6 +14,7 @@ __all__ = [
     "SPLIT_FRAME_SIZE",
     "send_some",
     "recv_some",
+    "build_data_frame",
 ]
 
 _Buffer = Union[bytes, bytearray, memoryview]
@@ -29,6 +30,7 @@ def serialize_header(
     fin: bool, opcode: int, length: int, rsv: int = 0, mask_key: Optional[_Buffer] = None
 ) -> bytes: ...
 def build_frame(fin: bool, opcode: int, payload: _Buffer, rsv: int = 0, mask_key: _MaskKey = None) -> bytes: ...
+def build_data_frame(opcode: int, payload: _Buffer, mask_key: _MaskKey = None) -> bytes: ...
 def append_frame(
     writes: List[Any], fin: bool, opcode: int, payload: _Buffer, rsv: int = 0, mask_key: _MaskKey = None
 ) -> None: ...
