@@ -44,6 +44,9 @@ cdef extern from "Python.h":
     int _PyBytes_Resize(PyObject **, Py_ssize_t) except -1
     char *_bytes_data "PyBytes_AS_STRING"(PyObject *)
     const Py_ssize_t PY_SSIZE_T_MAX
+    # An ASCII str of a given length, filled in before anyone sees it.
+    object PyUnicode_New(Py_ssize_t, Py_UCS4)
+    void *PyUnicode_DATA(object)
 
 
 __all__ = [
@@ -762,9 +765,23 @@ cdef class FrameParser:
             opcode == 1 or (opcode == 0 and self._message_text))
 
     cdef int _deliver(self, bint fin, int rsv, int opcode, bytes payload, list frames, Py_ssize_t validated) except -1:
+        cdef Py_ssize_t length
         if self._frame_class is None:
             frames.append((fin, rsv, opcode, payload))
             return 0
+        if self._messages and fin and rsv == 0 and (opcode == 1 or opcode == 2):
+            # feed_messages(): a whole message as its payload, no frame.
+            if opcode == 2:
+                frames.append(payload)
+                return 0
+            length = PyBytes_GET_SIZE(payload)
+            if _is_ascii(<const unsigned char *>PyBytes_AS_STRING(payload), length):
+                # ASCII needs no validation, and its str holds a byte per
+                # character, as the bytes did: the queue's memory bound holds.
+                text = PyUnicode_New(length, 127)
+                memcpy(PyUnicode_DATA(text), PyBytes_AS_STRING(payload), length)
+                frames.append(text)
+                return 0
         if self.utf8 is not None and (opcode == 1 or (opcode == 0 and self._message_text)):
             self._check_text(fin, opcode, payload, validated)
         frame = PyType_GenericAlloc(self._frame_class, 0)
@@ -955,6 +972,17 @@ cdef class FrameParser:
         Each frame is ``(fin: bool, rsv: int, opcode: int, payload: bytes)``,
         or a ``frame_class`` object in message mode.
         """
+        return self._feed_data(data, False)
+
+    cpdef list feed_messages(self, data):
+        """As :meth:`feed`, except that, in message mode, a data frame that is
+        a whole message (FIN, TEXT or BINARY, no RSV bit) comes as its
+        payload instead of a frame: ``bytes`` for BINARY, ``str`` for TEXT
+        that is all ASCII. Other TEXT stays a frame (validated as by feed()).
+        """
+        return self._feed_data(data, True)
+
+    cdef list _feed_data(self, data, bint messages):
         cdef Py_buffer view
         cdef list frames = []
         if self._feeding:
@@ -965,6 +993,7 @@ cdef class FrameParser:
         if PyBytes_CheckExact(data):
             # bytes, what the event loop hands over: no buffer export needed.
             self._feeding = True
+            self._messages = messages
             try:
                 self._feed_or_fail(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), frames)
             finally:
@@ -972,6 +1001,7 @@ cdef class FrameParser:
             return frames
         _get_buffer(data, &view)
         self._feeding = True
+        self._messages = messages
         try:
             self._feed_or_fail(<const unsigned char *>view.buf, view.len, frames)
         finally:
