@@ -142,6 +142,13 @@ def _as_str(data: BytesLike) -> str:
     return str(data, "utf-8")
 
 
+def _whole_message(data: Union[bytes, str], decode: Optional[bool]) -> Data:
+    """A whole message queued as its payload (see Assembler.put), as ``decode`` asks."""
+    if isinstance(data, bytes):
+        return _as_str(data) if decode else data
+    return data.encode() if decode is False else data
+
+
 class Assembler:
     """
     Queue of incoming data frames that hands out whole messages or fragments.
@@ -253,12 +260,9 @@ class Assembler:
             frame = queue.pop()
             # A whole message as its payload (see put()); it comes only
             # between messages, never inside a fragmented one.
-            if type(frame) is bytes:
+            if type(frame) is bytes or type(frame) is str:
                 self.complete -= 1
-                return _as_str(frame) if decode else frame
-            if type(frame) is str:
-                self.complete -= 1
-                return frame.encode() if decode is False else frame
+                return _whole_message(frame, decode)
             if self._first is None:
                 # A C int in the compiled build (see assembler.pxd).
                 opcode = frame.opcode
@@ -336,9 +340,7 @@ class Assembler:
             self.complete -= 1
             self._streaming = False
             self._decoder = None
-            if type(frame) is bytes:
-                return (_as_str(frame) if decode else frame), True
-            return (frame.encode() if decode is False else frame), True
+            return _whole_message(frame, decode), True
         if not self._streaming:
             self._start_stream(frame.opcode == OP_TEXT, decode)
         fin = frame.fin
