@@ -527,6 +527,27 @@ cdef inline bint _is_ascii(const unsigned char *p, Py_ssize_t length) noexcept:
     return (seen & 0x8080808080808080ULL) == 0
 
 
+cdef inline bint _is_ascii_unmasked(const unsigned char *p, Py_ssize_t length, const unsigned char *key) noexcept:
+    """Whether ``p`` unmasked with ``key`` (NULL: not masked) is ASCII."""
+    cdef uint64_t seen = 0
+    cdef uint64_t word, key8
+    cdef Py_ssize_t i = 0
+    if key == NULL:
+        return _is_ascii(p, length)
+    # Byte j of the payload goes with key[j % 4]: at an offset that is a
+    # multiple of 8, a word goes with the key twice over.
+    memcpy(&key8, key, 4)
+    memcpy(<unsigned char *>&key8 + 4, key, 4)
+    while i + 8 <= length:
+        memcpy(&word, p + i, 8)
+        seen |= word ^ key8
+        i += 8
+    while i < length:
+        seen |= p[i] ^ key[i & 3]
+        i += 1
+    return (seen & 0x8080808080808080ULL) == 0
+
+
 def _utf8_error(data, continuation):
     """The UnicodeDecodeError for a text frame that failed validation."""
     if continuation:
@@ -840,7 +861,19 @@ cdef class FrameParser:
 
     cdef int _emit(self, Header *h, const unsigned char *src, list frames) except -1:
         cdef Py_ssize_t length = <Py_ssize_t>h.length
-        cdef bytes payload = PyBytes_FromStringAndSize(NULL, length)
+        cdef bytes payload
+        if (self._messages and h.opcode == 1 and h.fin and h.rsv == 0 and self._frame_class is not None
+                and _is_ascii_unmasked(src, length, h.key if h.masked else NULL)):
+            # feed_messages() and ASCII text (see _deliver): unmasked
+            # straight into the str, with no bytes object in between.
+            text = PyUnicode_New(length, 127)
+            if h.masked:
+                _xor(src, <unsigned char *>PyUnicode_DATA(text), length, h.key)
+            else:
+                memcpy(PyUnicode_DATA(text), src, length)
+            frames.append(text)
+            return 0
+        payload = PyBytes_FromStringAndSize(NULL, length)
         if h.masked:
             _xor(src, <unsigned char *>PyBytes_AS_STRING(payload), length, h.key)
         else:

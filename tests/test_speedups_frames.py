@@ -1031,6 +1031,23 @@ def test_feed_messages_ascii_text_is_a_compact_str(module, size):
 
 
 @pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+@pytest.mark.parametrize("key", [b"\xff\x80\x7f\x00", b"\x00\x00\x00\x80"])
+def test_feed_messages_ascii_seen_through_the_mask(module, key):
+    # Masked bytes with the high bit set may be ASCII once unmasked, and the
+    # other way round: the non-ASCII byte at every position of every length
+    # up to three words, whichever byte of the key it meets.
+    for length in range(25):
+        text = bytes(65 + i % 26 for i in range(length))
+        (item,) = message_parser(module).feed_messages(build_frame(True, 1, text, mask_key=key))
+        assert type(item) is str and item == text.decode()
+        for position in range(length):
+            latin = text[:position] + b"\xc2\xa0"[: 2 if position < length - 1 else 1] + text[position + 2 :]
+            parser = message_parser(module, utf8=False)
+            (frame,) = parser.feed_messages(build_frame(True, 1, latin, mask_key=key))
+            assert type(frame) is Slotted and frame.data == latin
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
 def test_feed_messages_errors_as_feed(module):
     cases = [
         (masked(1, b"ok") + masked(1, b"\xff") + masked(2, b"dropped"), {}),
