@@ -15,6 +15,7 @@ cdef int OP_TEXT
 cdef object _as_bytes(object data)
 @cython.locals(raw=bytes)
 cdef object _as_str(object data)
+cdef object _whole_message(object data, object decode)
 
 
 cdef class Assembler:

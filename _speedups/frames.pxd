@@ -70,6 +70,8 @@ cdef class FrameParser:
     # allocation may run finalizers) call Python code midway, which must not
     # feed or re-initialise this parser under the feet of the running feed.
     cdef bint _feeding
+    # While feed_messages() runs: whole data messages go as their payload.
+    cdef bint _messages
 
     cdef int _check_message(self, Header *h) except -1
     cdef int _start_message(self, Header *h) noexcept
@@ -84,3 +86,5 @@ cdef class FrameParser:
     cdef int _feed(self, const unsigned char *data, Py_ssize_t end, list frames) except -1
     cdef int _feed_or_fail(self, const unsigned char *data, Py_ssize_t end, list frames) except -1
     cpdef list feed(self, data)
+    cpdef list feed_messages(self, data)
+    cdef list _feed_data(self, data, bint messages)

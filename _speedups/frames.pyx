@@ -44,6 +44,9 @@ cdef extern from "Python.h":
     int _PyBytes_Resize(PyObject **, Py_ssize_t) except -1
     char *_bytes_data "PyBytes_AS_STRING"(PyObject *)
     const Py_ssize_t PY_SSIZE_T_MAX
+    # An ASCII str of a given length, filled in before anyone sees it.
+    object PyUnicode_New(Py_ssize_t, Py_UCS4)
+    void *PyUnicode_DATA(object)
 
 
 __all__ = [
@@ -592,6 +595,27 @@ cdef inline bint _is_ascii(const unsigned char *p, Py_ssize_t length) noexcept:
     return (seen & 0x8080808080808080ULL) == 0
 
 
+cdef inline bint _is_ascii_unmasked(const unsigned char *p, Py_ssize_t length, const unsigned char *key) noexcept:
+    """Whether ``p`` unmasked with ``key`` (NULL: not masked) is ASCII."""
+    cdef uint64_t seen = 0
+    cdef uint64_t word, key8
+    cdef Py_ssize_t i = 0
+    if key == NULL:
+        return _is_ascii(p, length)
+    # Byte j of the payload goes with key[j % 4]: at an offset that is a
+    # multiple of 8, a word goes with the key twice over.
+    memcpy(&key8, key, 4)
+    memcpy(<unsigned char *>&key8 + 4, key, 4)
+    while i + 8 <= length:
+        memcpy(&word, p + i, 8)
+        seen |= word ^ key8
+        i += 8
+    while i < length:
+        seen |= p[i] ^ key[i & 3]
+        i += 1
+    return (seen & 0x8080808080808080ULL) == 0
+
+
 def _utf8_error(data, continuation):
     """The UnicodeDecodeError for a text frame that failed validation."""
     if continuation:
@@ -830,9 +854,23 @@ cdef class FrameParser:
             opcode == 1 or (opcode == 0 and self._message_text))
 
     cdef int _deliver(self, bint fin, int rsv, int opcode, bytes payload, list frames, Py_ssize_t validated) except -1:
+        cdef Py_ssize_t length
         if self._frame_class is None:
             frames.append((fin, rsv, opcode, payload))
             return 0
+        if self._messages and fin and rsv == 0 and (opcode == 1 or opcode == 2):
+            # feed_messages(): a whole message as its payload, no frame.
+            if opcode == 2:
+                frames.append(payload)
+                return 0
+            length = PyBytes_GET_SIZE(payload)
+            if _is_ascii(<const unsigned char *>PyBytes_AS_STRING(payload), length):
+                # ASCII needs no validation, and its str holds a byte per
+                # character, as the bytes did: the queue's memory bound holds.
+                text = PyUnicode_New(length, 127)
+                memcpy(PyUnicode_DATA(text), PyBytes_AS_STRING(payload), length)
+                frames.append(text)
+                return 0
         if self.utf8 is not None and (opcode == 1 or (opcode == 0 and self._message_text)):
             self._check_text(fin, opcode, payload, validated)
         frame = PyType_GenericAlloc(self._frame_class, 0)
@@ -891,7 +929,19 @@ cdef class FrameParser:
 
     cdef int _emit(self, Header *h, const unsigned char *src, list frames) except -1:
         cdef Py_ssize_t length = <Py_ssize_t>h.length
-        cdef bytes payload = PyBytes_FromStringAndSize(NULL, length)
+        cdef bytes payload
+        if (self._messages and h.opcode == 1 and h.fin and h.rsv == 0 and self._frame_class is not None
+                and _is_ascii_unmasked(src, length, h.key if h.masked else NULL)):
+            # feed_messages() and ASCII text (see _deliver): unmasked
+            # straight into the str, with no bytes object in between.
+            text = PyUnicode_New(length, 127)
+            if h.masked:
+                _xor(src, <unsigned char *>PyUnicode_DATA(text), length, h.key)
+            else:
+                memcpy(PyUnicode_DATA(text), src, length)
+            frames.append(text)
+            return 0
+        payload = PyBytes_FromStringAndSize(NULL, length)
         if h.masked:
             _xor(src, <unsigned char *>PyBytes_AS_STRING(payload), length, h.key)
         else:
@@ -1023,6 +1073,17 @@ cdef class FrameParser:
         Each frame is ``(fin: bool, rsv: int, opcode: int, payload: bytes)``,
         or a ``frame_class`` object in message mode.
         """
+        return self._feed_data(data, False)
+
+    cpdef list feed_messages(self, data):
+        """As :meth:`feed`, except that, in message mode, a data frame that is
+        a whole message (FIN, TEXT or BINARY, no RSV bit) comes as its
+        payload instead of a frame: ``bytes`` for BINARY, ``str`` for TEXT
+        that is all ASCII. Other TEXT stays a frame (validated as by feed()).
+        """
+        return self._feed_data(data, True)
+
+    cdef list _feed_data(self, data, bint messages):
         cdef Py_buffer view
         cdef list frames = []
         if self._feeding:
@@ -1033,6 +1094,7 @@ cdef class FrameParser:
         if PyBytes_CheckExact(data):
             # bytes, what the event loop hands over: no buffer export needed.
             self._feeding = True
+            self._messages = messages
             try:
                 self._feed_or_fail(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), frames)
             finally:
@@ -1040,6 +1102,7 @@ cdef class FrameParser:
             return frames
         _get_buffer(data, &view)
         self._feeding = True
+        self._messages = messages
         try:
             self._feed_or_fail(<const unsigned char *>view.buf, view.len, frames)
         finally:

@@ -336,6 +336,111 @@ def test_stream_eof_mid_message():
         asm.take_fragment()
 
 
+# Whole messages as their payload (what FrameParser.feed_messages() gives
+# the asyncio connection): bytes for BINARY, str for TEXT.
+
+# (item, decode, what take() and take_fragment() return)
+PAYLOAD_ITEMS = [
+    (b"abc", None, b"abc"),
+    (b"abc", False, b"abc"),
+    (b"abc", True, "abc"),
+    (b"caf\xc3\xa9", True, "café"),
+    (b"", None, b""),
+    (b"", True, ""),
+    ("abc", None, "abc"),
+    ("abc", True, "abc"),
+    ("abc", False, b"abc"),
+    ("café", False, "café".encode()),
+    ("", None, ""),
+    ("", False, b""),
+]
+
+
+@pytest.mark.parametrize("item, decode, expected", PAYLOAD_ITEMS)
+def test_payload_items_take(item, decode, expected):
+    for put in ("put", "put_frames"):
+        asm = Assembler()
+        if put == "put":
+            asm.put(item)
+        else:
+            asm.put_frames([item])
+        assert asm.complete == 1 and len(asm) == 1
+        result = asm.take(decode)
+        assert result == expected and type(result) is type(expected)
+        assert asm.complete == 0 and len(asm) == 0 and asm.take() is None
+
+
+@pytest.mark.parametrize("item, decode, expected", PAYLOAD_ITEMS)
+def test_payload_items_take_fragment(item, decode, expected):
+    asm = Assembler()
+    asm.put_frames([item, Frame(TEXT, b"next")])
+    assert asm.complete == 2
+    data, fin = asm.take_fragment(decode)
+    assert (data, fin) == (expected, True) and type(data) is type(expected)
+    assert asm.complete == 1
+    # No stream is left open: take() may follow.
+    assert asm.take() == "next"
+
+
+def test_payload_items_mixed_with_frames_keep_their_order():
+    asm = Assembler(max_queue=None)
+    asm.put_frames([b"1", Frame(TEXT, b"fr", False), Frame(CONT, b"ag"), "3", Frame(BINARY, b"4")])
+    asm.put("5")
+    asm.put(Frame(BINARY, b"6", False))
+    asm.put_frames([Frame(CONT, b"6"), b"7"])
+    assert asm.complete == 7
+    assert [asm.take() for _ in range(7)] == [b"1", "frag", "3", b"4", "5", b"66", b"7"]
+    assert asm.take() is None and asm.complete == 0
+
+
+def test_payload_items_invalid_utf8_as_bytes_decoded():
+    asm = Assembler()
+    asm.put_frames([b"\xff", b"\xc3", b"ok"])
+    with pytest.raises(UnicodeDecodeError):
+        asm.take(True)
+    with pytest.raises(UnicodeDecodeError):
+        asm.take_fragment(True)
+    # Each bad message was consumed, as a frame's would be.
+    assert asm.complete == 1 and asm.take(True) == "ok"
+
+
+def test_payload_items_after_streams():
+    asm = Assembler()
+    # After a streamed message, and after one whose take() was interrupted
+    # (its caller cancelled) and which is then streamed.
+    asm.put(Frame(TEXT, b"a", False))
+    assert asm.take_fragment() == ("a", False)
+    asm.put_frames([Frame(CONT, b"b"), "c"])
+    with pytest.raises(ConcurrencyError):
+        asm.take()
+    assert asm.take_fragment() == ("b", True)
+    assert asm.take_fragment() == ("c", True)
+    asm.put(Frame(BINARY, b"d", False))
+    assert asm.take() is None
+    asm.put_frames([Frame(CONT, b"e"), b"f"])
+    assert asm.take_fragment() == (b"d", False)
+    assert asm.take_fragment() == (b"e", True)
+    assert asm.take_fragment(True) == ("f", True)
+    assert asm.complete == 0 and asm.take_fragment() is None
+
+
+def test_payload_items_pause_and_resume():
+    flow = Flow()
+    asm = Assembler(max_queue=(2, 1), pause=flow.pause, resume=flow.resume)
+    asm.put_frames([b"a", "b", b"c"])
+    assert flow.calls == ["pause"] and asm.paused
+    assert (asm.take(), asm.take()) == (b"a", "b")
+    assert flow.calls == ["pause", "resume"]
+    asm.close()
+    assert asm.take() == b"c"
+    with pytest.raises(EOFError):
+        asm.take()
+    with pytest.raises(EOFError):
+        asm.put(b"late")
+    with pytest.raises(EOFError):
+        asm.put_frames(["late"])
+
+
 # Pings
 
 

@@ -424,3 +424,113 @@ def test_burst_of_small_and_large_messages_keeps_its_order(loop_factory):
                 assert [await ws.recv() for _ in messages] == messages
 
     run(main(), loop_factory=loop_factory)
+
+
+# Whole messages reach the queue as their payload, without a Frame
+# (FrameParser.feed_messages): ASCII text as str, other text as a frame,
+# binary as bytes. Each must come out of recv() and recv_streaming() as
+# before, whatever decode says.
+
+WHOLE_MESSAGES = ["hello", "", "café 🎉", b"\x00\xff", b"", "a" * 100_000, "é" * 50_000, b"\x01" * 100_000]
+DECODED = {
+    None: lambda message: message,
+    True: lambda message: message if isinstance(message, str) else message.decode("latin-1"),
+    False: lambda message: message.encode() if isinstance(message, str) else message,
+}
+
+
+def whole_messages_for(decode):
+    # decode=True on binary needs UTF-8: only ASCII bytes then.
+    if decode:
+        return [m if isinstance(m, str) or m.isascii() else m.replace(b"\xff", b"\x7f") for m in WHOLE_MESSAGES]
+    return WHOLE_MESSAGES
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+@pytest.mark.parametrize("compression", [None, "deflate"])
+@pytest.mark.parametrize("decode", [None, True, False])
+def test_recv_whole_messages_with_decode(loop_factory, compression, decode):
+    messages = whole_messages_for(decode)
+
+    async def handler(websocket):
+        await websocket.recv()
+        for message in messages:
+            await websocket.send(message)
+        # A ping among data frames: that read goes through receive_parsed.
+        await websocket.ping()
+        for message in messages:
+            await websocket.send(message)
+        await websocket.recv()
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0, compression=compression) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/", compression=compression, max_size=None) as ws:
+                await ws.send("go")
+                for message in messages:
+                    received = await ws.recv(decode)
+                    expected = DECODED[decode](message)
+                    assert received == expected and type(received) is type(expected)
+                for message in messages:
+                    fragments = [fragment async for fragment in ws.recv_streaming(decode)]
+                    expected = DECODED[decode](message)
+                    assert fragments == [expected] and type(fragments[0]) is type(expected)
+                await ws.send("done")
+
+    run(main(), loop_factory=loop_factory)
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_recv_whole_messages_both_directions_and_between_fragments(loop_factory):
+    # The server receives masked frames, the client unmasked ones; fragmented
+    # messages and whole ones alternate.
+    async def handler(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+            await websocket.send([message[:1], message[1:]])
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/", compression=None) as ws:
+                for message in ["ascii", "naïve", b"\x00binary"]:
+                    await ws.send(message)
+                    assert await ws.recv() == message
+                    assert await ws.recv() == message
+                    await ws.send(message)
+                    assert [f async for f in ws.recv_streaming()] == [message]
+                    assert [f async for f in ws.recv_streaming()] == [message[:1], message[1:], message[:0]]
+
+    run(main(), loop_factory=loop_factory)
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_cancelled_recv_loses_no_whole_message(loop_factory):
+    # recv() cancelled wherever it happens to be (waiting, or woken with a
+    # message queued): each message is still received once, in order.
+    messages = [f"text {i}" if i % 3 == 0 else "ü" * i if i % 3 == 1 else bytes([i]) * i for i in range(60)]
+
+    async def handler(websocket):
+        for message in messages:
+            await websocket.recv()
+            await websocket.send(message)
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/", compression=None) as ws:
+                received = []
+                for i in range(len(messages)):
+                    task = asyncio.ensure_future(ws.recv())
+                    await ws.send("next")
+                    if i % 2:
+                        # Once the reply is queued: yield to the loop until
+                        # it is (a condition, not a duration).
+                        while not ws.recv_messages.complete and not task.done():
+                            await asyncio.sleep(0)
+                    task.cancel()
+                    try:
+                        received.append(await task)
+                    except asyncio.CancelledError:
+                        received.append(await ws.recv())
+                assert received == messages
+                assert ws.recv_messages.complete == 0 and not ws.recv_messages.queue
+
+    run(main(), loop_factory=loop_factory)

@@ -185,34 +185,51 @@ def observe(p):
     )
 
 
-def feed_fast(p, data, always):
+def feed_fast(p, data, always, messages=False):
     """Feed ``data`` as the asyncio layer does; return the hot path's frames.
 
-    With ``always``, frames go to receive_parsed even on the hot path.
+    With ``always``, frames go to receive_parsed even on the hot path. With
+    ``messages``, the parser is fed with feed_messages(), as the asyncio
+    connection does.
     """
     parser = p.fast_parser
     if parser is None:
         p.receive_data(data)
         return None
-    frames = parser.feed(data)
+    frames = parser.feed_messages(data) if messages else parser.feed(data)
     if always or parser.control_frames or parser.exc is not None:
         p.receive_parsed(frames)
         return None
     return frames
 
 
-def compare(side, chunks, always, **kwargs):
+def as_events(items):
+    """feed_messages() items as the events they stand for."""
+    events = []
+    for item in items:
+        if type(item) is bytes:
+            events.append(Frame(Opcode.BINARY, item))
+        elif type(item) is str:
+            events.append(Frame(Opcode.TEXT, item.encode()))
+        else:
+            events.append(item)
+    return events
+
+
+def compare(side, chunks, always, messages=False, **kwargs):
     """Feed ``chunks`` both ways, then EOF; the observations must match."""
     twin, fast = Protocol(side, **kwargs), Protocol(side, **kwargs)
     hot_paths = 0
     for chunk in chunks:
         twin.receive_data(chunk)
         expected = observe(twin)
-        frames = feed_fast(fast, chunk, always)
+        frames = feed_fast(fast, chunk, always, messages)
         got = observe(fast)
         if frames is not None:
             # The frames were the events: the protocol kept none of them.
             assert got[0] == []
+            if messages:
+                frames = as_events(frames)
             assert frames == expected[0]
             got = (frames,) + got[1:]
             hot_paths += 1
@@ -265,10 +282,11 @@ SCENARIOS = {
 }
 
 
+@pytest.mark.parametrize("messages", [False, True], ids=["feed", "feed_messages"])
 @pytest.mark.parametrize("always", [False, True], ids=["hot path kept", "always receive_parsed"])
 @pytest.mark.parametrize("side", [SERVER, CLIENT], ids=["server", "client"])
 @pytest.mark.parametrize("scenario", SCENARIOS.values(), ids=SCENARIOS.keys())
-def test_fast_parser_and_receive_parsed_match_receive_data(scenario, side, always):
+def test_fast_parser_and_receive_parsed_match_receive_data(scenario, side, always, messages):
     build, kwargs = scenario
     masked = side is SERVER
 
@@ -278,7 +296,7 @@ def test_fast_parser_and_receive_parsed_match_receive_data(scenario, side, alway
     def bad(opcode, payload=b"", fin=True, **kw):
         return raw(opcode, payload, fin, mask=not masked, **kw)
 
-    hot_paths = compare(side, build(r, bad), always, **kwargs)
+    hot_paths = compare(side, build(r, bad), always, messages, **kwargs)
     if always:
         assert hot_paths == 0
 
@@ -307,12 +325,36 @@ def test_hot_path_is_taken_for_data_frames():
     st.lists(st.integers(0, 2000), max_size=6),
     st.sampled_from([None, 64]),
     st.booleans(),
+    st.booleans(),
 )
-def test_random_streams_fast_path_matches_receive_data(frames, cuts, max_size, always):
+def test_random_streams_fast_path_matches_receive_data(frames, cuts, max_size, always, messages):
     stream = b"".join(raw(op, data, fin, rsv, masked) for op, data, fin, rsv, masked in frames)
     bounds = sorted(c % (len(stream) + 1) for c in cuts)
     chunks = [stream[a:b] for a, b in zip([0] + bounds, bounds + [len(stream)])]
-    compare(SERVER, chunks, always, max_size=max_size)
+    compare(SERVER, chunks, always, messages, max_size=max_size)
+
+
+def test_receive_parsed_takes_whole_messages_as_payloads():
+    p = Protocol(SERVER)
+    parser = p.fast_parser
+    items = parser.feed_messages(raw(1, b"a") + raw(2, b"b") + raw(1, "é".encode()) + raw(9, b"p") + raw(2, b""))
+    assert [type(item) for item in items] == [str, bytes, Frame, Frame, bytes]
+    assert parser.control_frames == 1
+    p.receive_parsed(items)
+    assert p.events_received() == [
+        Frame(Opcode.TEXT, b"a"),
+        Frame(Opcode.BINARY, b"b"),
+        Frame(Opcode.TEXT, "é".encode()),
+        Frame(Opcode.PING, b"p"),
+        Frame(Opcode.BINARY, b""),
+    ]
+    assert unmask(b"".join(p.data_to_send())) == [(True, 0, 10, b"p")]
+    # A batch cut short by an error: the items before it are events.
+    items = parser.feed_messages(raw(1, b"ok") + raw(2, b"x", rsv=4))
+    assert items == ["ok"] and parser.exc is not None
+    p.receive_parsed(items)
+    assert p.events_received() == [Frame(Opcode.TEXT, b"ok")]
+    assert p.close_sent.code == 1002
 
 
 # data_frame: the send short cut.
@@ -434,6 +476,19 @@ def test_push_frames_returns_fins_and_keeps_order(impl):
     assert queue.push_frames([Item(True, 5)]) == 1
     assert len(items) == 5  # the list is left alone
     assert [queue.pop().n for _ in range(len(queue))] == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_push_frames_counts_bytes_and_str_as_fins(impl):
+    queue = impl.FrameQueue(None)
+    items = [b"binary", Item(False, 1), "text", Item(True, 3), b"", "", bytearray(b"x"), Item(0, 7)]
+    with pytest.raises(AttributeError):
+        # Only bytes and str are whole messages; anything else is a frame.
+        queue.push_frames(items)
+    queue.clear()
+    del items[6]
+    assert queue.push_frames(items) == 5
+    assert [queue.pop() for _ in range(len(queue))] == items
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)

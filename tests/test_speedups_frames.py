@@ -11,6 +11,7 @@ import importlib
 import os
 import socket
 import struct
+import sys
 import tracemalloc
 
 import pytest
@@ -962,6 +963,185 @@ def test_same_messages_whatever_the_split(data, cuts, max_fragments, utf8):
             previous = cut
         exc = parser.exc
         results.append((as_tuples(frames), None if exc is None else (type(exc), str(exc)), parser.fragments_exceeded))
+    assert results[0] == results[1]
+
+
+# feed_messages(): feed(), with a whole data message as its payload.
+
+
+def as_frame_tuples(items):
+    """feed_messages() items as feed() would have given them, as tuples."""
+    result = []
+    for item in items:
+        if type(item) is bytes:
+            result.append((True, 0, 2, item))
+        elif type(item) is str:
+            assert item.isascii()
+            result.append((True, 0, 1, item.encode()))
+        else:
+            result.append(as_tuples([item])[0])
+    return result
+
+
+def tagged(items):
+    """Items with their kind, so that bytes, str and frames compare apart."""
+    return [(type(item).__name__, item if type(item) in (bytes, str) else as_tuples([item])[0]) for item in items]
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+def test_feed_messages_returns_whole_messages_as_payloads(module):
+    parser = message_parser(module, allowed_rsv=4)
+    data = (
+        masked(2, b"\x00\xff")
+        + masked(1, b"ascii")
+        + masked(1, "café".encode())
+        + masked(9, b"ping")
+        + masked(2, b"")
+        + masked(1, b"")
+        + masked(1, b"frag", fin=False)
+        + masked(0, b"ment")
+        + build_frame(True, 2, b"deflated", rsv=4, mask_key=KEY)
+    )
+    items = parser.feed_messages(data)
+    assert tagged(items) == [
+        ("bytes", b"\x00\xff"),
+        ("str", "ascii"),
+        ("Slotted", (True, 0, 1, "café".encode())),
+        ("Slotted", (True, 0, 9, b"ping")),
+        ("bytes", b""),
+        ("str", ""),
+        ("Slotted", (False, 0, 1, b"frag")),
+        ("Slotted", (True, 0, 0, b"ment")),
+        ("Slotted", (True, 4, 2, b"deflated")),
+    ]
+    assert parser.control_frames == 1 and parser.exc is None
+    # feed() itself is unchanged: frames only.
+    assert [type(f) for f in message_parser(module, allowed_rsv=4).feed(data)] == [Slotted] * 9
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+@pytest.mark.parametrize("size", [1, 7, 8, 9, 125, 126, 4095, 70_000])
+def test_feed_messages_ascii_text_is_a_compact_str(module, size):
+    text = bytes(32 + i % 95 for i in range(size))
+    for split in (None, 3, size // 2):
+        parser = message_parser(module)
+        data = masked(1, text)
+        cuts = [len(data)] if split is None else [split, len(data)]
+        items, previous = [], 0
+        for cut in cuts:
+            items += parser.feed_messages(data[previous:cut])
+            previous = cut
+        (item,) = items
+        assert type(item) is str and item == text.decode() and hash(item) == hash(text.decode())
+        # One byte per character, as the bytes took: max_queue x max_size holds.
+        assert sys.getsizeof(item) == sys.getsizeof(text.decode())
+    # A non-ASCII character anywhere keeps the frame, validated as by feed().
+    for position in (0, size - 1):
+        bad = text[:position] + b"\xc3\xa9" + text[position + 1 :]
+        (frame,) = message_parser(module).feed_messages(masked(1, bad))
+        assert type(frame) is Slotted and frame.data == bad
+        parser = message_parser(module)
+        assert parser.feed_messages(masked(1, bad[:-1] + b"\xff")) == [] and type(parser.exc) is UnicodeDecodeError
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+@pytest.mark.parametrize("key", [b"\xff\x80\x7f\x00", b"\x00\x00\x00\x80"])
+def test_feed_messages_ascii_seen_through_the_mask(module, key):
+    # Masked bytes with the high bit set may be ASCII once unmasked, and the
+    # other way round: the non-ASCII byte at every position of every length
+    # up to three words, whichever byte of the key it meets.
+    for length in range(25):
+        text = bytes(65 + i % 26 for i in range(length))
+        (item,) = message_parser(module).feed_messages(build_frame(True, 1, text, mask_key=key))
+        assert type(item) is str and item == text.decode()
+        for position in range(length):
+            latin = text[:position] + b"\xc2\xa0"[: 2 if position < length - 1 else 1] + text[position + 2 :]
+            parser = message_parser(module, utf8=False)
+            (frame,) = parser.feed_messages(build_frame(True, 1, latin, mask_key=key))
+            assert type(frame) is Slotted and frame.data == latin
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+def test_feed_messages_errors_as_feed(module):
+    cases = [
+        (masked(1, b"ok") + masked(1, b"\xff") + masked(2, b"dropped"), {}),
+        (masked(2, b"x" * 10) + masked(2, b"x" * 11), {"max_size": 10}),
+        (masked(2, b"ok") + masked(0, b"x"), {}),
+        (masked(2, b"ok") + build_frame(True, 2, b"x", rsv=4, mask_key=KEY), {}),
+        (masked(2, b"ok") + build_frame(True, 2, b"x"), {}),
+    ]
+    for data, kwargs in cases:
+        by_feed, by_messages = message_parser(module, **kwargs), message_parser(module, **kwargs)
+        frames, items = by_feed.feed(data), by_messages.feed_messages(data)
+        assert as_tuples(frames) == as_frame_tuples(items)
+        assert (type(by_feed.exc), str(by_feed.exc)) == (type(by_messages.exc), str(by_messages.exc))
+        assert by_messages.exc is not None and by_messages.feed_messages(masked(2, b"late")) == []
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+def test_feed_messages_without_frame_class_is_feed(module):
+    data = masked(2, b"a") + masked(1, b"b") + masked(9, b"")
+    assert module.FrameParser(True).feed_messages(data) == module.FrameParser(True).feed(data)
+
+
+@st.composite
+def message_streams_any_side(draw):
+    """message_streams() material, masked or not, with RSV1 on some frames."""
+    mask = draw(st.booleans())
+    parts = []
+    for _ in range(draw(st.integers(1, 8))):
+        opcode = draw(st.sampled_from([0, 0, 1, 1, 1, 2, 2, 8, 9, 10]))
+        if opcode == 1 or opcode == 0:
+            text = draw(st.one_of(st.text(max_size=12), st.text(alphabet=st.characters(max_codepoint=127), max_size=200)))
+            payload = text.encode()
+            if draw(st.integers(0, 5)) == 0:
+                payload = payload[: draw(st.integers(0, len(payload)))] + draw(st.binary(max_size=2))
+        else:
+            payload = draw(st.binary(max_size=20 if opcode >= 8 else 200))
+        fin = True if opcode >= 8 else draw(st.booleans())
+        rsv = 4 if opcode < 8 and draw(st.integers(0, 7)) == 0 else 0
+        parts.append(build_frame(fin, opcode, payload, rsv, mask_key=KEY if mask else None))
+    return mask, b"".join(parts)
+
+
+@needs_compiled
+@PROPERTY
+@given(
+    message_streams_any_side(),
+    st.lists(st.integers(0, 800), max_size=6),
+    st.sampled_from([None, 2, 3]),
+    st.sampled_from([None, 40, 150]),
+    st.booleans(),
+)
+def test_feed_messages_same_in_both_twins_and_as_feed(stream, cuts, max_fragments, max_size, utf8):
+    mask, data = stream
+    cuts = cut_points(data, cuts)
+    results = []
+    for module in (COMPILED, PURE):
+        outcomes = []
+        for method in ("feed", "feed_messages"):
+            parser = message_parser(module, utf8=utf8, max_fragments=max_fragments, max_size=max_size, allowed_rsv=4)
+            parser.mask_expected = mask
+            items, previous, controls = [], 0, 0
+            for cut in cuts + [len(data)]:
+                items += getattr(parser, method)(data[previous:cut])
+                controls += parser.control_frames
+                previous = cut
+            exc = parser.exc
+            outcomes.append((items, None if exc is None else (type(exc), str(exc)), parser.fragments_exceeded, controls))
+        (frames, *state), (items, *state_of_messages) = outcomes
+        assert as_tuples(frames) == as_frame_tuples(items) and state == state_of_messages
+        # Exactly the whole, unextended data messages became payloads; ASCII
+        # text only.
+        for frame, item in zip(frames, items):
+            whole = frame.fin and int(frame.opcode) in (1, 2) and not frame.rsv1
+            if whole and int(frame.opcode) == 2:
+                assert type(item) is bytes
+            elif whole and frame.data.isascii():
+                assert type(item) is str
+            else:
+                assert type(item) is Slotted
+        results.append((tagged(items), state_of_messages))
     assert results[0] == results[1]
 
 

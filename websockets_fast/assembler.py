@@ -8,7 +8,9 @@ both layers ask.
 ``Assembler(max_queue=16, pause=None, resume=None, max_size=2**20, max_fragments=4096)``
 
 * ``put(frame)`` queues a data frame (TEXT, BINARY or CONT; any object with
-  ``opcode``, ``data`` and ``fin`` attributes). It raises :exc:`EOFError`
+  ``opcode``, ``data`` and ``fin`` attributes), or a whole message as its
+  payload: ``bytes`` for BINARY, ``str`` for TEXT (what
+  ``FrameParser.feed_messages()`` returns). It raises :exc:`EOFError`
   after :meth:`~Assembler.close`. When the queue grows above the high-water
   mark, ``pause()`` is called once; when the reader has consumed it down to
   the low-water mark, ``resume()`` is called once.
@@ -140,6 +142,13 @@ def _as_str(data: BytesLike) -> str:
     return str(data, "utf-8")
 
 
+def _whole_message(data: Union[bytes, str], decode: Optional[bool]) -> Data:
+    """A whole message queued as its payload (see Assembler.put), as ``decode`` asks."""
+    if isinstance(data, bytes):
+        return _as_str(data) if decode else data
+    return data.encode() if decode is False else data
+
+
 class Assembler:
     """
     Queue of incoming data frames that hands out whole messages or fragments.
@@ -206,16 +215,19 @@ class Assembler:
         """Whether the queue is above its high-water mark (reading paused)."""
         return self.queue.paused
 
-    def put(self, frame: Frame) -> None:
-        """Queue a data frame. Raises :exc:`EOFError` after :meth:`close`."""
+    def put(self, frame: Union[Frame, bytes, str]) -> None:
+        """Queue a data frame or a whole message (``bytes`` or ``str``).
+
+        Raises :exc:`EOFError` after :meth:`close`.
+        """
         if self.closed:
             raise EOFError("stream of frames ended")
-        if frame.fin:
+        if type(frame) is bytes or type(frame) is str or frame.fin:  # type: ignore[union-attr]  # a Frame
             self.complete += 1
         self.queue.push(frame)
 
-    def put_frames(self, frames: List[Frame]) -> None:
-        """Queue a list of data frames, as :meth:`put` each."""
+    def put_frames(self, frames: List[Union[Frame, bytes, str]]) -> None:
+        """Queue a list of data frames or whole messages, as :meth:`put` each."""
         if self.closed:
             raise EOFError("stream of frames ended")
         self.complete += self.queue.push_frames(frames)
@@ -246,6 +258,11 @@ class Assembler:
         # unfragmented message returns on the first iteration.
         while queue:
             frame = queue.pop()
+            # A whole message as its payload (see put()); it comes only
+            # between messages, never inside a fragmented one.
+            if type(frame) is bytes or type(frame) is str:
+                self.complete -= 1
+                return _whole_message(frame, decode)
             if self._first is None:
                 # A C int in the compiled build (see assembler.pxd).
                 opcode = frame.opcode
@@ -317,6 +334,13 @@ class Assembler:
                 raise EOFError("stream of frames ended")
             return None
         frame = queue.pop()
+        if type(frame) is bytes or type(frame) is str:
+            # A whole message as its payload (see put()): its first fragment
+            # is its last, as for a frame with fin.
+            self.complete -= 1
+            self._streaming = False
+            self._decoder = None
+            return _whole_message(frame, decode), True
         if not self._streaming:
             self._start_stream(frame.opcode == OP_TEXT, decode)
         fin = frame.fin

@@ -391,9 +391,10 @@ class Protocol:
                 frame = header[6] + header[4]
         return frame if frame > PARSE_SLICE else PARSE_SLICE
 
-    def receive_parsed(self, frames: List[Frame]) -> None:
+    def receive_parsed(self, frames: List[Union[Frame, bytes, str]]) -> None:
         """
-        Finish :meth:`receive_data` for ``frames = fast_parser.feed(data)``.
+        Finish :meth:`receive_data` for ``frames = fast_parser.feed(data)``
+        or ``fast_parser.feed_messages(data)``.
 
         :attr:`fast_parser` is the frame parser while the connection is OPEN
         with no extension and no debug log; otherwise it is :obj:`None`. While
@@ -407,12 +408,13 @@ class Protocol:
         """
         parser: FrameParser = self._parser  # type: ignore[assignment]  # None after _discard() only
         if frames:
+            _as_frames(frames)
             if parser.control_frames or self._extensions or self.debug:
-                self._receive_frames(frames)
+                self._receive_frames(frames)  # type: ignore[arg-type]  # Frames now
             else:
                 # Only data frames, checked by the parser: deliver them as
                 # they are. This is the hot path.
-                self.events += frames
+                self.events += frames  # type: ignore[arg-type]  # Frames now
         if parser.exc is not None and not self._discarding:
             self._parser_failed(parser)
 
@@ -871,6 +873,17 @@ class Protocol:
             data, fin = frame.data, frame.fin
             rsv = (4 if frame.rsv1 else 0) | (2 if frame.rsv2 else 0) | (1 if frame.rsv3 else 0)
         append_frame(self.writes, fin, opcode, data, rsv, self._mask_key)
+
+
+def _as_frames(frames: List[Union[Frame, bytes, str]]) -> None:
+    """Turn the whole messages of ``FrameParser.feed_messages()`` back into
+    frames, in place: its caller hands a batch over only when it needs more
+    than queueing (a control frame, an error), which is rare."""
+    for i, frame in enumerate(frames):
+        if type(frame) is bytes:
+            frames[i] = Frame(BINARY, frame)
+        elif type(frame) is str:
+            frames[i] = Frame(TEXT, frame.encode())
 
 
 def _raise_decode_error(data: BytesLike) -> NoReturn:

@@ -332,6 +332,9 @@ def parser_state(parser):
 def frame_tuple(frame):
     if type(frame) is tuple:
         return frame
+    if type(frame) is bytes or type(frame) is str:
+        # A whole message from feed_messages().
+        return (type(frame).__name__, frame)
     return (type(frame).__name__, frame.opcode, frame.data, frame.fin, frame.rsv1, frame.rsv2, frame.rsv3)
 
 
@@ -401,7 +404,8 @@ def frames(modules, data):
             size = r.below(len(stream) - position + 1) if op else len(stream) - position
             chunk = stream[position : position + size]
             position += size
-            result = outcome(parser.feed, as_buffer(chunk, r.below(3)))
+            feed = parser.feed_messages if r.flag() else parser.feed
+            result = outcome(feed, as_buffer(chunk, r.below(3)))
             if result[0] == "returned":
                 result = ("returned", [frame_tuple(frame) for frame in result[1]])
             log.append(result)

@@ -416,6 +416,7 @@ class FrameParser:
         "_payload",
         "_frame",
         "_feeding",
+        "_messages",
     )
 
     exc: Optional[Exception]
@@ -455,6 +456,8 @@ class FrameParser:
         else:
             opcodes = None
         self._feeding = False
+        # While feed_messages() runs: whole data messages go as their payload.
+        self._messages = False
         self._mask_expected = mask_expected
         self._max_size = max_size
         self._max_frame_size = max_frame_size
@@ -617,6 +620,16 @@ class FrameParser:
         if self._frame_class is None:
             frames.append((fin, rsv, opcode, payload))
             return
+        if self._messages and fin and not rsv and (opcode == 1 or opcode == 2):
+            # feed_messages(): a whole message as its payload, no frame.
+            if opcode == 2:
+                frames.append(payload)
+                return
+            if payload.isascii():
+                # ASCII needs no validation, and its str holds a byte per
+                # character, as the bytes did: the queue's memory bound holds.
+                frames.append(payload.decode("ascii"))
+                return
         if self.utf8 is not None and (opcode == 1 or (opcode == 0 and self._message_text)):
             self._check_text(fin, opcode, payload, validated)
         # As the compiled twin: fill the slots without calling __init__.
@@ -704,6 +717,17 @@ class FrameParser:
         Each frame is ``(fin: bool, rsv: int, opcode: int, payload: bytes)``,
         or a ``frame_class`` object in message mode.
         """
+        return self._feed_data(data, False)
+
+    def feed_messages(self, data: _Buffer) -> List[Any]:
+        """As :meth:`feed`, except that, in message mode, a data frame that is
+        a whole message (FIN, TEXT or BINARY, no RSV bit) comes as its
+        payload instead of a frame: ``bytes`` for BINARY, ``str`` for TEXT
+        that is all ASCII. Other TEXT stays a frame (validated as by feed()).
+        """
+        return self._feed_data(data, True)
+
+    def _feed_data(self, data: _Buffer, messages: bool) -> List[Any]:
         frames: List[Any] = []
         if self._feeding:
             raise RuntimeError("feed() called while this parser is parsing")
@@ -713,6 +737,7 @@ class FrameParser:
         # A view unless data is bytes: its slices copy nothing until kept.
         data = _byte_view(data)
         self._feeding = True
+        self._messages = messages
         try:
             self._feed(data, frames)
         finally:

@@ -151,14 +151,15 @@ class FrameQueue:
     def push_frames(self, frames: List[Any], /) -> int:
         """Push each item of the list ``frames``, as push() does.
 
-        Returns how many of them have a true ``fin`` attribute: the messages
-        that they complete, for the caller's count.
+        Returns how many of them are a ``bytes`` or ``str`` (a whole message,
+        as FrameParser.feed_messages() returns it) or have a true ``fin``
+        attribute: the messages that they complete, for the caller's count.
         """
         if type(frames) is not list:
             raise TypeError(f"frames must be a list, not {type(frames).__name__}")
         fins = 0
         for frame in frames:
-            if frame.fin:
+            if type(frame) is bytes or type(frame) is str or frame.fin:
                 fins += 1
             self.push(frame)
         return fins

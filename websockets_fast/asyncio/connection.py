@@ -1113,8 +1113,9 @@ class Connection:
         parser = protocol.fast_parser
         if parser is not None and self._open:
             # The hot path (see Protocol.receive_parsed): only data frames,
-            # which go straight to the queue.
-            frames = parser.feed(data)
+            # which go straight to the queue; a whole message as its payload,
+            # with no Frame made (see Assembler.put).
+            frames = parser.feed_messages(data)
             if not parser.control_frames and parser.exc is None:
                 if frames:
                     self.recv_messages.put_frames(frames)
