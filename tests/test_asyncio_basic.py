@@ -523,7 +523,9 @@ def test_cancelled_recv_loses_no_whole_message(loop_factory):
                     if i % 2:
                         # Once the reply is queued: yield to the loop until
                         # it is (a condition, not a duration).
-                        while not ws.recv_messages.complete and not task.done():
+                        for _ in range(10_000):
+                            if ws.recv_messages.complete or task.done():
+                                break
                             await asyncio.sleep(0)
                     task.cancel()
                     try:
