@@ -56,6 +56,7 @@ cdef class Connection:
     cdef public object _uv_buffered
     cdef public object _uv_closing
     cdef public bint _own_reader
+    cdef public bint _reads_full
     cdef object __weakref__
     cdef dict __dict__
 

@@ -23,7 +23,7 @@ cpdef bytes build_frame(fin, opcode, payload, rsv=*, mask_key=*)
 cpdef bytes build_data_frame(int opcode, payload, mask_key=*)
 cpdef append_frame(list writes, fin, opcode, payload, rsv=*, mask_key=*)
 cpdef Py_ssize_t send_some(int fd, data) except -1
-cpdef object recv_some(int fd, Py_ssize_t size)
+cpdef object recv_some(int fd, Py_ssize_t size, bint large=*)
 
 
 cdef class FrameParser:

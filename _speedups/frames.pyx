@@ -419,7 +419,7 @@ cdef enum:
 cdef char _recv_buffer[RECV_BUFFER_SIZE]
 
 
-cpdef object recv_some(int fd, Py_ssize_t size):
+cpdef object recv_some(int fd, Py_ssize_t size, bint large=False):
     """Receive what a socket holds, at most ``size`` bytes; never block.
 
     ``fd`` is the file descriptor of a connected, non-blocking stream socket
@@ -427,19 +427,35 @@ cpdef object recv_some(int fd, Py_ssize_t size):
     stream, or None when nothing is there yet. An error (the connection
     reset, say) raises the matching :exc:`OSError`. At most 64 KiB are read
     at once, whatever ``size``.
+
+    ``large=True`` receives into a new bytes object of ``size`` bytes,
+    returned as it is when the read fills it: for a caller whose last read
+    did (a large message arriving), which then copies nothing. Otherwise the
+    bytes go through one buffer shared by the process and are copied out at
+    their size, which costs less than allocating ``size`` bytes per read.
     """
     cdef Py_ssize_t got
+    cdef bytes data
     if size <= 0:
         raise ValueError("size must be > 0")
     if size > RECV_BUFFER_SIZE:
         size = RECV_BUFFER_SIZE
-    got = wsf_recv(fd, _recv_buffer, size)
+    if large:
+        data = PyBytes_FromStringAndSize(NULL, size)
+        got = wsf_recv(fd, PyBytes_AS_STRING(data), size)
+    else:
+        got = wsf_recv(fd, _recv_buffer, size)
     if got < 0:
         if wsf_would_block():
             return None
         code = errno
         raise OSError(code, strerror(code).decode("utf-8", "replace"))
-    return PyBytes_FromStringAndSize(_recv_buffer, got)
+    if not large:
+        return PyBytes_FromStringAndSize(_recv_buffer, got)
+    if got == size:
+        return data
+    # The end of a large message: one copy of what arrived.
+    return PyBytes_FromStringAndSize(PyBytes_AS_STRING(data), got)
 
 
 cdef bytes _build_frame(fin, opcode, payload, rsv, mask_key):

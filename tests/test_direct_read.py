@@ -148,3 +148,25 @@ def test_a_subclass_with_its_own_data_received_keeps_the_transports_reader():
 
     assert run(main()) == ("echo", False)
     assert seen  # every read went through the override
+
+
+def test_large_messages_arrive_whole():
+    # Reads that fill 64 KiB switch to receiving into a new bytes object of
+    # that size; the short read that ends a message switches back.
+    messages = [bytes([n]) * size for n, size in enumerate([3 << 20, 65536, 65535, 65537, 10, 1 << 20])]
+
+    async def main():
+        async def handler(ws):
+            async for message in ws:
+                await ws.send(message)
+
+        async with serve(handler, "127.0.0.1", 0, max_size=None) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/", max_size=None) as ws:
+                assert reads_itself(ws)
+                received = []
+                for message in messages:
+                    await ws.send(message)
+                    received.append(await ws.recv())
+                return received
+
+    assert run(main()) == messages

@@ -1356,15 +1356,18 @@ def test_recv_some(module):
         left.sendall(b"abcdefgh")
         select.select([right], [], [], 10)
         assert module.recv_some(right.fileno(), 3) == b"abc"
-        assert module.recv_some(right.fileno(), 100) == b"defgh"
+        # Into a new bytes object of the size asked: filled, then not.
+        assert module.recv_some(right.fileno(), 2, True) == b"de"
+        assert module.recv_some(right.fileno(), 100, True) == b"fgh"
+        assert module.recv_some(right.fileno(), 100, True) is None
         assert module.recv_some(right.fileno(), 100) is None
         # At most 64 KiB at once, whatever the size asked.
         left.setblocking(True)
         left.sendall(b"x" * 100_000)
         received = b""
-        for _ in range(1000):
+        for attempt in range(1000):
             select.select([right], [], [], 10)
-            chunk = module.recv_some(right.fileno(), 1 << 20)
+            chunk = module.recv_some(right.fileno(), 1 << 20, attempt % 2 == 1)
             if chunk is None:
                 continue
             assert 0 < len(chunk) <= 65536
@@ -1376,7 +1379,7 @@ def test_recv_some(module):
         left.shutdown(socket.SHUT_WR)
         select.select([right], [], [], 10)
         assert module.recv_some(right.fileno(), 100) == b""
-        assert module.recv_some(right.fileno(), 100) == b""
+        assert module.recv_some(right.fileno(), 100, True) == b""
         with pytest.raises(ValueError):
             module.recv_some(right.fileno(), 0)
 

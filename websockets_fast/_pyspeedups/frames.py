@@ -278,7 +278,7 @@ def send_some(fd: int, data: _Buffer) -> int:
         return 0
 
 
-def recv_some(fd: int, size: int) -> Optional[bytes]:
+def recv_some(fd: int, size: int, large: bool = False) -> Optional[bytes]:
     """Receive what a socket holds, at most ``size`` bytes; never block.
 
     ``fd`` is the file descriptor of a connected, non-blocking stream socket
@@ -286,6 +286,9 @@ def recv_some(fd: int, size: int) -> Optional[bytes]:
     stream, or None when nothing is there yet. An error (the connection
     reset, say) raises the matching :exc:`OSError`. At most 64 KiB are read
     at once, whatever ``size``.
+
+    ``large`` says how the compiled twin allocates (see there); os.read
+    here allocates as it does either way.
     """
     if size <= 0:
         raise ValueError("size must be > 0")

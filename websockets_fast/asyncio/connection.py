@@ -130,6 +130,7 @@ class Connection:
         "_uv_buffered",
         "_uv_closing",
         "_own_reader",
+        "_reads_full",
         "__weakref__",
         # Programs attach their own attributes (ws.user = ...), as websockets
         # allows. The dict only exists once they do; until then it costs a
@@ -214,6 +215,8 @@ class Connection:
         self._uv_buffered: Any = None
         self._uv_closing: Any = None
         self._own_reader = False
+        # Whether the last read of _read_socket filled READ_SIZE.
+        self._reads_full = False
 
     # Attributes
 
@@ -1063,7 +1066,9 @@ class Connection:
         if transport._conn_lost:
             return
         try:
-            data = recv_some(self._raw_fd, READ_SIZE)
+            # While a large message arrives, reads fill READ_SIZE: then
+            # receiving straight into a new bytes object saves a copy.
+            data = recv_some(self._raw_fd, READ_SIZE, self._reads_full)
         except OSError as exc:
             transport._fatal_error(exc, "Fatal read error on socket transport")
             return
@@ -1072,6 +1077,7 @@ class Connection:
         if not data:
             transport._read_ready()
             return
+        self._reads_full = len(data) == READ_SIZE
         try:
             self._data_received(data)
         except (SystemExit, KeyboardInterrupt):
