@@ -18,7 +18,7 @@ cdef object CONT, TEXT, BINARY, CLOSE, PING, PONG
 
 cdef class Protocol:
     cdef object __weakref__
-    cdef public object id
+    cdef object _id
     cdef public object logger
     cdef public bint debug
     cdef public object side

@@ -155,6 +155,88 @@ def test_async_iteration_ends_on_normal_close():
     run(main())
 
 
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_async_iteration_raises_on_error_close(loop_factory):
+    # Only a normal closure ends the loop quietly; 1011 comes out of it.
+    async def handler(websocket):
+        await websocket.send("one")
+        await websocket.recv()
+        raise RuntimeError("boom")
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/") as ws:
+                received = []
+                with pytest.raises(ConnectionClosedError) as info:
+                    async for message in ws:
+                        received.append(message)
+                        await ws.send("go")
+                assert received == ["one"]
+                assert info.value.rcvd.code == 1011
+
+    run(main(), loop_factory=loop_factory)
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_async_iteration_break_cancel_and_resume(loop_factory):
+    # Leaving `async for` by break, or by cancelling the task waiting in it,
+    # loses no message: recv() and a new `async for` go on where it stopped.
+    async def handler(websocket):
+        async for message in websocket:
+            for i in range(int(message)):
+                await websocket.send(str(i))
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/") as ws:
+                await ws.send("3")
+                async for message in ws:
+                    assert message == "0"
+                    break
+                assert await ws.recv() == "1"
+                iterator = ws.__aiter__()  # aiter() is 3.10+
+                assert await iterator.__anext__() == "2"
+
+                async def iterate(into):
+                    async for message in ws:
+                        into.append(message)
+
+                received = []
+                task = asyncio.ensure_future(iterate(received))
+                # The task is waiting in recv() once recv() is in progress.
+                for _ in range(10_000):
+                    if ws._recv_in_progress:
+                        break
+                    await asyncio.sleep(0)
+                assert ws._recv_in_progress
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                assert not ws._recv_in_progress and received == []
+                await ws.send("2")
+                assert [await ws.recv(), await ws.recv()] == ["0", "1"]
+                await ws.close()
+                # After a normal closure, iterating again ends at once.
+                assert [message async for message in ws] == []
+
+    run(main(), loop_factory=loop_factory)
+
+
+def test_idle_async_iteration_holds_no_async_generator():
+    # An idle handler in `async for` is the common case at scale: what it
+    # waits on is a small awaitable, not an async generator that the loop
+    # tracks (and keeps a weak reference to) for each connection.
+    async def main():
+        loop = asyncio.get_running_loop()
+        async with serve(echo, "127.0.0.1", 0) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/") as ws:
+                await ws.send("ping")
+                assert await ws.recv() == "ping"
+                assert len(loop._asyncgens) == 0
+
+    run(main())
+
 def test_await_connect_and_close_by_client():
     closed = []
 

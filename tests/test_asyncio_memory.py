@@ -1,7 +1,7 @@
 """Memory per idle server connection, measured with tracemalloc.
 
 The clients run in another process (the ``websockets`` library), so that only
-the server's allocations are counted. The goal is 7 KiB per connection
+the server's allocations are counted. The goal is 6 KiB per connection
 without compression, and with deflate negotiated before any compressed
 message (zlib state is allocated lazily).
 """
@@ -23,7 +23,7 @@ CONNECTIONS = 200
 
 # The goal, measured on CPython 3.11. Older interpreters spend about 2 KiB
 # more on the handler's coroutine frames and the transport.
-GOAL = 7 * 1024 if sys.version_info >= (3, 11) else 9 * 1024
+GOAL = 6 * 1024 if sys.version_info >= (3, 11) else 8 * 1024
 
 CLIENT = """
 import asyncio, sys

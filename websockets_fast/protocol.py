@@ -126,7 +126,7 @@ class Protocol:
 
     __slots__ = (
         "__weakref__",
-        "id",
+        "_id",
         "logger",
         "debug",
         "side",
@@ -168,8 +168,7 @@ class Protocol:
         max_fragments: Optional[int] = MAX_FRAGMENTS,
         logger: Optional[LoggerLike] = None,
     ) -> None:
-        self.id = uuid.uuid4()
-        """Unique identifier of the connection, for logs."""
+        self._id: Optional[uuid.UUID] = None
         if logger is None:
             logger = logging.getLogger(f"websockets_fast.{side.name.lower()}")
         self.logger: LoggerLike = logger
@@ -241,6 +240,19 @@ class Protocol:
         self._update_plain_send()
 
     # Properties.
+
+    @property
+    def id(self) -> uuid.UUID:
+        """Unique identifier of the connection, for logs."""
+        # Made on first use: most connections never show it, and a UUID
+        # costs 100 bytes per idle connection.
+        if self._id is None:
+            self._id = uuid.uuid4()
+        return self._id
+
+    @id.setter
+    def id(self, value: uuid.UUID) -> None:
+        self._id = value
 
     @property
     def state(self) -> State:

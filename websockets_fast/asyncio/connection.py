@@ -331,13 +331,13 @@ class Connection:
         else:
             await self.close(CloseCode.INTERNAL_ERROR)
 
-    async def __aiter__(self) -> AsyncIterator[Data]:
+    def __aiter__(self) -> AsyncIterator[Data]:
         """Yield incoming messages until the connection closes normally."""
-        try:
-            while True:
-                yield await self.recv()
-        except ConnectionClosedOK:
-            return
+        # Not an async generator, as in websockets: an idle handler waits in
+        # `async for` for as long as the connection lives, and an async
+        # generator costs more memory there (its frame, and the loop's weak
+        # reference to every async generator) than this iterator's coroutine.
+        return _Messages(self)
 
     # Receiving
 
@@ -1362,6 +1362,66 @@ def _broadcast_to(connection: Connection, message: BytesLike, send_text: bool) -
     return None
 
 
+class _Messages:
+    """
+    The async iterator of :meth:`Connection.__aiter__`: each message comes
+    from :meth:`Connection.recv`, until the connection closes normally.
+
+    An idle handler waits in ``async for`` as long as its connection lives,
+    so what it waits on is kept small: no async generator (its frame, and
+    the loop's weak reference to each one), no coroutine of its own around
+    recv()'s, just the small awaitable below.
+    """
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def __aiter__(self) -> _Messages:
+        return self
+
+    def __anext__(self) -> _NextMessage:
+        return _NextMessage(self._connection.recv().__await__())
+
+
+class _NextMessage:
+    """
+    Awaiting it awaits recv(), with :exc:`ConnectionClosedOK` turned into
+    :exc:`StopAsyncIteration`, which ends ``async for``: it is its own
+    iterator and passes every step (send, throw, close) on to recv()'s.
+    """
+
+    __slots__ = ("_receiving",)
+
+    def __init__(self, receiving: Any) -> None:
+        self._receiving = receiving
+
+    def __await__(self) -> _NextMessage:
+        return self
+
+    def __iter__(self) -> _NextMessage:
+        return self
+
+    def __next__(self) -> Any:
+        return self.send(None)
+
+    def send(self, value: Any) -> Any:
+        try:
+            return self._receiving.send(value)
+        except ConnectionClosedOK:
+            raise StopAsyncIteration from None
+
+    def throw(self, *args: Any) -> Any:
+        try:
+            return self._receiving.throw(*args)
+        except ConnectionClosedOK:
+            raise StopAsyncIteration from None
+
+    def close(self) -> None:
+        self._receiving.close()
+
+
 # The class above, which the compiled build replaces below: the legacy
 # connection runs some of its methods (closing deadline, keepalive).
 SourceConnection = Connection
@@ -1372,3 +1432,4 @@ SourceConnection = Connection
 # Connection and broadcast replace the ones above.
 if __name__ == "websockets_fast.asyncio.connection" and BACKEND == "compiled":
     from websockets_fast._speedups.asyncio_connection import Connection, broadcast  # noqa: F811, E402
+
