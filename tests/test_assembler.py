@@ -69,6 +69,17 @@ def test_parse_write_limit():
     assert parse_write_limit((None, 10)) == (40, 10)
     with pytest.raises(TypeError):
         parse_write_limit(None)
+    # Equal limits are one tuple, with the same int objects: every
+    # connection of a server keeps them.
+    assert parse_write_limit(2**16) is parse_write_limit((2**16, None))
+    high, low = parse_write_limit(2**16)
+    assert low is parse_write_limit(2**16)[1] and (high, low) == (65536, 16384)
+    # A program that makes a limit per connection doesn't grow the table.
+    for i in range(100):
+        assert parse_write_limit(1000 + i) == (1000 + i, (1000 + i) // 4)
+    from websockets_fast import assembler
+
+    assert len(assembler._SHARED_WRITE_LIMITS) <= 16
 
 
 # Whole messages

@@ -181,6 +181,43 @@ def test_unix_socket_over_tls(contexts, loop_factory, tmp_path):
     run(main(), loop_factory=loop_factory)
 
 
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_ssl_object_is_rebuilt_after_the_handshake(contexts, loop_factory):
+    # Past the handshake the layer keeps only the SSLObject's C object (an
+    # idle connection's memory); the SSLObject that programs ask for is
+    # built again on demand, around the same C object, once.
+    server_context, client_context = contexts
+    seen = {}
+
+    async def handler(websocket):
+        transport = websocket.transport
+        seen["kept"] = transport.sslobj
+        first = transport.get_extra_info("ssl_object")
+        seen["same"] = first is transport.get_extra_info("ssl_object")
+        seen["core"] = first._sslobj is transport.sslcore
+        seen["owner"] = transport.sslcore.owner is first
+        seen["version"] = first.version()
+        await websocket.send("done")
+        await websocket.wait_closed()
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0, ssl=server_context) as server:
+            async with connect(f"wss://127.0.0.1:{port_of(server)}/", ssl=client_context) as websocket:
+                assert await websocket.recv() == "done"
+                transport = websocket.transport
+                assert transport.sslobj is None
+                # Keys answered by the SSLObject work before ssl_object is asked.
+                name, version, bits = transport.get_extra_info("cipher")
+                assert version.startswith("TLS")
+                assert transport.get_extra_info("ssl_object").server_hostname == "127.0.0.1"
+            # Closed: the TLS keys give the default, and the close went out
+            # through the C object (close_notify, see the test below).
+            assert transport.get_extra_info("ssl_object", "gone") == "gone"
+        assert seen == {"kept": None, "same": True, "core": True, "owner": True, "version": "TLSv1.3"}
+
+    run(main(), loop_factory=loop_factory)
+
+
 # What programs ask the transport.
 
 
@@ -633,7 +670,7 @@ def test_sslobject_subclass_methods_are_called(authority, certificate, loop_fact
         async with serve(echo, "127.0.0.1", 0, ssl=server_context) as server:
             async with connect(f"wss://127.0.0.1:{port_of(server)}/", ssl=client_context) as websocket:
                 # The client's plain SSLObject: its C object.
-                assert websocket.transport.sslcore is websocket.transport.sslobj._sslobj
+                assert websocket.transport.sslcore is websocket.transport.get_extra_info("ssl_object")._sslobj
                 for message in MESSAGES:
                     await websocket.send(message)
                     assert await websocket.recv() == message

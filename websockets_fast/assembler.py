@@ -114,7 +114,15 @@ def parse_write_limit(write_limit: Union[int, Tuple[int, Optional[int]]]) -> Tup
     high, low = water_marks(write_limit, "write_limit")
     if high is None:
         raise TypeError("write_limit must be an int or a (high, low) tuple")
-    return high, low  # type: ignore[return-value]  # low is set when high is
+    marks: Tuple[int, int] = (high, low)  # type: ignore[assignment]  # low is set when high is
+    # Connections keep these marks: those of one server share one tuple (and
+    # its ints), rather than each keeping 90 bytes of its own.
+    if len(_SHARED_WRITE_LIMITS) < 16:
+        return _SHARED_WRITE_LIMITS.setdefault(marks, marks)
+    return _SHARED_WRITE_LIMITS.get(marks, marks)
+
+
+_SHARED_WRITE_LIMITS: Dict[Tuple[int, int], Tuple[int, int]] = {}
 
 
 def _message_limit(max_size: Union[int, None, Tuple[Optional[int], Optional[int]]]) -> Optional[int]:

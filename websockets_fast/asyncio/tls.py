@@ -238,6 +238,12 @@ class TLSLayer:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        if type(self.sslobj) is ssl.SSLObject and self.sslcore is not self.sslobj:
+            # Past the handshake, the C object does everything; the Python
+            # wrapper (with its dict, and the C object's weak reference to
+            # it) is 250 bytes per idle connection. get_extra_info() builds
+            # another if a program asks for it.
+            self.sslobj = None
         self.state = OPEN
         self.app.connection_made(self)
         if self.write_paused:
@@ -411,7 +417,7 @@ class TLSLayer:
         try:
             # Writes close_notify; the peer's answer isn't awaited, as TLS
             # allows when the TCP connection closes right after.
-            self.sslobj.unwrap()
+            self.sslcore.shutdown() if self.sslobj is None else self.sslobj.unwrap()
         except ssl.SSLError:
             pass
         self._flush()
@@ -471,9 +477,11 @@ class TLSLayer:
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         # The TLS keys but sslcontext give the default once the connection
         # is closed: its OpenSSL state is freed then.
-        sslobj = self.sslobj
         if name == "sslcontext":
             return self.context
+        sslobj = self.sslobj
+        if sslobj is None and self.sslcore is not None and name in ("ssl_object", "peercert", "cipher", "compression"):
+            sslobj = self.sslobj = _rebuild_sslobject(self.sslcore)
         if name == "ssl_object":
             return default if sslobj is None else sslobj
         if name == "peercert":
@@ -509,6 +517,17 @@ class TLSTransport(TLSLayer, asyncio.Protocol):
     """
 
     __slots__ = ()
+
+
+def _rebuild_sslobject(core: Any) -> ssl.SSLObject:
+    """An :class:`ssl.SSLObject` around ``core``, what ``SSLObject._create``
+    makes minus the handshake: the object that :meth:`TLSLayer._handshake`
+    let go of."""
+    sslobj = ssl.SSLObject.__new__(ssl.SSLObject)
+    sslobj._sslobj = core  # type: ignore[attr-defined]  # set by SSLObject._create too
+    # Callbacks (SNI, msg_callback) receive the owner.
+    core.owner = sslobj
+    return sslobj
 
 
 def _core_of(sslobj: ssl.SSLObject) -> Any:
