@@ -336,7 +336,7 @@ class Connection:
         # Not an async generator, as in websockets: an idle handler waits in
         # `async for` for as long as the connection lives, and an async
         # generator costs more memory there (its frame, and the loop's weak
-        # reference to every async generator) than this iterator's coroutine.
+        # reference to every async generator) than recv()'s coroutine alone.
         return _Messages(self)
 
     # Receiving
@@ -359,6 +359,13 @@ class Connection:
             ConcurrencyError: another coroutine is running recv() or
                 recv_streaming().
         """
+        # `async for` calls recv(_ITERATION): decode by frame type, and a
+        # normal closure ends the loop (StopAsyncIteration) rather than
+        # raising ConnectionClosedOK. Not a coroutine around recv(): see
+        # __aiter__.
+        iterating = decode is _ITERATION
+        if iterating:
+            decode = None
         if self._recv_in_progress:
             raise ConcurrencyError(
                 "cannot call recv while another coroutine is already running recv or recv_streaming"
@@ -396,7 +403,10 @@ class Connection:
             pass
         except (UnicodeDecodeError, TooManyFragments) as exc:
             await self._fail_bad_message(exc)
-        raise await self._closed_error()
+        error = await self._closed_error()
+        if iterating and isinstance(error, ConnectionClosedOK):
+            raise StopAsyncIteration
+        raise error
 
     async def recv_streaming(self, decode: Optional[bool] = None) -> AsyncIterator[Data]:
         """
@@ -1362,16 +1372,12 @@ def _broadcast_to(connection: Connection, message: BytesLike, send_text: bool) -
     return None
 
 
-class _Messages:
-    """
-    The async iterator of :meth:`Connection.__aiter__`: each message comes
-    from :meth:`Connection.recv`, until the connection closes normally.
+# What `async for` passes to recv() as decode (see recv).
+_ITERATION: Any = object()
 
-    An idle handler waits in ``async for`` as long as its connection lives,
-    so what it waits on is kept small: no async generator (its frame, and
-    the loop's weak reference to each one), no coroutine of its own around
-    recv()'s, just the small awaitable below.
-    """
+
+class _Messages:
+    """The async iterator of :meth:`Connection.__aiter__`."""
 
     __slots__ = ("_connection",)
 
@@ -1381,46 +1387,8 @@ class _Messages:
     def __aiter__(self) -> _Messages:
         return self
 
-    def __anext__(self) -> _NextMessage:
-        return _NextMessage(self._connection.recv().__await__())
-
-
-class _NextMessage:
-    """
-    Awaiting it awaits recv(), with :exc:`ConnectionClosedOK` turned into
-    :exc:`StopAsyncIteration`, which ends ``async for``: it is its own
-    iterator and passes every step (send, throw, close) on to recv()'s.
-    """
-
-    __slots__ = ("_receiving",)
-
-    def __init__(self, receiving: Any) -> None:
-        self._receiving = receiving
-
-    def __await__(self) -> _NextMessage:
-        return self
-
-    def __iter__(self) -> _NextMessage:
-        return self
-
-    def __next__(self) -> Any:
-        return self.send(None)
-
-    def send(self, value: Any) -> Any:
-        try:
-            return self._receiving.send(value)
-        except ConnectionClosedOK:
-            raise StopAsyncIteration from None
-
-    def throw(self, *args: Any) -> Any:
-        try:
-            return self._receiving.throw(*args)
-        except ConnectionClosedOK:
-            raise StopAsyncIteration from None
-
-    def close(self) -> None:
-        self._receiving.close()
-
+    def __anext__(self) -> Awaitable[Data]:
+        return self._connection.recv(_ITERATION)
 
 # The class above, which the compiled build replaces below: the legacy
 # connection runs some of its methods (closing deadline, keepalive).

@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 from ..assembler import PingTracker, parse_write_limit
 from ..asyncio.connection import SourceConnection as _Source
-from ..asyncio.connection import _Messages
 from ..connection_logger import ConnectionLogger
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK, InvalidState, ProtocolError
 from ..frames import OP_BINARY, OP_PONG, OP_TEXT, CloseCode
@@ -458,10 +457,13 @@ class WebSocketCommonProtocol(asyncio.Protocol):
 
     # Iteration
 
-    def __aiter__(self) -> AsyncIterator[Data]:
+    async def __aiter__(self) -> AsyncIterator[Data]:
         """Yield incoming messages until the connection closes normally."""
-        # The asyncio connection's iterator, smaller than an async generator.
-        return _Messages(self)  # type: ignore[arg-type]  # it only calls recv()
+        try:
+            while True:
+                yield await self.recv()
+        except ConnectionClosedOK:
+            return
 
     # Receiving
 
