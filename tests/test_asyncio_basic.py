@@ -219,6 +219,9 @@ def test_async_iteration_break_cancel_and_resume(loop_factory):
                 await ws.close()
                 # After a normal closure, iterating again ends at once.
                 assert [message async for message in ws] == []
+                # recv() itself still raises: only `async for` stops quietly.
+                with pytest.raises(ConnectionClosedOK):
+                    await ws.recv()
 
     run(main(), loop_factory=loop_factory)
 
