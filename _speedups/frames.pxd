@@ -82,9 +82,14 @@ cdef class FrameParser:
     cdef int _check(self, Header *h) except -1
     cdef int _emit(self, Header *h, const unsigned char *src, list frames) except -1
     cdef Py_ssize_t _fill_payload(self, const unsigned char *src, Py_ssize_t available, list frames) except -1
+    cdef int _resize_payload(self, Py_ssize_t capacity) except -1
+    cdef int _unmask_into(self, const unsigned char *src, Py_ssize_t take) except -1
+    cdef int _payload_added(self, Py_ssize_t take, list frames) except -1
     cdef Py_ssize_t _start_frame(self, Header *h, const unsigned char *src, Py_ssize_t available, list frames) except -1
     cdef int _feed(self, const unsigned char *data, Py_ssize_t end, list frames) except -1
     cdef int _feed_or_fail(self, const unsigned char *data, Py_ssize_t end, list frames) except -1
+    cdef int _fail(self, exc) except -1
+    cpdef list payload_received(self, Py_ssize_t size)
     cpdef list feed(self, data)
     cpdef list feed_messages(self, data)
     cdef list _feed_data(self, data, bint messages)

@@ -44,6 +44,9 @@ cdef extern from "Python.h":
     int _PyBytes_Resize(PyObject **, Py_ssize_t) except -1
     char *_bytes_data "PyBytes_AS_STRING"(PyObject *)
     const Py_ssize_t PY_SSIZE_T_MAX
+    # payload_view(): a writable view of a payload's storage.
+    object PyMemoryView_FromMemory(char *, Py_ssize_t, int)
+    const int PyBUF_WRITE
     # An ASCII str of a given length, filled in before anyone sees it.
     object PyUnicode_New(Py_ssize_t, Py_UCS4)
     void *PyUnicode_DATA(object)
@@ -68,6 +71,8 @@ cdef enum:
     # Once 1/EAGER_PAYLOAD_FRACTION of a frame's payload has arrived, its
     # storage takes the frame's whole size (see _fill_payload).
     EAGER_PAYLOAD_FRACTION = 8
+    # payload_view() offers at least this much room (or the rest of the frame).
+    VIEW_MIN_SIZE = 65536
 
 cdef uint64_t NO_LIMIT = <uint64_t>-1
 
@@ -968,8 +973,7 @@ cdef class FrameParser:
         """Add up to ``available`` bytes to the incomplete payload; return how many."""
         cdef Py_ssize_t length = <Py_ssize_t>self._frame.length
         cdef Py_ssize_t take = length - self._filled
-        cdef Py_ssize_t capacity, i, validated
-        cdef unsigned char key[4]
+        cdef Py_ssize_t capacity
         if take > available:
             take = available
         if self._payload == NULL or self._filled + take > self._capacity:
@@ -988,31 +992,50 @@ cdef class FrameParser:
                 # time. A peer that announces a large frame and sends little
                 # still makes it hold at most eight times what it sent.
                 capacity = length
-            if capacity > length:
-                capacity = length
-            if self._payload == NULL:
-                self._payload = _new_bytes(NULL, capacity)
-            else:
-                _PyBytes_Resize(&self._payload, capacity)
-            self._capacity = capacity
+            self._resize_payload(capacity)
+        self._unmask_into(src, take)
+        self._payload_added(take, frames)
+        return take
+
+    cdef int _resize_payload(self, Py_ssize_t capacity) except -1:
+        if capacity > <Py_ssize_t>self._frame.length:
+            capacity = <Py_ssize_t>self._frame.length
+        if self._payload == NULL:
+            self._payload = _new_bytes(NULL, capacity)
+        else:
+            _PyBytes_Resize(&self._payload, capacity)
+        self._capacity = capacity
+        return 0
+
+    cdef int _unmask_into(self, const unsigned char *src, Py_ssize_t take) except -1:
+        """Copy ``take`` bytes from ``src`` to the payload's end (``src`` may
+        be that end itself), unmasking them if the frame is masked."""
+        cdef unsigned char key[4]
+        cdef unsigned char *dst = <unsigned char *>_bytes_data(self._payload) + self._filled
+        cdef Py_ssize_t i
         if self._frame.masked:
             # The key continues where the previous chunk stopped.
             for i in range(4):
                 key[i] = self._frame.key[(self._filled + i) & 3]
             # With the GIL held: the storage belongs to this parser, and a
             # second thread feeding it meanwhile could move it.
-            wsf_xor_mask(src, <unsigned char *>_bytes_data(self._payload) + self._filled, <size_t>take, key)
-        else:
-            memcpy(_bytes_data(self._payload) + self._filled, src, take)
+            wsf_xor_mask(src, dst, <size_t>take, key)
+        elif src != dst:
+            memcpy(dst, src, take)
+        return 0
+
+    cdef int _payload_added(self, Py_ssize_t take, list frames) except -1:
+        """``take`` more bytes of the incomplete payload are in place."""
+        cdef Py_ssize_t validated
         self._filled += take
-        if self._filled < length and self._checks_text(self._frame.opcode):
+        if self._filled < <Py_ssize_t>self._frame.length and self._checks_text(self._frame.opcode):
             # Fail fast (RFC 6455 8.1): a text frame that arrives in pieces
             # is validated piece by piece.
             self._check_text_bytes(
                 <const unsigned char *>_bytes_data(self._payload) + self._validated,
                 self._filled - self._validated, False, True)
             self._validated = self._filled
-        if self._filled == length:
+        if self._filled == <Py_ssize_t>self._frame.length:
             payload = <object>self._payload
             Py_XDECREF(self._payload)
             self._payload = NULL
@@ -1023,7 +1046,50 @@ cdef class FrameParser:
             validated = self._validated
             self._validated = 0
             self._deliver(self._frame.fin, self._frame.rsv, self._frame.opcode, payload, frames, validated)
-        return take
+        return 0
+
+    def payload_view(self):
+        """Where the next bytes of an incomplete payload go, for a reader
+        that receives into a buffer (asyncio's BufferedProtocol): a writable
+        memoryview of the payload's own storage, or None when no payload is
+        incomplete. Receive into it, then call :meth:`payload_received`.
+
+        The view is valid until then, and only then: nothing else may feed
+        this parser meanwhile. Its storage grows as feed() grows it: up to
+        twice what arrived, or 64 KiB, until an eighth of the frame is here.
+        """
+        cdef Py_ssize_t length, target
+        if self._payload == NULL or self.exc is not None or self._feeding:
+            return None
+        length = <Py_ssize_t>self._frame.length
+        if self._filled == self._capacity:
+            target = self._filled + (self._filled if self._filled > VIEW_MIN_SIZE else VIEW_MIN_SIZE)
+            if self._filled >= length // EAGER_PAYLOAD_FRACTION:
+                target = length
+            self._resize_payload(target)
+        return PyMemoryView_FromMemory(
+            _bytes_data(self._payload) + self._filled, self._capacity - self._filled, PyBUF_WRITE)
+
+    cpdef list payload_received(self, Py_ssize_t size):
+        """The first ``size`` bytes of :meth:`payload_view`'s view are
+        received: parse them as :meth:`feed_messages` would."""
+        cdef list frames = []
+        if self._feeding:
+            raise RuntimeError("payload_received() called while this parser is parsing")
+        if self._payload == NULL or self.exc is not None or size < 0 or size > self._capacity - self._filled:
+            raise ValueError("no payload_view() of this size to receive into")
+        self.control_frames = 0
+        self._feeding = True
+        self._messages = True
+        try:
+            try:
+                self._unmask_into(<const unsigned char *>_bytes_data(self._payload) + self._filled, size)
+                self._payload_added(size, frames)
+            except (SpeedupsError, UnicodeDecodeError) as exc:
+                self._fail(exc)
+        finally:
+            self._feeding = False
+        return frames
 
     cdef Py_ssize_t _start_frame(self, Header *h, const unsigned char *src, Py_ssize_t available,
                                  list frames) except -1:
@@ -1073,14 +1139,18 @@ cdef class FrameParser:
         try:
             self._feed(data, end, frames)
         except (SpeedupsError, UnicodeDecodeError) as exc:
-            # No traceback: it would keep this parser alive through a cycle.
-            self.exc = exc.with_traceback(None)
-            self._head_length = 0
-            Py_XDECREF(self._payload)
-            self._payload = NULL
-            self._capacity = 0
-            self._filled = 0
-            self._validated = 0
+            self._fail(exc)
+        return 0
+
+    cdef int _fail(self, exc) except -1:
+        # No traceback: it would keep this parser alive through a cycle.
+        self.exc = exc.with_traceback(None)
+        self._head_length = 0
+        Py_XDECREF(self._payload)
+        self._payload = NULL
+        self._capacity = 0
+        self._filled = 0
+        self._validated = 0
         return 0
 
     cpdef list feed(self, data):

@@ -1401,3 +1401,117 @@ def test_recv_some_errors(module):
     with pytest.raises(OSError) as caught:
         module.recv_some(-1, 100)
     assert caught.value.errno == errno.EBADF
+
+
+# payload_view() / payload_received(): a reader that receives the rest of a
+# large payload into the parser's own storage (asyncio's BufferedProtocol).
+
+
+def feed_like_a_buffered_reader(parser, data, read_size):
+    """Receive ``data`` as a reader would, ``read_size`` bytes at most per
+    read: into payload_view() while a payload is incomplete, else through
+    feed_messages(). Return the items, the error, and the control frames."""
+    items, position, controls = [], 0, 0
+    for _ in range(len(data) + 2):  # at least a byte per step
+        if position == len(data):
+            break
+        view = parser.payload_view()
+        if view is not None:
+            assert len(view) > 0 and not view.readonly
+            size = min(len(view), read_size, len(data) - position)
+            view[:size] = data[position : position + size]
+            items += parser.payload_received(size)
+        else:
+            size = min(read_size, len(data) - position)
+            items += parser.feed_messages(data[position : position + size])
+        controls += parser.control_frames
+        position += size
+    exc = parser.exc
+    return items, None if exc is None else (type(exc), str(exc)), controls
+
+
+@needs_compiled
+@PROPERTY
+@given(message_streams_any_side(), st.integers(1, 300), st.sampled_from([None, 150]), st.booleans())
+def test_payload_views_give_what_feed_messages_gives(stream, read_size, max_size, utf8):
+    mask, data = stream
+    results = []
+    for module in (COMPILED, PURE):
+        outcomes = []
+        for reader in ("views", "feed_messages"):
+            parser = message_parser(module, utf8=utf8, max_size=max_size, allowed_rsv=4)
+            parser.mask_expected = mask
+            if reader == "views":
+                outcomes.append(feed_like_a_buffered_reader(parser, data, read_size))
+            else:
+                items = parser.feed_messages(data)
+                exc = parser.exc
+                outcomes.append((items, None if exc is None else (type(exc), str(exc)), parser.control_frames))
+        (items, *state), (expected, *expected_state) = outcomes
+        assert tagged(items) == tagged(expected) and state[0] == expected_state[0]
+        results.append((tagged(items), state[0]))
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+@pytest.mark.parametrize("mask_key", [KEY, None], ids=["masked", "unmasked"])
+def test_payload_view_of_a_large_frame(module, mask_key):
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    data = build_frame(True, 2, payload, mask_key=mask_key) + build_frame(True, 1, b"next", mask_key=mask_key)
+    parser = message_parser(module)
+    parser.mask_expected = mask_key is not None
+    assert parser.payload_view() is None  # nothing incomplete
+    with pytest.raises(ValueError):
+        parser.payload_received(1)
+    assert parser.feed_messages(data[:1000]) == []
+    items = feed_like_a_buffered_reader(parser, data[1000:], 200_000)[0]
+    assert items == [payload, "next"]
+    assert parser.payload_view() is None and parser.buffered == 0
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+def test_payload_view_misuse(module):
+    parser = message_parser(module)
+    parser.feed_messages(masked(2, b"x" * 100_000)[:50])
+    missing = parser.missing
+    view = parser.payload_view()
+    with pytest.raises(ValueError):
+        parser.payload_received(len(view) + 1)
+    with pytest.raises(ValueError):
+        parser.payload_received(-1)
+    view = parser.payload_view()
+    # Nothing received: nothing changes.
+    assert parser.payload_received(0) == [] and parser.missing == missing == 100_000 - (50 - 14)
+
+
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+def test_payload_view_invalid_text_fails_as_it_arrives(module):
+    text = b"a" * 70_000 + b"\xff" + b"b" * 70_000
+    parser = message_parser(module)
+    data = masked(1, text)
+    parser.feed_messages(data[:100])
+    items, error, _ = feed_like_a_buffered_reader(parser, data[100:80_000], 65536)
+    assert items == [] and error[0] is UnicodeDecodeError
+    assert parser.payload_view() is None and parser.feed_messages(data[80_000:]) == []
+
+
+@needs_compiled
+def test_payload_view_storage_grows_with_what_arrived():
+    # A peer that announces a 64 MiB frame and sends little makes the parser
+    # hold about twice what it sent (at least 64 KiB), not 64 MiB.
+    parser = COMPILED.FrameParser(True, None)
+    parser.feed(serialize_header(True, 2, 64 * 2**20, 0, KEY) + b"x" * 1024)
+    filled = 1024
+    tracemalloc.start()
+    try:
+        for _ in range(6):
+            view = parser.payload_view()
+            storage = filled + len(view)
+            assert storage <= max(2 * filled, filled + 65536)
+            assert tracemalloc.get_traced_memory()[0] <= storage + 4096
+            view[:] = b"y" * len(view)
+            assert parser.payload_received(len(view)) == []
+            filled += len(view)
+        assert filled < 2 * 2**20 and parser.missing == 64 * 2**20 - filled
+    finally:
+        tracemalloc.stop()

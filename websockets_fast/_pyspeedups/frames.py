@@ -363,6 +363,9 @@ def _utf8_error(data: _Buffer, continuation: bool) -> UnicodeDecodeError:
     return UnicodeDecodeError("utf-8", bytes(data[max(0, len(data) - 4) :]), 0, 1, "invalid UTF-8")
 
 
+# payload_view() offers at least this much room (or the rest of the frame).
+VIEW_MIN_SIZE = 65536
+
 class FrameParser:
     """Incremental parser turning received bytes into unmasked frames.
 
@@ -420,6 +423,7 @@ class FrameParser:
         "_frame",
         "_feeding",
         "_messages",
+        "_view_buffer",
     )
 
     exc: Optional[Exception]
@@ -491,6 +495,8 @@ class FrameParser:
         # Message mode: bytes of the incomplete text payload already
         # validated, so that invalid UTF-8 fails as it arrives.
         self._validated = 0
+        # What payload_view() handed out, until payload_received().
+        self._view_buffer: Optional[bytearray] = None
 
     @property
     def mask_expected(self) -> bool:
@@ -729,6 +735,34 @@ class FrameParser:
         that is all ASCII. Other TEXT stays a frame (validated as by feed()).
         """
         return self._feed_data(data, True)
+
+    def payload_view(self) -> Optional[memoryview]:
+        """Where the next bytes of an incomplete payload go, for a reader
+        that receives into a buffer (asyncio's BufferedProtocol): a writable
+        memoryview, or None when no payload is incomplete. Receive into it,
+        then call :meth:`payload_received`.
+
+        The compiled twin hands out the payload's own storage; this one, a
+        buffer of the same size that payload_received() feeds on: the same
+        frames, with one copy more.
+        """
+        if self._payload is None or self.exc is not None or self._feeding:
+            return None
+        filled = len(self._payload)
+        # As much as arrived so far, at least 64 KiB, at most the rest.
+        size = min(max(filled, VIEW_MIN_SIZE), self._frame[4] - filled)
+        self._view_buffer = bytearray(size)
+        return memoryview(self._view_buffer)
+
+    def payload_received(self, size: int) -> List[Any]:
+        """The first ``size`` bytes of :meth:`payload_view`'s view are
+        received: parse them as :meth:`feed_messages` would."""
+        if self._feeding:
+            raise RuntimeError("payload_received() called while this parser is parsing")
+        buffer, self._view_buffer = self._view_buffer, None
+        if buffer is None or self._payload is None or self.exc is not None or not 0 <= size <= len(buffer):
+            raise ValueError("no payload_view() of this size to receive into")
+        return self._feed_data(memoryview(buffer)[:size], True)
 
     def _feed_data(self, data: _Buffer, messages: bool) -> List[Any]:
         frames: List[Any] = []
