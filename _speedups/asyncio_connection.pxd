@@ -57,6 +57,7 @@ cdef class Connection:
     cdef public object _uv_closing
     cdef public bint _own_reader
     cdef public bint _reads_full
+    cdef public bint _zero_copy
     cdef object __weakref__
     cdef dict __dict__
 
@@ -75,6 +76,10 @@ cdef class Connection:
     cdef _data_received(self, data)
     @cython.locals(protocol=CompiledProtocol, parser=CompiledFrameParser)
     cdef _receive(self, data)
+    @cython.locals(parser=CompiledFrameParser)
+    cdef _receive_items(self, list frames)
+    @cython.locals(protocol=CompiledProtocol)
+    cdef _handle_events(self)
     @cython.locals(event=FrameFields)
     cdef _receive_events(self, events)
 

@@ -1447,9 +1447,13 @@ def test_payload_views_give_what_feed_messages_gives(stream, read_size, max_size
                 items = parser.feed_messages(data)
                 exc = parser.exc
                 outcomes.append((items, None if exc is None else (type(exc), str(exc)), parser.control_frames))
-        (items, *state), (expected, *expected_state) = outcomes
-        assert tagged(items) == tagged(expected) and state[0] == expected_state[0]
-        results.append((tagged(items), state[0]))
+        (items, error, _), (expected, expected_error, _) = outcomes
+        # The same items and the same error; its message may tell another
+        # position: the views cut the data elsewhere (and differently in
+        # each twin, whose storage grows differently).
+        assert tagged(items) == tagged(expected)
+        assert (error and error[0]) == (expected_error and expected_error[0])
+        results.append((tagged(items), error and error[0]))
     assert results[0] == results[1]
 
 

@@ -64,6 +64,10 @@ BYTES_LIKE = (bytes, bytearray, memoryview)
 # under glibc's default mmap threshold of 128 KiB.
 READ_SIZE = 64 * 1024
 
+# On uvloop, a read this large that leaves this much of a frame's payload
+# to come hands the rest of the frame to _PayloadReader.
+ZERO_COPY_MIN = 64 * 1024
+
 _POSIX = os.name == "posix"
 
 
@@ -131,6 +135,7 @@ class Connection:
         "_uv_closing",
         "_own_reader",
         "_reads_full",
+        "_zero_copy",
         "__weakref__",
         # Programs attach their own attributes (ws.user = ...), as websockets
         # allows. The dict only exists once they do; until then it costs a
@@ -217,6 +222,9 @@ class Connection:
         self._own_reader = False
         # Whether the last read of _read_socket filled READ_SIZE.
         self._reads_full = False
+        # Whether uvloop may receive a large frame into its payload (see
+        # _PayloadReader).
+        self._zero_copy = False
 
     # Attributes
 
@@ -1025,6 +1033,8 @@ class Connection:
                 self._uv_buffered = type(transport).get_write_buffer_size
                 self._uv_closing = type(transport).is_closing
                 self._raw_fd = sock.fileno()
+                # Compiled only: the pure parser's payload_view() copies.
+                self._zero_copy = BACKEND == "compiled" and type(self).data_received is Connection.data_received
         self.recv_messages = Assembler(
             self._max_queue,
             transport.pause_reading,
@@ -1105,6 +1115,27 @@ class Connection:
             self._parse_unparsed()
         else:
             self._receive(data)
+        if self._zero_copy and len(data) >= ZERO_COPY_MIN and self._unparsed is None and not self._lost:
+            parser = self.protocol.fast_parser
+            if parser is not None and parser.missing >= ZERO_COPY_MIN:
+                self.transport.set_protocol(_PayloadReader(self, parser))
+
+    def _payload_received(self, parser: Any, size: int) -> None:
+        """``size`` bytes of a large frame arrived in its payload (see
+        _PayloadReader)."""
+        frames = parser.payload_received(size)
+        if not parser.missing or parser.exc is not None:
+            # The frame is complete (or the parser failed): back to reads
+            # into uvloop's buffer, before handling what arrived, which may
+            # pause reading.
+            self.transport.set_protocol(self)  # type: ignore[arg-type]  # a protocol by its methods
+        self._sent_since_read = False
+        if self.protocol.fast_parser is parser and self._open:
+            self._receive_items(frames)
+        else:
+            # Closing meanwhile: the general path.
+            self.protocol.receive_parsed(frames)
+            self._handle_events()
 
     def _parse_unparsed(self) -> bool:
         """Parse what's left of a read, a slice at a time, until the queue is
@@ -1128,26 +1159,36 @@ class Connection:
         protocol = self.protocol
         parser = protocol.fast_parser
         if parser is not None and self._open:
+            self._receive_items(parser.feed_messages(data))
+        else:
+            protocol.receive_data(data)
+            self._handle_events()
+
+    def _receive_items(self, frames: List[Any]) -> None:
+        """Handle what the fast parser returned while the connection is OPEN."""
+        parser: Any = self.protocol.fast_parser
+        if not parser.control_frames and parser.exc is None:
             # The hot path (see Protocol.receive_parsed): only data frames,
             # which go straight to the queue; a whole message as its payload,
             # with no Frame made (see Assembler.put).
-            frames = parser.feed_messages(data)
-            if not parser.control_frames and parser.exc is None:
-                if frames:
-                    self.recv_messages.put_frames(frames)
-                    waiter = self._recv_waiter
-                    if waiter is not None:
-                        # Rather than asking done() first, on every message:
-                        # the waiter is done only when recv() was cancelled
-                        # and hasn't run since.
-                        try:
-                            waiter.set_result(None)
-                        except asyncio.InvalidStateError:
-                            pass
-                return
-            protocol.receive_parsed(frames)
-        else:
-            protocol.receive_data(data)
+            if frames:
+                self.recv_messages.put_frames(frames)
+                waiter = self._recv_waiter
+                if waiter is not None:
+                    # Rather than asking done() first, on every message:
+                    # the waiter is done only when recv() was cancelled
+                    # and hasn't run since.
+                    try:
+                        waiter.set_result(None)
+                    except asyncio.InvalidStateError:
+                        pass
+            return
+        self.protocol.receive_parsed(frames)
+        self._handle_events()
+
+    def _handle_events(self) -> None:
+        """Handle the protocol's events and answers after receiving."""
+        protocol = self.protocol
         events = protocol.events_received()
         # Automatic answers (pong, close) go out before events are handled.
         writes = protocol.data_to_send()
@@ -1206,7 +1247,7 @@ class Connection:
         # number may then be given to another file.
         self._raw_fd = -1
         self._uv_buffered = self._uv_closing = None
-        self._own_reader = False
+        self._own_reader = self._zero_copy = False
         # receive_eof() is idempotent: this makes the state CLOSED for sure.
         self.protocol.receive_eof()
         self.protocol.data_to_send()  # nothing can be written any more
@@ -1389,6 +1430,47 @@ class _Messages:
 
     def __anext__(self) -> Awaitable[Data]:
         return self._connection.recv(_ITERATION)
+
+
+class _PayloadReader(asyncio.BufferedProtocol):
+    """
+    uvloop's protocol while the rest of a large frame arrives.
+
+    uvloop reads into a buffer of its own, then copies each read into a
+    bytes object, which the parser copies into the frame's payload. This
+    one has uvloop receive straight into the payload's storage
+    (:meth:`FrameParser.payload_view`): two copies of every byte fewer.
+    :meth:`Connection._data_received` puts it in place, for the rest of one
+    frame; :meth:`Connection._payload_received` puts the connection back.
+    Meanwhile ``transport.get_protocol()`` returns it.
+    """
+
+    __slots__ = ("connection", "parser")
+
+    def __init__(self, connection: Connection, parser: Any) -> None:
+        self.connection = connection
+        self.parser = parser
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        view = self.parser.payload_view()
+        if view is None:  # the parser failed: the connection is closing
+            raise RuntimeError("no incomplete payload to receive into")
+        return view  # type: ignore[no-any-return]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.connection._payload_received(self.parser, nbytes)
+
+    def eof_received(self) -> Optional[bool]:
+        return self.connection.eof_received()  # type: ignore[func-returns-value]
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self.connection.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.connection.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.connection.resume_writing()
 
 # The class above, which the compiled build replaces below: the legacy
 # connection runs some of its methods (closing deadline, keepalive).
