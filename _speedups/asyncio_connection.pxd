@@ -11,7 +11,7 @@ cimport cython
 
 from websockets_fast._speedups.assembler cimport Assembler as CompiledAssembler
 from websockets_fast._speedups.framefields cimport object as FrameFields
-from websockets_fast._speedups.frames cimport FrameParser as CompiledFrameParser, recv_some, send_some
+from websockets_fast._speedups.frames cimport FrameParser as CompiledFrameParser, recv_into_some, recv_some, send_some
 from websockets_fast._speedups.protocol cimport Protocol as CompiledProtocol
 
 # The Opcode members that the .py file imports from frames, as C globals:

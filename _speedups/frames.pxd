@@ -24,6 +24,7 @@ cpdef bytes build_data_frame(int opcode, payload, mask_key=*)
 cpdef append_frame(list writes, fin, opcode, payload, rsv=*, mask_key=*)
 cpdef Py_ssize_t send_some(int fd, data) except -1
 cpdef object recv_some(int fd, Py_ssize_t size, bint large=*)
+cpdef object recv_into_some(int fd, buffer)
 
 
 cdef class FrameParser:

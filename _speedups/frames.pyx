@@ -19,7 +19,7 @@ most twice that, or 4 KiB, and never more than the frame needs).
 # idioms that are fast when not compiled. The two share the rules, not the
 # code: the differential tests and tests/fuzz keep them in step.
 
-from cpython.buffer cimport PyBUF_FULL_RO, PyBUF_SIMPLE, PyBuffer_IsContiguous, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport PyBUF_FULL_RO, PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_IsContiguous, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.long cimport PyLong_AsLongAndOverflow, PyLong_Check, PyLong_CheckExact
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
@@ -54,7 +54,7 @@ cdef extern from "Python.h":
 
 __all__ = [
     "parse_header", "serialize_header", "build_frame", "append_frame", "FrameParser", "SPLIT_FRAME_SIZE", "send_some",
-    "recv_some", "build_data_frame",
+    "recv_some", "recv_into_some", "build_data_frame",
 ]
 
 # append_frame() appends an unmasked bytes payload of at least this many
@@ -461,6 +461,31 @@ cpdef object recv_some(int fd, Py_ssize_t size, bint large=False):
         return data
     # The end of a large message: one copy of what arrived.
     return PyBytes_FromStringAndSize(PyBytes_AS_STRING(data), got)
+
+
+cpdef object recv_into_some(int fd, buffer):
+    """Receive what a socket holds into ``buffer`` (writable, contiguous),
+    at most its size; never block.
+
+    ``fd`` is as for :func:`recv_some`. Returns the number of bytes
+    received, 0 at the end of the stream, or None when nothing is there
+    yet. An error raises the matching :exc:`OSError`.
+    """
+    cdef Py_buffer view
+    cdef Py_ssize_t got
+    PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
+    try:
+        if view.len == 0:
+            raise ValueError("buffer must not be empty")
+        got = wsf_recv(fd, <char *>view.buf, view.len)
+    finally:
+        PyBuffer_Release(&view)
+    if got < 0:
+        if wsf_would_block():
+            return None
+        code = errno
+        raise OSError(code, strerror(code).decode("utf-8", "replace"))
+    return got
 
 
 cdef bytes _build_frame(fin, opcode, payload, rsv, mask_key):

@@ -1386,6 +1386,41 @@ def test_recv_some(module):
 
 @pytest.mark.skipif(os.name != "posix", reason="sockets are file descriptors on POSIX only")
 @pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
+def test_recv_into_some(module):
+    import select
+
+    left, right = tcp_pair()
+    with left, right:
+        buffer = bytearray(10)
+        assert module.recv_into_some(right.fileno(), buffer) is None
+        left.sendall(b"abcdefgh")
+        select.select([right], [], [], 10)
+        # Into a part of a buffer, through a memoryview: at most its size.
+        assert module.recv_into_some(right.fileno(), memoryview(buffer)[2:5]) == 3
+        assert module.recv_into_some(right.fileno(), memoryview(buffer)[5:]) == 5
+        assert buffer == b"\x00\x00abcdefgh"
+        assert module.recv_into_some(right.fileno(), buffer) is None
+        with pytest.raises(ValueError):
+            module.recv_into_some(right.fileno(), bytearray())
+        with pytest.raises(BufferError):
+            module.recv_into_some(right.fileno(), b"read-only")
+        left.shutdown(socket.SHUT_WR)
+        select.select([right], [], [], 10)
+        assert module.recv_into_some(right.fileno(), buffer) == 0
+    left, right = tcp_pair()
+    with left, right:
+        left.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        left.close()
+        select.select([right], [], [], 10)
+        with pytest.raises(ConnectionResetError):
+            module.recv_into_some(right.fileno(), bytearray(10))
+    with pytest.raises(OSError) as caught:
+        module.recv_into_some(-1, bytearray(10))
+    assert caught.value.errno == errno.EBADF
+
+
+@pytest.mark.skipif(os.name != "posix", reason="sockets are file descriptors on POSIX only")
+@pytest.mark.parametrize("module", FRAME_MODULES, ids=lambda m: m.__name__.split(".")[1])
 def test_recv_some_errors(module):
     import select
 

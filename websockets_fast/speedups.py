@@ -40,6 +40,7 @@ __all__ = [
     "append_frame",
     "send_some",
     "recv_some",
+    "recv_into_some",
     "build_data_frame",
     "SPLIT_FRAME_SIZE",
     "FrameParser",
@@ -98,6 +99,7 @@ if TYPE_CHECKING:
         build_data_frame,
         build_frame,
         parse_header,
+        recv_into_some,
         recv_some,
         send_some,
         serialize_header,
@@ -118,6 +120,7 @@ else:
     append_frame = _frames.append_frame
     send_some = _frames.send_some
     recv_some = _frames.recv_some
+    recv_into_some = _frames.recv_into_some
     SPLIT_FRAME_SIZE = _frames.SPLIT_FRAME_SIZE
     FrameParser = _frames.FrameParser
     parse_request = _http.parse_request

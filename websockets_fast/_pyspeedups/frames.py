@@ -36,6 +36,7 @@ __all__ = [
     "SPLIT_FRAME_SIZE",
     "send_some",
     "recv_some",
+    "recv_into_some",
     "build_data_frame",
 ]
 
@@ -303,6 +304,28 @@ def recv_some(fd: int, size: int, large: bool = False) -> Optional[bytes]:
 
 # The compiled twin reads into a buffer of this size.
 _RECV_SIZE = 65536
+
+
+def recv_into_some(fd: int, buffer: Any) -> Optional[int]:
+    """Receive what a socket holds into ``buffer`` (writable, contiguous),
+    at most its size; never block.
+
+    ``fd`` is as for :func:`recv_some`. Returns the number of bytes
+    received, 0 at the end of the stream, or None when nothing is there
+    yet. An error raises the matching :exc:`OSError`.
+    """
+    view = memoryview(buffer)
+    if view.readonly:
+        raise BufferError("buffer must be writable")  # as the compiled twin
+    if view.nbytes == 0:
+        raise ValueError("buffer must not be empty")
+    if os.name != "posix":
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+    # os.readv: recv() without flags, on a non-blocking socket.
+    try:
+        return os.readv(fd, [view.cast("B")])
+    except (BlockingIOError, InterruptedError):
+        return None
 
 
 def _size_limit(value: Optional[int], name: str) -> Optional[int]:

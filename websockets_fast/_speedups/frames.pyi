@@ -14,6 +14,7 @@ __all__ = [
     "SPLIT_FRAME_SIZE",
     "send_some",
     "recv_some",
+    "recv_into_some",
     "build_data_frame",
 ]
 
@@ -36,6 +37,7 @@ def append_frame(
 ) -> None: ...
 def send_some(fd: int, data: _Buffer) -> int: ...
 def recv_some(fd: int, size: int, large: bool = False) -> Optional[bytes]: ...
+def recv_into_some(fd: int, buffer: Any) -> Optional[int]: ...
 
 class FrameParser:
     exc: Optional[Exception]

@@ -40,7 +40,7 @@ from websockets_fast.exceptions import (
 from websockets_fast.frames import OP_BINARY, OP_CONT, OP_PONG, OP_TEXT, CloseCode
 from websockets_fast.http11 import Request, RequestParser, Response, ResponseParser
 from websockets_fast.protocol import OPEN, PARSE_SLICE
-from websockets_fast.speedups import BACKEND, recv_some, send_some
+from websockets_fast.speedups import BACKEND, recv_into_some, recv_some, send_some
 
 if TYPE_CHECKING:
     import uuid
@@ -1085,6 +1085,13 @@ class Connection:
         transport: Any = self.transport
         if transport._conn_lost:
             return
+        if self._reads_full:
+            # A large message arriving: the rest of a large frame goes
+            # straight into its payload.
+            parser = self.protocol.fast_parser
+            if parser is not None and self._open and self._unparsed is None and parser.missing >= ZERO_COPY_MIN:
+                self._read_into_payload(parser)
+                return
         try:
             # While a large message arrives, reads fill READ_SIZE: then
             # receiving straight into a new bytes object saves a copy.
@@ -1100,6 +1107,28 @@ class Connection:
         self._reads_full = len(data) == READ_SIZE
         try:
             self._data_received(data)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            transport._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+
+    def _read_into_payload(self, parser: Any) -> None:
+        """_read_socket() for the rest of a large frame: receive into its
+        payload's storage (FrameParser.payload_view), as _PayloadReader
+        has uvloop do."""
+        transport: Any = self.transport
+        try:
+            size = recv_into_some(self._raw_fd, parser.payload_view())
+        except OSError as exc:
+            transport._fatal_error(exc, "Fatal read error on socket transport")
+            return
+        if size is None:
+            return
+        if not size:
+            transport._read_ready()
+            return
+        try:
+            self._payload_received(parser, size)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -1122,13 +1151,8 @@ class Connection:
 
     def _payload_received(self, parser: Any, size: int) -> None:
         """``size`` bytes of a large frame arrived in its payload (see
-        _PayloadReader)."""
+        _PayloadReader and _read_into_payload)."""
         frames = parser.payload_received(size)
-        if not parser.missing or parser.exc is not None:
-            # The frame is complete (or the parser failed): back to reads
-            # into uvloop's buffer, before handling what arrived, which may
-            # pause reading.
-            self.transport.set_protocol(self)  # type: ignore[arg-type]  # a protocol by its methods
         self._sent_since_read = False
         if self.protocol.fast_parser is parser and self._open:
             self._receive_items(frames)
@@ -1458,7 +1482,12 @@ class _PayloadReader(asyncio.BufferedProtocol):
         return view  # type: ignore[no-any-return]
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.connection._payload_received(self.parser, nbytes)
+        connection, parser = self.connection, self.parser
+        connection._payload_received(parser, nbytes)
+        if not parser.missing or parser.exc is not None:
+            # The frame is complete (or the parser failed): reads go into
+            # uvloop's buffer again.
+            connection.transport.set_protocol(connection)  # type: ignore[arg-type]  # a protocol by its methods
 
     def eof_received(self) -> Optional[bool]:
         return self.connection.eof_received()  # type: ignore[func-returns-value]
