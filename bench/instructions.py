@@ -100,7 +100,9 @@ SYNC_MODULES = {
     "websockets": ("websockets.sync.server", "websockets.sync.client"),
 }
 
-ECHO_SIZE = 64
+# The echo rows' message size; BENCH_ECHO_SIZE=1048576 measures large
+# messages (with --messages 2,7: each round trip of 1 MiB takes millions).
+ECHO_SIZE = int(os.environ.get("BENCH_ECHO_SIZE", "64"))
 PUSH_SIZE = 100
 # Messages per read in the push workload (see above); the counts of MESSAGES
 # are multiples of it.
