@@ -31,13 +31,14 @@ cdef class TLSLayer:
     cdef public bint write_paused
     cdef public bint eof_pending
     cdef public object exc
+    cdef public object payload_source
 
     cdef _handshake(self)
     cdef _fail_handshake(self, exc)
     cdef _add_backlog(self, data)
     @cython.locals(backlog=object)
     cdef _pump(self)
-    @cython.locals(size=Py_ssize_t, waiting=Py_ssize_t)
+    @cython.locals(size=Py_ssize_t, waiting=Py_ssize_t, got=Py_ssize_t)
     cdef bint _read_records(self) except -1
     cdef _app_eof(self)
     cdef _fatal(self, exc)

@@ -677,3 +677,80 @@ def test_sslobject_subclass_methods_are_called(authority, certificate, loop_fact
 
     run(main(), loop_factory=loop_factory)
     assert calls["read"] >= len(MESSAGES) and calls["write"] >= len(MESSAGES)
+
+
+# Large frames: records decrypted straight into the payload.
+
+
+def counting_payload_source(transport, counts, side):
+    """Wrap the TLS layer's payload_source to count the records that went
+    into a payload."""
+    original = transport.payload_source
+
+    def source():
+        parser = original()
+        if parser is not None:
+            counts[side] = counts.get(side, 0) + 1
+        return parser
+
+    transport.payload_source = source
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_large_messages_decrypted_into_their_payload(contexts, loop_factory):
+    server_context, client_context = contexts
+    sizes = [3 * 2**20, 10, 2**20 + 1, 65_536, 70_000, 1, 200_000]
+    messages = []
+    for n, size in enumerate(sizes):
+        messages.append(bytes((n * 31 + i) & 0xFF for i in range(256)) * (size // 256) + b"x" * (size % 256))
+        messages.append(("é" if n % 2 else "a") * (size // 2 if n % 2 else size))
+    counts = {}
+
+    async def handler(websocket):
+        counting_payload_source(websocket.transport, counts, "server")
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0, ssl=server_context, compression=None, max_size=None, max_queue=1) as server:
+            uri = f"wss://127.0.0.1:{port_of(server)}/"
+            async with connect(uri, ssl=client_context, compression=None, max_size=None, max_queue=1) as websocket:
+                counting_payload_source(websocket.transport, counts, "client")
+                received = []
+                for message in messages:
+                    await websocket.send(message)
+                    received.append(await websocket.recv())
+                return received
+
+    received = run(main(), loop_factory=loop_factory)
+    for got, sent in zip(received, messages):
+        assert type(got) is type(sent) and got == sent
+    assert len(received) == len(messages)
+    assert counts.get("server", 0) > 0 and counts.get("client", 0) > 0
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_invalid_utf8_decrypted_into_a_payload_closes_1007(contexts, loop_factory):
+    server_context, client_context = contexts
+    text = b"a" * (2 * 2**20) + b"\xff" + b"b" * 1000
+    closed = []
+
+    async def handler(websocket):
+        try:
+            await websocket.recv()
+        except ConnectionClosedError as exc:
+            closed.append(exc)
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0, ssl=server_context, compression=None, max_size=None) as server:
+            uri = f"wss://127.0.0.1:{port_of(server)}/"
+            async with connect(uri, ssl=client_context, compression=None) as websocket:
+                # Raw text bytes in one frame: send() would refuse them.
+                websocket.protocol.send_text(text)
+                websocket._flush()
+                with pytest.raises(ConnectionClosedError) as info:
+                    await websocket.recv()
+                assert info.value.rcvd.code == 1007
+
+    run(main(), loop_factory=loop_factory)
+    assert closed and closed[0].sent.code == 1007

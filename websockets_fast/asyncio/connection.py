@@ -1088,8 +1088,8 @@ class Connection:
         if self._reads_full:
             # A large message arriving: the rest of a large frame goes
             # straight into its payload.
-            parser = self.protocol.fast_parser
-            if parser is not None and self._open and self._unparsed is None and parser.missing >= ZERO_COPY_MIN:
+            parser = self._large_payload()
+            if parser is not None:
                 self._read_into_payload(parser)
                 return
         try:
@@ -1144,10 +1144,19 @@ class Connection:
             self._parse_unparsed()
         else:
             self._receive(data)
-        if self._zero_copy and len(data) >= ZERO_COPY_MIN and self._unparsed is None and not self._lost:
-            parser = self.protocol.fast_parser
-            if parser is not None and parser.missing >= ZERO_COPY_MIN:
+        if self._zero_copy and len(data) >= ZERO_COPY_MIN and not self._lost:
+            parser = self._large_payload()
+            if parser is not None:
                 self.transport.set_protocol(_PayloadReader(self, parser))
+
+    def _large_payload(self) -> Any:
+        """The frame parser while the rest of a large frame may be received
+        straight into its payload (FrameParser.payload_view); else None.
+        See _PayloadReader, _read_into_payload and the TLS layer."""
+        parser = self.protocol.fast_parser
+        if parser is not None and self._open and self._unparsed is None and parser.missing >= ZERO_COPY_MIN:
+            return parser
+        return None
 
     def _payload_received(self, parser: Any, size: int) -> None:
         """``size`` bytes of a large frame arrived in its payload (see

@@ -100,6 +100,7 @@ class TLSLayer:
         "write_paused",
         "eof_pending",
         "exc",
+        "payload_source",
     )
 
     def __init__(
@@ -137,6 +138,9 @@ class TLSLayer:
         self.write_paused = False
         self.eof_pending = False
         self.exc: Optional[BaseException] = None
+        # The application's _large_payload() (see _read_records), if it is
+        # our WebSocket connection.
+        self.payload_source: Any = getattr(app, "_large_payload", None)
 
     # Protocol of the TCP transport
 
@@ -328,15 +332,28 @@ class TLSLayer:
                     size = waiting
                 if size == 0:
                     break
+                # A full record, of a large frame that the application (our
+                # WebSocket connection) receives straight into its payload:
+                # decrypted there, rather than into a bytes object that its
+                # parser then copies.
+                parser = self.payload_source() if size >= RECORD_SIZE and self.payload_source is not None else None
                 try:
-                    data = sslcore.read(MIN_READ if size < MIN_READ else RECORD_SIZE if size > RECORD_SIZE else size)
+                    if parser is not None:
+                        view = parser.payload_view()
+                        got = sslcore.read(len(view), view)
+                    else:
+                        data = sslcore.read(MIN_READ if size < MIN_READ else RECORD_SIZE if size > RECORD_SIZE else size)
+                        got = len(data)
                 except ssl.SSLWantReadError:
                     # Part of a record: the rest comes with the next read.
                     break
-                if not data:
+                if not got:
                     # The ssl module's way of saying close_notify.
                     raise ssl.SSLZeroReturnError
-                self.app.data_received(data)
+                if parser is not None:
+                    self.app._payload_received(parser, got)
+                else:
+                    self.app.data_received(data)
                 if self.state != OPEN:
                     return False
         except ssl.SSLZeroReturnError:
@@ -470,6 +487,7 @@ class TLSLayer:
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self.app = protocol
+        self.payload_source = getattr(protocol, "_large_payload", None)
 
     def get_protocol(self) -> Any:
         return self.app
