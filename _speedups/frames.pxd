@@ -90,6 +90,7 @@ cdef class FrameParser:
     cdef int _feed(self, const unsigned char *data, Py_ssize_t end, list frames) except -1
     cdef int _feed_or_fail(self, const unsigned char *data, Py_ssize_t end, list frames) except -1
     cdef int _fail(self, exc) except -1
+    cdef void _drop_payload(self) noexcept
     cpdef list payload_received(self, Py_ssize_t size)
     cpdef list feed(self, data)
     cpdef list feed_messages(self, data)

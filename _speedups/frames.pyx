@@ -775,11 +775,7 @@ cdef class FrameParser:
         self._message_size = 0
         self._compressed = False
         self._head_length = 0
-        Py_XDECREF(self._payload)
-        self._payload = NULL
-        self._capacity = 0
-        self._filled = 0
-        self._validated = 0
+        self._drop_payload()
         self.control_frames = 0
         self.fragments_exceeded = False
         self._in_message = False
@@ -1062,14 +1058,10 @@ cdef class FrameParser:
             self._validated = self._filled
         if self._filled == <Py_ssize_t>self._frame.length:
             payload = <object>self._payload
-            Py_XDECREF(self._payload)
-            self._payload = NULL
-            self._capacity = 0
-            self._filled = 0
             # Reset whether or not the frame is validated now (utf8 may have
             # been set to None meanwhile): the next frame starts at 0.
             validated = self._validated
-            self._validated = 0
+            self._drop_payload()
             self._deliver(self._frame.fin, self._frame.rsv, self._frame.opcode, payload, frames, validated)
         return 0
 
@@ -1171,12 +1163,16 @@ cdef class FrameParser:
         # No traceback: it would keep this parser alive through a cycle.
         self.exc = exc.with_traceback(None)
         self._head_length = 0
+        self._drop_payload()
+        return 0
+
+    cdef void _drop_payload(self) noexcept:
+        """Forget the incomplete payload, if any."""
         Py_XDECREF(self._payload)
         self._payload = NULL
         self._capacity = 0
         self._filled = 0
         self._validated = 0
-        return 0
 
     cpdef list feed(self, data):
         """Parse ``data`` (any C-contiguous bytes-like object): a list of frames.

@@ -1,7 +1,7 @@
 """Receiving the rest of a large frame straight into its payload's storage
 (FrameParser.payload_view), on the compiled backend: on uvloop through
 _PayloadReader, rather than into uvloop's buffer, then a bytes object, then
-the payload; on asyncio's default loop through Connection._read_into_payload.
+the payload; on asyncio's default loop through Connection._read_socket.
 
 Each case runs over real sockets: messages of every size around the switch,
 masked and unmasked, with reading paused by max_queue; invalid UTF-8 and a

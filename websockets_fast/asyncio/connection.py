@@ -64,8 +64,9 @@ BYTES_LIKE = (bytes, bytearray, memoryview)
 # under glibc's default mmap threshold of 128 KiB.
 READ_SIZE = 64 * 1024
 
-# On uvloop, a read this large that leaves this much of a frame's payload
-# to come hands the rest of the frame to _PayloadReader.
+# Once this much of a frame's payload is still to come, the rest is
+# received straight into its storage (see Connection._large_payload); on
+# uvloop, only after a read at least this large.
 ZERO_COPY_MIN = 64 * 1024
 
 _POSIX = os.name == "posix"
@@ -1085,40 +1086,18 @@ class Connection:
         transport: Any = self.transport
         if transport._conn_lost:
             return
-        if self._reads_full:
-            # A large message arriving: the rest of a large frame goes
-            # straight into its payload.
-            parser = self._large_payload()
+        # A large message arriving: the rest of a large frame goes straight
+        # into its payload's storage, as _PayloadReader has uvloop do.
+        parser = self._large_payload() if self._reads_full else None
+        data: Any = None
+        try:
             if parser is not None:
-                self._read_into_payload(parser)
-                return
-        try:
-            # While a large message arrives, reads fill READ_SIZE: then
-            # receiving straight into a new bytes object saves a copy.
-            data = recv_some(self._raw_fd, READ_SIZE, self._reads_full)
-        except OSError as exc:
-            transport._fatal_error(exc, "Fatal read error on socket transport")
-            return
-        if data is None:
-            return
-        if not data:
-            transport._read_ready()
-            return
-        self._reads_full = len(data) == READ_SIZE
-        try:
-            self._data_received(data)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            transport._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
-
-    def _read_into_payload(self, parser: Any) -> None:
-        """_read_socket() for the rest of a large frame: receive into its
-        payload's storage (FrameParser.payload_view), as _PayloadReader
-        has uvloop do."""
-        transport: Any = self.transport
-        try:
-            size = recv_into_some(self._raw_fd, parser.payload_view())
+                size = recv_into_some(self._raw_fd, parser.payload_view())
+            else:
+                # While a large message arrives, reads fill READ_SIZE: then
+                # receiving straight into a new bytes object saves a copy.
+                data = recv_some(self._raw_fd, READ_SIZE, self._reads_full)
+                size = None if data is None else len(data)
         except OSError as exc:
             transport._fatal_error(exc, "Fatal read error on socket transport")
             return
@@ -1128,7 +1107,11 @@ class Connection:
             transport._read_ready()
             return
         try:
-            self._payload_received(parser, size)
+            if parser is not None:
+                self._payload_received(parser, size)
+            else:
+                self._reads_full = size == READ_SIZE
+                self._data_received(data)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -1152,7 +1135,7 @@ class Connection:
     def _large_payload(self) -> Any:
         """The frame parser while the rest of a large frame may be received
         straight into its payload (FrameParser.payload_view); else None.
-        See _PayloadReader, _read_into_payload and the TLS layer."""
+        See _PayloadReader, _read_socket and the TLS layer."""
         parser = self.protocol.fast_parser
         if parser is not None and self._open and self._unparsed is None and parser.missing >= ZERO_COPY_MIN:
             return parser
@@ -1160,7 +1143,7 @@ class Connection:
 
     def _payload_received(self, parser: Any, size: int) -> None:
         """``size`` bytes of a large frame arrived in its payload (see
-        _PayloadReader and _read_into_payload)."""
+        _PayloadReader, _read_socket and the TLS layer)."""
         frames = parser.payload_received(size)
         self._sent_since_read = False
         if self.protocol.fast_parser is parser and self._open:
@@ -1474,8 +1457,8 @@ class _PayloadReader(asyncio.BufferedProtocol):
     one has uvloop receive straight into the payload's storage
     (:meth:`FrameParser.payload_view`): two copies of every byte fewer.
     :meth:`Connection._data_received` puts it in place, for the rest of one
-    frame; :meth:`Connection._payload_received` puts the connection back.
-    Meanwhile ``transport.get_protocol()`` returns it.
+    frame; :meth:`buffer_updated` puts the connection back once the frame
+    is complete. Meanwhile ``transport.get_protocol()`` returns it.
     """
 
     __slots__ = ("connection", "parser")
