@@ -36,10 +36,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import threading
 from typing import Any, Callable, Dict, Iterable, Optional, Tuple, TypeVar, Union
 
 # Absolute import: this file is also compiled as websockets_fast._speedups.tls.
-from websockets_fast.speedups import BACKEND
+from websockets_fast.asyncio.connection import _POSIX, _is_uvloop_tcp, _SelectorSocketTransport
+from websockets_fast.speedups import BACKEND, send_some
 
 __all__ = ["TLSLayer", "TLSTransport", "create_connection", "wrap_server_factory"]
 
@@ -62,6 +64,15 @@ MIN_READ = 1024
 READ_SIZE = 64 * 1024
 
 HANDSHAKE, OPEN, CLOSING, CLOSED = range(4)
+
+# A TLS record starts with a 5-byte header: content type (20 to 24: change
+# cipher spec, alert, handshake, application data, heartbeat), protocol
+# version (major 3), body length (2 bytes, big-endian).
+RECORD_HEADER = 5
+# TLSLayer.partial once the incoming bytes don't parse as TLS records.
+LOST = -1
+
+_EMPTY = bytearray()
 
 
 def prepare_context(context: ssl.SSLContext) -> ssl.SSLContext:
@@ -101,6 +112,9 @@ class TLSLayer:
         "eof_pending",
         "exc",
         "payload_source",
+        "raw_fd",
+        "partial",
+        "record_size",
     )
 
     def __init__(
@@ -130,9 +144,9 @@ class TLSLayer:
         self.sslobj = self.sslcore = self.incoming = self.outgoing = None
         self.state = HANDSHAKE
         self.timer: Optional[asyncio.TimerHandle] = None
-        # Ciphertext not yet in the incoming BIO (a memoryview), when a read
-        # was larger than BIO_CHUNK or reading was paused halfway through it.
-        self.backlog: Optional[memoryview] = None
+        # Ciphertext not yet in the incoming BIO, when reading paused
+        # halfway through a read.
+        self.backlog: Optional[bytearray] = None
         self.app_paused = False
         self.read_scheduled = False
         self.write_paused = False
@@ -141,6 +155,15 @@ class TLSLayer:
         # The application's _large_payload() (see _read_records), if it is
         # our WebSocket connection.
         self.payload_source: Any = getattr(app, "_large_payload", None)
+        # The TCP socket's file descriptor, when records may be sent to it
+        # directly (see _tcp_idle).
+        self.raw_fd = -1
+        # Where the incoming ciphertext stands in its TLS records (see
+        # _track): the bytes of the current record seen so far (LOST once
+        # the stream doesn't parse as records), and its size, header
+        # included, once its header is complete.
+        self.partial = 0
+        self.record_size = 0
 
     # Protocol of the TCP transport
 
@@ -151,6 +174,16 @@ class TLSLayer:
             transport.max_size = READ_SIZE
         self.incoming = ssl.MemoryBIO()
         self.outgoing = ssl.MemoryBIO()
+        if not _POSIX:
+            pass
+        elif type(transport) is _SelectorSocketTransport:
+            sock = getattr(transport, "_sock", None)
+            if sock is not None and hasattr(transport, "_buffer") and hasattr(transport, "_conn_lost"):
+                self.raw_fd = sock.fileno()
+        elif _is_uvloop_tcp(transport):
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                self.raw_fd = sock.fileno()
         try:
             self.sslobj = self.context.wrap_bio(
                 self.incoming,
@@ -167,16 +200,35 @@ class TLSLayer:
             self.timer = asyncio.get_running_loop().call_later(self.handshake_timeout, self._handshake_timed_out)
         self._handshake()
 
+    def get_buffer(self, sizehint: int) -> bytearray:
+        # A buffered protocol: asyncio's and uvloop's transports read into
+        # this buffer, shared by the connections of the thread, instead of
+        # into a new bytes object per read (uvloop copies into one).
+        return _read_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._received(_read_buffer(), nbytes)
+
     def data_received(self, data: bytes) -> None:
+        # From a transport that doesn't fill buffers (a proxy's tunnel over
+        # TLS): what get_buffer() saves doesn't matter there.
+        self._received(bytearray(data), len(data))
+
+    def _received(self, data: bytearray, end: int) -> None:
+        """Take ``data[:end]``, ciphertext from the peer. ``data`` may be
+        the shared buffer of get_buffer(): nothing keeps it past this call."""
         if self.state == OPEN:
-            if self.backlog is None and len(data) <= BIO_CHUNK:
-                self.incoming.write(data)
+            if self.backlog is not None:
+                # Reading is paused, and yet more came (the transport had
+                # it already): after the rest. Rare, so copies are fine.
+                self.backlog += memoryview(data)[:end]
+            elif end <= BIO_CHUNK:
+                self._feed(data, 0, end)
                 self._read_records()
             else:
-                self._add_backlog(data)
-                self._pump()
+                self._pump(data, 0, end)
         elif self.state == HANDSHAKE:
-            self.incoming.write(data)
+            self._feed(data, 0, end)
             self._handshake()
         # CLOSING or CLOSED: nobody reads any more.
 
@@ -204,6 +256,7 @@ class TLSLayer:
         # transport in the application's hands.
         self.sslobj = self.sslcore = self.incoming = self.outgoing = None
         self.backlog = None
+        self.raw_fd = -1
         if state == HANDSHAKE:
             self._fail_handshake(exc or ConnectionResetError("connection closed during TLS handshake"))
         app, self.app = self.app, None
@@ -258,7 +311,7 @@ class TLSLayer:
             waiter.set_result(None)
         # The peer may have sent data right after its last handshake message.
         if self.state == OPEN:
-            self._pump()
+            self._pump_backlog()
 
     def _handshake_timed_out(self) -> None:
         self.timer = None
@@ -284,33 +337,116 @@ class TLSLayer:
 
     # Reading
 
-    def _add_backlog(self, data: bytes) -> None:
-        if self.backlog is None:
-            self.backlog = memoryview(data)
+    def _feed(self, data: bytearray, start: int, end: int) -> None:
+        """Write ``data[start:end]``, ciphertext, to the incoming BIO."""
+        if start == 0 and end == len(data):
+            self.incoming.write(data)
         else:
-            # Data arrived while a backlog waited: rare (reading is paused
-            # then), so a copy is fine.
-            self.backlog = memoryview(bytes(self.backlog) + data)
+            self.incoming.write(memoryview(data)[start:end])
+        if self.partial != LOST:
+            self._track(data, start, end)
 
-    def _pump(self) -> None:
-        """Decrypt and deliver until the input is consumed, reading is
-        paused, or the connection closes."""
-        incoming = self.incoming
+    def _track(self, data: bytearray, position: int, end: int) -> None:
+        """
+        Follow the record headers in ``data[position:end]``, the next ciphertext of the
+        stream, so that ``partial`` counts the bytes of the last record that
+        haven't all arrived: _read_records doesn't ask OpenSSL to decrypt
+        while the BIO holds nothing else.
+
+        OpenSSL itself may have taken the start of that record out of the
+        BIO (the handshake does, and so does a read that met it). The BIO
+        then holds less than ``partial``, and until the record is complete,
+        nothing else: once it is, at least its last byte and what follows
+        are in the BIO, more than the new ``partial``. Bytes that aren't
+        records (a plaintext HTTP request, an SSLv2 hello) stop the count:
+        reading then tries whenever the BIO holds anything, and OpenSSL
+        reports what's wrong with them.
+        """
+        partial = self.partial
+        size = self.record_size
+        while position < end:
+            if partial < RECORD_HEADER:
+                byte = data[position]
+                if partial == 0:
+                    if byte < 20 or byte > 24:
+                        self.partial = LOST
+                        return
+                elif partial == 1:
+                    if byte != 3:
+                        self.partial = LOST
+                        return
+                elif partial == 3:
+                    size = byte << 8
+                elif partial == 4:
+                    size = RECORD_HEADER + (size | byte)
+                partial += 1
+                position += 1
+            else:
+                step = end - position
+                if step > size - partial:
+                    step = size - partial
+                position += step
+                partial += step
+            if partial == size and partial >= RECORD_HEADER:
+                # A whole record.
+                partial = 0
+        self.partial = partial
+        self.record_size = size
+
+    def _chunk_size(self, data: bytearray, start: int, end: int) -> int:
+        """
+        How much of ``data[start:end]``, the next ciphertext, to write to the incoming
+        BIO at once: at most BIO_CHUNK bytes, and if possible up to the end
+        of a record, so that reading the records leaves the BIO empty.
+        OpenSSL moves what a write finds left in a memory BIO to the start
+        of its buffer first: a partial record, each time, otherwise.
+        """
+        limit = start + BIO_CHUNK if end - start > BIO_CHUNK else end
+        partial = self.partial
+        if partial >= RECORD_HEADER:
+            position = start + self.record_size - partial
+        elif partial == 0:
+            position = start
+        else:
+            # Lost, or in the middle of a header.
+            return BIO_CHUNK
+        size = 0
+        while position <= limit:
+            # A record boundary.
+            size = position - start
+            if position + RECORD_HEADER > end:
+                break
+            position += RECORD_HEADER + (data[position + 3] << 8 | data[position + 4])
+        return size if size > 0 else BIO_CHUNK
+
+    def _pump(self, data: bytearray, start: int, end: int) -> None:
+        """Decrypt and deliver what the BIO holds, then ``data[start:end]``
+        a chunk at a time, until it is consumed, reading pauses, or the
+        connection closes. What's left when reading pauses is kept."""
         while self._read_records():
-            backlog = self.backlog
-            if backlog is None:
+            if start == end:
                 if self.eof_pending:
                     self.eof_pending = False
                     self._app_eof()
                     if self.transport is not None:
                         self.transport.close()
                 return
-            if len(backlog) > BIO_CHUNK:
-                incoming.write(backlog[:BIO_CHUNK])
-                self.backlog = backlog[BIO_CHUNK:]
-            else:
-                incoming.write(backlog)
-                self.backlog = None
+            size = self._chunk_size(data, start, end)
+            if size > end - start:
+                size = end - start
+            self._feed(data, start, start + size)
+            start += size
+        if start < end and self.state == OPEN:
+            self.backlog = data[start:end]
+
+    def _pump_backlog(self) -> None:
+        """_pump() what the BIO and the backlog hold."""
+        backlog = self.backlog
+        if backlog is None:
+            self._pump(_EMPTY, 0, 0)
+        else:
+            self.backlog = None
+            self._pump(backlog, 0, len(backlog))
 
     def _read_records(self) -> bool:
         """Deliver the plaintext of the records in the incoming BIO. Return
@@ -326,12 +462,15 @@ class TLSLayer:
                 # decrypt it: when both counts are 0, a read could only ask
                 # for more input. Stopping then saves the SSLWantReadError,
                 # which costs more than the read of a small record.
-                size = sslcore.pending()
-                waiting = incoming.pending
-                if waiting > size:
-                    size = waiting
-                if size == 0:
-                    break
+                # Nor when the BIO holds only part of a record (see
+                # _track), which is what a read of 16 KiB chunks of a large
+                # message leaves behind each time.
+                size = incoming.pending
+                if size == 0 or size <= self.partial:
+                    # No whole record to decrypt; maybe the rest of one.
+                    size = sslcore.pending()
+                    if size == 0:
+                        break
                 # A full record, of a large frame that the application (our
                 # WebSocket connection) receives straight into its payload:
                 # decrypted there, rather than into a bytes object that its
@@ -386,7 +525,7 @@ class TLSLayer:
     def _scheduled_pump(self) -> None:
         self.read_scheduled = False
         if self.state == OPEN and not self.app_paused:
-            self._pump()
+            self._pump_backlog()
 
     # Writing
 
@@ -394,7 +533,7 @@ class TLSLayer:
         """Send the records that OpenSSL wrote to the outgoing BIO."""
         outgoing = self.outgoing
         if outgoing is not None and outgoing.pending and self.transport is not None:
-            self.transport.write(outgoing.read())
+            self._send(outgoing.read())
 
     # Transport of the application
 
@@ -405,16 +544,52 @@ class TLSLayer:
             return
         if len(data) <= RECORD_SIZE:
             self.sslcore.write(data)
-            self.transport.write(self.outgoing.read())
+            self._send(self.outgoing.read())
             return
-        sslobj = self.sslcore
+        # A record at a time, each sent before the next is encrypted: the
+        # outgoing BIO's capacity stays that of one record, and the records
+        # go out without being joined into one more copy of the message.
+        sslcore = self.sslcore
         outgoing = self.outgoing
         view = memoryview(data).cast("B")
-        records = []
+        direct = self._tcp_idle()
         for start in range(0, len(view), RECORD_SIZE):
-            sslobj.write(view[start : start + RECORD_SIZE])
-            records.append(outgoing.read())
-        self.transport.writelines(records)
+            sslcore.write(view[start : start + RECORD_SIZE])
+            record = outgoing.read()
+            if direct:
+                sent = send_some(self.raw_fd, record)
+                if sent == len(record):
+                    continue
+                # The socket is full: the transport takes the rest.
+                direct = False
+                if sent:
+                    record = memoryview(record)[sent:]
+            self.transport.write(record)
+
+    def _tcp_idle(self) -> bool:
+        """Whether ciphertext may go straight to the socket: the TCP
+        transport holds nothing and isn't closing, as for the connection's
+        own writes to a plain transport (see ``Connection._transport_write``)."""
+        if self.raw_fd < 0:
+            return False
+        transport = self.transport
+        if type(transport) is _SelectorSocketTransport:
+            return not transport._buffer and not transport._conn_lost
+        # uvloop's: its size counts the bytes of libuv's queued writes too.
+        return not transport.get_write_buffer_size() and not transport.is_closing()
+
+    def _send(self, record: bytes) -> None:
+        """Send ciphertext: to the socket while that may be done (see
+        _tcp_idle), through the transport otherwise, or for what the socket
+        didn't take."""
+        if self._tcp_idle():
+            sent = send_some(self.raw_fd, record)
+            if sent == len(record):
+                return
+            if sent:
+                self.transport.write(memoryview(record)[sent:])
+                return
+        self.transport.write(record)
 
     def writelines(self, list_of_data: Iterable[Union[bytes, bytearray, memoryview]]) -> None:
         self.write(b"".join(list_of_data))
@@ -513,7 +688,7 @@ class TLSLayer:
         return self.transport.get_extra_info(name, default)
 
 
-class TLSTransport(TLSLayer, asyncio.Protocol):
+class TLSTransport(TLSLayer, asyncio.BufferedProtocol):
     """
     TLS between a TCP transport and an :class:`asyncio.Protocol`: the
     protocol of the TCP transport and the transport of ``app``.
@@ -535,6 +710,19 @@ class TLSTransport(TLSLayer, asyncio.Protocol):
     """
 
     __slots__ = ()
+
+
+# The buffer of get_buffer(), one per thread: an event loop fills it, then
+# calls buffer_updated() at once.
+_read_buffers = threading.local()
+
+
+def _read_buffer() -> bytearray:
+    try:
+        return _read_buffers.buffer  # type: ignore[no-any-return]
+    except AttributeError:
+        buffer = _read_buffers.buffer = bytearray(READ_SIZE)
+        return buffer
 
 
 def _rebuild_sslobject(core: Any) -> ssl.SSLObject:
