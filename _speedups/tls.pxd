@@ -8,7 +8,7 @@ cimport cython
 
 # C globals: the record pump compares states and sizes in C.
 cdef int HANDSHAKE, OPEN, CLOSING, CLOSED
-cdef Py_ssize_t RECORD_SIZE, BIO_CHUNK, MIN_READ, READ_SIZE, RECORD_HEADER
+cdef Py_ssize_t RECORD_SIZE, BIO_CHUNK, MIN_READ, READ_SIZE, RECORD_HEADER, BATCH_RECORDS
 cdef int LOST
 
 
@@ -59,3 +59,5 @@ cdef class TLSLayer:
     cdef bint _tcp_idle(self) except -1
     @cython.locals(sent=Py_ssize_t)
     cdef _send(self, record)
+    @cython.locals(sent=Py_ssize_t, record=bytes)
+    cdef _send_records(self, list records)

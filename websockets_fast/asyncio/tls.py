@@ -9,15 +9,25 @@ protocol of the TCP transport (it receives ciphertext) and the transport of
 the WebSocket connection (it receives plaintext to send), one object per
 connection instead of two.
 
-- Reading: ciphertext goes into the incoming BIO at most :data:`BIO_CHUNK`
-  bytes at a time, and plaintext comes out a TLS record at a time, only
-  while there is ciphertext to decrypt; each record goes to the connection's
-  ``data_received`` as it is decrypted. While the connection pauses reading,
-  the TCP transport is paused too and undecrypted bytes wait in the BIO.
-- Writing: plaintext is encrypted at once and the records go to the TCP
-  transport in the same call, so this layer holds no outgoing bytes between
-  calls: the TCP transport's write buffer (ciphertext) is the one buffer
-  that ``write_limit`` governs, with the connection's water marks.
+- Reading: the TCP transport reads into one buffer shared by the
+  connections of the thread (a buffered protocol: uvloop would otherwise
+  copy each read into a new bytes object). The ciphertext goes into the
+  incoming BIO at most :data:`BIO_CHUNK` bytes at a time, ending where a
+  record ends when it can, and plaintext comes out a record at a time, each
+  delivered to the connection's ``data_received`` as it is decrypted. The
+  layer follows the record headers in the ciphertext, so that it asks
+  OpenSSL to decrypt only when a whole record is there: a read that meets
+  part of one costs an :exc:`ssl.SSLWantReadError`, more than decrypting a
+  small record. While the connection pauses reading, the TCP transport is
+  paused too, and what's left of the last read waits, undecrypted, in a
+  copy of its own.
+- Writing: plaintext is encrypted a record at a time and each record goes
+  out in the same call, straight to the socket while the TCP transport
+  holds nothing (as the connection's plain writes do), else to the
+  transport; records aren't joined into one more copy of a large message.
+  So this layer holds no outgoing bytes between calls: the TCP transport's
+  write buffer (ciphertext) is the one buffer that ``write_limit``
+  governs, with the connection's water marks.
 - Closing sends close_notify; a peer's close_notify reads as end of stream;
   a TLS error or a peer that drops the connection makes ``connection_lost``
   with the error, logged at debug level only.
@@ -35,13 +45,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 import threading
-from typing import Any, Callable, Dict, Iterable, Optional, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, TypeVar, Union
 
 # Absolute import: this file is also compiled as websockets_fast._speedups.tls.
-from websockets_fast.asyncio.connection import _POSIX, _is_uvloop_tcp, _SelectorSocketTransport
+from websockets_fast.asyncio.connection import _POSIX, _is_uvloop_tcp
 from websockets_fast.speedups import BACKEND, send_some
+
+try:
+    from asyncio.selector_events import _SelectorSocketTransport  # type: ignore[attr-defined]  # private, not in typeshed
+except ImportError:  # pragma: no cover - an interpreter without it
+    _SelectorSocketTransport = None
 
 __all__ = ["TLSLayer", "TLSTransport", "create_connection", "wrap_server_factory"]
 
@@ -57,10 +73,15 @@ RECORD_SIZE = 16 * 1024
 # SSLObject.write() a record at a time, for the outgoing BIO's sake.
 BIO_CHUNK = RECORD_SIZE + 512
 
+# Records of a large write sent with one system call, at most: their
+# ciphertext waits in a list meanwhile (under IOV_MAX, 1024 on Linux).
+BATCH_RECORDS = 64
+
 # Smallest read asked of the SSLObject.
 MIN_READ = 1024
 
-# Largest read asked of asyncio's socket transports, as connection.py does.
+# The size of the buffer that the TCP transports read into (get_buffer),
+# hence of their largest read: as connection.py's READ_SIZE.
 READ_SIZE = 64 * 1024
 
 HANDSHAKE, OPEN, CLOSING, CLOSED = range(4)
@@ -169,9 +190,6 @@ class TLSLayer:
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        if type(getattr(transport, "max_size", None)) is int and transport.max_size > READ_SIZE:
-            # See READ_SIZE in connection.py.
-            transport.max_size = READ_SIZE
         self.incoming = ssl.MemoryBIO()
         self.outgoing = ssl.MemoryBIO()
         if not _POSIX:
@@ -546,25 +564,45 @@ class TLSLayer:
             self.sslcore.write(data)
             self._send(self.outgoing.read())
             return
-        # A record at a time, each sent before the next is encrypted: the
-        # outgoing BIO's capacity stays that of one record, and the records
-        # go out without being joined into one more copy of the message.
+        # A record at a time: the outgoing BIO's capacity stays that of one
+        # record. The records go out in batches, each in one system call
+        # while the socket takes them, and aren't joined into one more copy
+        # of the message.
         sslcore = self.sslcore
         outgoing = self.outgoing
         view = memoryview(data).cast("B")
-        direct = self._tcp_idle()
-        for start in range(0, len(view), RECORD_SIZE):
+        size = len(view)
+        records = []
+        for start in range(0, size, RECORD_SIZE):
             sslcore.write(view[start : start + RECORD_SIZE])
-            record = outgoing.read()
-            if direct:
-                sent = send_some(self.raw_fd, record)
-                if sent == len(record):
-                    continue
-                # The socket is full: the transport takes the rest.
-                direct = False
-                if sent:
-                    record = memoryview(record)[sent:]
-            self.transport.write(record)
+            records.append(outgoing.read())
+            if len(records) == BATCH_RECORDS:
+                self._send_records(records)
+                records = []
+        if records:
+            self._send_records(records)
+
+    def _send_records(self, records: List[bytes]) -> None:
+        """Send records: as many as the socket takes while the TCP transport
+        is idle (see _tcp_idle), the rest through the transport."""
+        sent = 0
+        if self._tcp_idle():
+            try:
+                sent = os.writev(self.raw_fd, records)
+            except OSError:
+                # The socket is full (EAGAIN), or broken: the transport takes
+                # everything, and meets the error again if there is one.
+                sent = 0
+        transport = self.transport
+        for record in records:
+            if sent >= len(record):
+                sent -= len(record)
+                continue
+            if sent:
+                transport.write(memoryview(record)[sent:])
+                sent = 0
+            else:
+                transport.write(record)
 
     def _tcp_idle(self) -> bool:
         """Whether ciphertext may go straight to the socket: the TCP
@@ -760,7 +798,7 @@ def _core_of(sslobj: ssl.SSLObject) -> Any:
 
 def wrap_server_factory(
     protocol_factory: Callable[[], asyncio.Protocol], kwargs: Dict[str, Any], handshake_timeout: Optional[float] = None
-) -> Callable[[], asyncio.Protocol]:
+) -> Callable[[], asyncio.BaseProtocol]:
     """
     Return the protocol factory for a server with ``kwargs``, the arguments of
     ``loop.create_server``: ``protocol_factory`` itself without ``ssl``; with
