@@ -357,8 +357,9 @@ class TLSLayer:
 
     def _feed(self, data: bytearray, start: int, end: int) -> None:
         """Write ``data[start:end]``, ciphertext, to the incoming BIO."""
-        if start == 0 and end == len(data):
-            self.incoming.write(data)
+        if end - start <= MIN_READ:
+            # A copy of a small read costs less than a memoryview of it.
+            self.incoming.write(data[start:end])
         else:
             self.incoming.write(memoryview(data)[start:end])
         if self.partial != LOST:
