@@ -1005,37 +1005,31 @@ class Connection:
         high, low = self._write_limit
         transport.set_write_buffer_limits(high, low)
         # Checked once here rather than on every write: _transport_write
-        # relies on these attributes and methods of the two transports. Not
-        # on Windows, where a socket is no file descriptor (see send_some).
-        if not _POSIX:
+        # relies on these attributes and methods of the two transports.
+        self._raw_fd = raw_fd_of(transport)
+        if self._raw_fd < 0:
             pass
         elif type(transport) is _SelectorSocketTransport:
-            sock = getattr(transport, "_sock", None)
-            if sock is not None and hasattr(transport, "_buffer") and hasattr(transport, "_conn_lost"):
-                self._raw_fd = sock.fileno()
-                # Reading, too (see _read_socket), unless a subclass handles
-                # data_received itself. Compiled only: in Python, this costs
-                # what the transport's reader does. After the transport's own
-                # reader is set: that is the next callback of the loop.
-                if (
-                    BACKEND == "compiled"
-                    and type(self).data_received is Connection.data_received
-                    and hasattr(self.loop, "_add_reader")
-                    and hasattr(transport, "_read_ready")
-                    and hasattr(transport, "_fatal_error")
-                ):
-                    self._own_reader = True
-                    self.loop.call_soon(self._read_for_transport)
-        elif _is_uvloop_tcp(transport):
-            sock = transport.get_extra_info("socket")
-            if sock is not None:
-                # The class's functions, shared by every connection: bound
-                # methods would cost 128 bytes per idle connection.
-                self._uv_buffered = type(transport).get_write_buffer_size
-                self._uv_closing = type(transport).is_closing
-                self._raw_fd = sock.fileno()
-                # Compiled only: the pure parser's payload_view() copies.
-                self._zero_copy = BACKEND == "compiled" and type(self).data_received is Connection.data_received
+            # Reading, too (see _read_socket), unless a subclass handles
+            # data_received itself. Compiled only: in Python, this costs
+            # what the transport's reader does. After the transport's own
+            # reader is set: that is the next callback of the loop.
+            if (
+                BACKEND == "compiled"
+                and type(self).data_received is Connection.data_received
+                and hasattr(self.loop, "_add_reader")
+                and hasattr(transport, "_read_ready")
+                and hasattr(transport, "_fatal_error")
+            ):
+                self._own_reader = True
+                self.loop.call_soon(self._read_for_transport)
+        else:
+            # uvloop's. The class's functions, shared by every connection:
+            # bound methods would cost 128 bytes per idle connection.
+            self._uv_buffered = type(transport).get_write_buffer_size
+            self._uv_closing = type(transport).is_closing
+            # Compiled only: the pure parser's payload_view() copies.
+            self._zero_copy = BACKEND == "compiled" and type(self).data_received is Connection.data_received
         self.recv_messages = Assembler(
             self._max_queue,
             transport.pause_reading,
@@ -1311,6 +1305,28 @@ class Connection:
 # Request and Response fields, in an instance's __dict__ when nobody added
 # attributes of their own.
 _EVENT_FIELDS = frozenset(field.name for event in (Request, Response) for field in dataclasses.fields(event))
+
+
+def raw_fd_of(transport: Any) -> int:
+    """
+    The file descriptor of the socket of ``transport`` if it is one that
+    its protocol may send to directly while the transport holds nothing
+    (see ``Connection._transport_write``): the TCP transport of asyncio's
+    default loop or of uvloop, with the attributes that the check relies on.
+    Otherwise -1, and always on Windows, where a socket is no file
+    descriptor (see send_some).
+    """
+    if not _POSIX:
+        return -1
+    if type(transport) is _SelectorSocketTransport:
+        sock = getattr(transport, "_sock", None)
+        if sock is not None and hasattr(transport, "_buffer") and hasattr(transport, "_conn_lost"):
+            return sock.fileno()  # type: ignore[no-any-return]
+    elif _is_uvloop_tcp(transport):
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            return sock.fileno()  # type: ignore[no-any-return]
+    return -1
 
 
 def _is_uvloop_tcp(transport: object) -> bool:

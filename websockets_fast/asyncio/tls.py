@@ -51,7 +51,7 @@ import threading
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, TypeVar, Union
 
 # Absolute import: this file is also compiled as websockets_fast._speedups.tls.
-from websockets_fast.asyncio.connection import _POSIX, _is_uvloop_tcp
+from websockets_fast.asyncio.connection import raw_fd_of
 from websockets_fast.speedups import BACKEND, send_some
 
 try:
@@ -192,16 +192,7 @@ class TLSLayer:
         self.transport = transport
         self.incoming = ssl.MemoryBIO()
         self.outgoing = ssl.MemoryBIO()
-        if not _POSIX:
-            pass
-        elif type(transport) is _SelectorSocketTransport:
-            sock = getattr(transport, "_sock", None)
-            if sock is not None and hasattr(transport, "_buffer") and hasattr(transport, "_conn_lost"):
-                self.raw_fd = sock.fileno()
-        elif _is_uvloop_tcp(transport):
-            sock = transport.get_extra_info("socket")
-            if sock is not None:
-                self.raw_fd = sock.fileno()
+        self.raw_fd = raw_fd_of(transport)
         try:
             self.sslobj = self.context.wrap_bio(
                 self.incoming,
