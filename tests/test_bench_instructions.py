@@ -136,3 +136,13 @@ def test_table_ratios_and_errors():
 
 def test_server_frame():
     assert instructions.server_frame("hi") == b"\x81\x02hi"
+
+
+def test_wall_clock_runs_the_same_workloads(capsys):
+    from bench import wall
+
+    args = ["--workload", "wss-echo", "--messages", "3", "--reps", "1", "--loops", "asyncio"]
+    assert wall.main(args + ["--libs", f"websockets_fast,{instructions.LOOP_TLS}"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("wss echo")
+    assert [line.split()[1] for line in lines[1:]] == ["websockets_fast", "websockets_fast+loop"]
