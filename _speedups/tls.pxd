@@ -61,3 +61,7 @@ cdef class TLSLayer:
     cdef _send(self, record)
     @cython.locals(sent=Py_ssize_t, record=bytes)
     cdef _send_records(self, list records)
+
+
+@cython.locals(buffer=bytearray)
+cdef bytearray _read_buffer()
