@@ -881,3 +881,36 @@ def test_paused_reading_keeps_its_ciphertext(contexts, loop_factory):
 
     run(main(), loop_factory=loop_factory)
     assert received == messages
+
+
+def test_event_loops_in_threads_read_into_their_own_buffers(contexts):
+    """The read buffer is per thread: two event loops in two threads, each
+    with wss traffic of its own, never see each other's bytes."""
+    import threading
+
+    server_context, client_context = contexts
+    results = {}
+
+    def worker(name):
+        messages = [os.urandom(5000 + 997 * i) for i in range(80)]
+
+        async def main():
+            async with serve(echo, "127.0.0.1", 0, ssl=server_context, compression=None) as server:
+                uri = f"wss://127.0.0.1:{port_of(server)}/"
+                async with connect(uri, ssl=client_context, compression=None) as websocket:
+                    for message in messages:
+                        await websocket.send(message)
+                        assert await websocket.recv() == message
+            return len(messages)
+
+        try:
+            results[name] = run(main())
+        except BaseException as exc:  # reported below
+            results[name] = exc
+
+    threads = [threading.Thread(target=worker, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(BOUND * 3)
+    assert results == {"a": 80, "b": 80}
