@@ -358,10 +358,10 @@ class TLSLayer:
 
     def _track(self, data: bytearray, position: int, end: int) -> None:
         """
-        Follow the record headers in ``data[position:end]``, the next ciphertext of the
-        stream, so that ``partial`` counts the bytes of the last record that
-        haven't all arrived: _read_records doesn't ask OpenSSL to decrypt
-        while the BIO holds nothing else.
+        Follow the record headers in ``data[position:end]``, the next
+        ciphertext of the stream, so that ``partial`` counts the bytes of the
+        last record that haven't all arrived: _read_records doesn't ask
+        OpenSSL to decrypt while the BIO holds nothing else.
 
         OpenSSL itself may have taken the start of that record out of the
         BIO (the handshake does, and so does a read that met it). The BIO
@@ -405,9 +405,9 @@ class TLSLayer:
 
     def _chunk_size(self, data: bytearray, start: int, end: int) -> int:
         """
-        How much of ``data[start:end]``, the next ciphertext, to write to the incoming
-        BIO at once: at most BIO_CHUNK bytes, and if possible up to the end
-        of a record, so that reading the records leaves the BIO empty.
+        How much of ``data[start:end]``, the next ciphertext, to write to the
+        incoming BIO at once: at most BIO_CHUNK bytes, and if possible up to
+        the end of a record, so that reading the records leaves the BIO empty.
         OpenSSL moves what a write finds left in a memory BIO to the start
         of its buffer first: a partial record, each time, otherwise.
         """
