@@ -8,7 +8,7 @@ cimport cython
 
 # C globals: the record pump compares states and sizes in C.
 cdef int HANDSHAKE, OPEN, CLOSING, CLOSED
-cdef Py_ssize_t RECORD_SIZE, BIO_CHUNK, MIN_READ, READ_SIZE, RECORD_HEADER, BATCH_RECORDS
+cdef Py_ssize_t RECORD_SIZE, BIO_CHUNK, MIN_READ, READ_SIZE, RECORD_HEADER, BATCH_RECORDS, MAX_RECORD
 cdef int LOST
 
 

@@ -462,8 +462,18 @@ def plaintext_alert():
     return b"\x15\x03\x03\x00\x02\x02\x50"
 
 
+def oversized_record():
+    # The header of a record longer than TLS allows, and a little of it:
+    # OpenSSL refuses it at once, nobody waits for the rest.
+    return b"\x17\x03\x03\xff\xff" + os.urandom(100)
+
+
 @pytest.mark.parametrize("loop_factory", LOOPS)
-@pytest.mark.parametrize("bad", [corrupt_record, plaintext_alert, None], ids=["garbage", "alert", "tcp-reset"])
+@pytest.mark.parametrize(
+    "bad",
+    [corrupt_record, plaintext_alert, oversized_record, None],
+    ids=["garbage", "alert", "oversized", "tcp-reset"],
+)
 def test_bad_tls_mid_message_gives_1006(contexts, loop_factory, bad, caplog):
     """The client sends the first fragment of a message, then garbage, an
     alert, or drops the TCP connection: the server's handler sees 1006."""

@@ -92,6 +92,9 @@ HANDSHAKE, OPEN, CLOSING, CLOSED = range(4)
 RECORD_HEADER = 5
 # TLSLayer.partial once the incoming bytes don't parse as TLS records.
 LOST = -1
+# Largest body of a record (RFC 5246: 2**14 bytes of plaintext and 2048 of
+# expansion; TLS 1.3 allows 256).
+MAX_RECORD = 2**14 + 2048
 
 _EMPTY = bytearray()
 
@@ -389,6 +392,11 @@ class TLSLayer:
                     size = byte << 8
                 elif partial == 4:
                     size = RECORD_HEADER + (size | byte)
+                    if size > RECORD_HEADER + MAX_RECORD:
+                        # OpenSSL rejects such a record at once: don't wait
+                        # for the rest of it.
+                        self.partial = LOST
+                        return
                 partial += 1
                 position += 1
             else:
