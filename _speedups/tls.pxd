@@ -57,10 +57,8 @@ cdef class TLSLayer:
     cdef _fatal(self, exc)
     cdef _flush(self)
     cdef bint _tcp_idle(self) except -1
-    @cython.locals(sent=Py_ssize_t)
-    cdef _send(self, record)
     @cython.locals(sent=Py_ssize_t, record=bytes)
-    cdef _send_records(self, list records)
+    cdef _send(self, list records)
 
 
 @cython.locals(buffer=bytearray)

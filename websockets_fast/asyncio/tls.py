@@ -551,7 +551,7 @@ class TLSLayer:
         """Send the records that OpenSSL wrote to the outgoing BIO."""
         outgoing = self.outgoing
         if outgoing is not None and outgoing.pending and self.transport is not None:
-            self._send(outgoing.read())
+            self._send([outgoing.read()])
 
     # Transport of the application
 
@@ -562,7 +562,7 @@ class TLSLayer:
             return
         if len(data) <= RECORD_SIZE:
             self.sslcore.write(data)
-            self._send(self.outgoing.read())
+            self._send([self.outgoing.read()])
             return
         # A record at a time: the outgoing BIO's capacity stays that of one
         # record. The records go out in batches, each in one system call
@@ -577,22 +577,26 @@ class TLSLayer:
             sslcore.write(view[start : start + RECORD_SIZE])
             records.append(outgoing.read())
             if len(records) == BATCH_RECORDS:
-                self._send_records(records)
+                self._send(records)
                 records = []
         if records:
-            self._send_records(records)
+            self._send(records)
 
-    def _send_records(self, records: List[bytes]) -> None:
+    def _send(self, records: List[bytes]) -> None:
         """Send records: as many as the socket takes while the TCP transport
         is idle (see _tcp_idle), the rest through the transport."""
         sent = 0
         if self._tcp_idle():
-            try:
-                sent = os.writev(self.raw_fd, records)
-            except OSError:
-                # The socket is full (EAGAIN), or broken: the transport takes
-                # everything, and meets the error again if there is one.
-                sent = 0
+            if len(records) == 1:
+                # C send(): one call less than os.writev() for one record.
+                sent = send_some(self.raw_fd, records[0])
+            else:
+                try:
+                    sent = os.writev(self.raw_fd, records)
+                except OSError:
+                    # The socket is full (EAGAIN), or broken: the transport
+                    # takes everything, and meets the error again if any.
+                    sent = 0
         transport = self.transport
         for record in records:
             if sent >= len(record):
@@ -615,19 +619,6 @@ class TLSLayer:
             return not transport._buffer and not transport._conn_lost
         # uvloop's: its size counts the bytes of libuv's queued writes too.
         return not transport.get_write_buffer_size() and not transport.is_closing()
-
-    def _send(self, record: bytes) -> None:
-        """Send ciphertext: to the socket while that may be done (see
-        _tcp_idle), through the transport otherwise, or for what the socket
-        didn't take."""
-        if self._tcp_idle():
-            sent = send_some(self.raw_fd, record)
-            if sent == len(record):
-                return
-            if sent:
-                self.transport.write(memoryview(record)[sent:])
-                return
-        self.transport.write(record)
 
     def writelines(self, list_of_data: Iterable[Union[bytes, bytearray, memoryview]]) -> None:
         self.write(b"".join(list_of_data))
